@@ -153,13 +153,15 @@ class Database:
 
     @staticmethod
     def _reset(conn: psycopg.Connection[Any]) -> None:
-        # Undo what a borrower may have changed for its session; the startup options
-        # (statement_timeout, application_name, ...) are the session defaults RESET returns to.
-        conn.execute("RESET ALL")
-        conn.execute("SELECT pg_advisory_unlock_all()")
-        conn.execute("UNLISTEN *")
-        if not conn.autocommit:
-            conn.rollback()
+        # Undo what a borrower may have changed in its session, in one round trip. RESET is
+        # transactional, so it must run outside a transaction; the startup options
+        # (statement_timeout, application_name, ...) are the defaults RESET ALL returns to.
+        autocommit = conn.autocommit
+        conn.autocommit = True
+        try:
+            conn.execute("RESET ALL; SELECT pg_advisory_unlock_all(); UNLISTEN *")
+        finally:
+            conn.autocommit = autocommit
 
     # -- use ----------------------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ R = TypeVar("R")
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _NAME_LINE = re.compile(r"--\s*name\s*:(?P<rest>.*)\Z")
-_SHAPE_CHARS = "^?$!*#<>@&%-+=~.:"
+_SHAPE_CHARS = "^?$!*#"
 _PARAM = re.compile(r"%\((?P<name>[^)]*)\)s")
 _DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$")
 

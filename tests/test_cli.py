@@ -1,0 +1,116 @@
+"""The ``aura-db`` command, in-process through ``main(argv)`` and as real processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from aura_db.cli import build_parser, main
+from aura_db.migrations import load_migrations
+
+SECRET = "pa55-w0rd"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_health_prints_server_pgvector_and_pool(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--url", db_url, "health"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith("postgresql: ")
+    assert out[2].startswith("pgvector: 0.")
+    assert out[3] == "pending migrations: 0"
+    assert out[4].startswith("pool: ")
+
+
+def test_migrate_then_status_on_an_empty_database(empty_db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    ids = [m.id for m in load_migrations()]
+    assert main(["--url", empty_db_url, "status", "--exit-code"]) == 3
+    assert f"0 applied, {len(ids)} pending" in capsys.readouterr().out
+    assert main(["--url", empty_db_url, "migrate", "--status"]) == 0
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if line.startswith("applied ")] == [f"applied {i}" for i in ids]
+    assert f"{len(ids)} applied, 0 pending" in out
+    assert main(["--url", empty_db_url, "status", "--exit-code"]) == 0
+    assert main(["--url", empty_db_url, "migrate"]) == 0
+    assert "0 migration(s) applied" in capsys.readouterr().out
+
+
+def test_check_passes_on_the_migrated_schema(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--url", db_url, "check"]) == 0
+    assert capsys.readouterr().out.strip().endswith("named queries checked, 0 problem(s)")
+
+
+def test_check_fails_before_migrations(empty_db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--url", empty_db_url, "check"]) == 1
+    out = capsys.readouterr().out
+    assert 'relation "workspaces" does not exist [42P01]' in out
+
+
+def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert {"health", "migrate", "status", "check"} <= set(commands)
+    assert main(["--help"]) == 0
+    for command in commands:
+        assert main([command, "--help"]) == 0
+        assert f"usage: aura-db {command}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [[], ["no-such-command"], ["status", "--bogus"]])
+def test_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert "usage: aura-db" in capsys.readouterr().err
+
+
+def test_unreachable_server_is_one_line_without_the_password(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AURA_CONNECT_TIMEOUT", "1")
+    assert main(["--url", f"postgresql+psycopg://aura:{SECRET}@127.0.0.1:1/aura", "health"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err.strip()
+    assert err.startswith("aura-db: error: could not connect to PostgreSQL at 127.0.0.1:1/aura within 1s")
+    assert len(err.splitlines()) == 1
+    assert SECRET not in captured.err
+
+
+def test_malformed_url_error_hides_the_password(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--url", f"postgresql+psycopg://aura:{SECRET}@[oops/aura", "status"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("aura-db: error: invalid database URL 'postgresql://aura:***@[oops/aura'")
+    assert SECRET not in err
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "aura_db", *args], cwd=ROOT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})},
+    )
+
+
+def test_two_migrate_processes_started_together_apply_each_migration_once(empty_db_url: str) -> None:
+    procs = [_cli("--url", empty_db_url, "migrate") for _ in range(2)]
+    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    assert [code for code, _, _ in results] == [0, 0], results
+    ids = [m.id for m in load_migrations()]
+    applied_lines = sorted(line for _, out, _ in results for line in out.splitlines() if line.startswith("applied "))
+    assert applied_lines == sorted(f"applied {i}" for i in ids)
+    with psycopg.connect(empty_db_url) as conn:
+        marked = conn.execute('SELECT migration_id FROM "_yoyo_migration" ORDER BY 1').fetchall()
+        applies = conn.execute(
+            "SELECT migration_id, count(*) FROM \"_yoyo_log\" WHERE operation = 'apply' GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert [m for (m,) in marked] == sorted(ids)
+    assert applies == [(i, 1) for i in sorted(ids)]
+
+
+def test_python_dash_m_runs_the_cli(db_url: str) -> None:
+    proc = _cli("--url", db_url, "status")
+    code = proc.wait(timeout=60)
+    out, err = proc.communicate()
+    assert code == 0, err
+    assert "0 pending" in out

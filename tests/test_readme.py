@@ -1,0 +1,38 @@
+"""The README stays true: its test command is what CI runs, and its examples run."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import psycopg
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def _blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def test_quickstart_has_two_commands_and_ci_runs_the_test_one() -> None:
+    quickstart = README.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```sh\n(.*?)\n```", quickstart, flags=re.S)
+    assert len(commands) == 2
+    main_job, test_command = commands
+    assert "aura-db migrate --status" in main_job
+    assert "pytest" in test_command
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test_command in ci_lines
+
+
+def test_python_examples_run(make_db_url: object, monkeypatch: pytest.MonkeyPatch,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    url = make_db_url(migrated=False)  # type: ignore[operator]
+    monkeypatch.setenv("AURA_DATABASE_URL", url)
+    (example,) = [b for b in _blocks("python") if "Database.connect()" in b]
+    exec(compile(example, "README.md", "exec"), {})
+    assert capsys.readouterr().out.startswith("alice ")
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT path, created_by FROM workspaces").fetchall() == [("/src/app", "alice")]
