@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from . import migrations
+from . import cli_migrations, cli_ops
 from .check import check_queries
 from .config import Config
 from .database import Database
@@ -31,36 +31,6 @@ def cmd_health(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     return 0
 
 
-def cmd_migrate(args: argparse.Namespace, out: Callable[[str], None]) -> int:
-    config = _config(args)
-    settings = migrations.MigrationSettings(lock_wait=args.lock_wait)
-    with Database(config) as db:
-        applied = db.migrate(settings)
-        for mid in applied:
-            out(f"applied {mid}")
-        out(f"{len(applied)} migration(s) applied on {config.masked_url()}")
-        if args.status:
-            _print_status(db.url, out)
-    return 0
-
-
-def cmd_status(args: argparse.Namespace, out: Callable[[str], None]) -> int:
-    with Database(_config(args)) as db:
-        out(f"database: {db.config.masked_url()}")
-        pending = _print_status(db.url, out)
-    return 3 if (args.exit_code and pending) else 0
-
-
-def _print_status(url: str, out: Callable[[str], None]) -> int:
-    rows = migrations.status(url)
-    for s in rows:
-        when = f"applied {s.applied_at:%Y-%m-%d %H:%M:%S}Z" if s.applied_at else "pending"
-        out(f"  {s.module:<10} {s.id:<40} {when}")
-    pending = sum(1 for s in rows if s.pending)
-    out(f"{len(rows) - pending} applied, {pending} pending")
-    return pending
-
-
 def cmd_check(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     catalog = load_queries()
     with Database(_config(args)) as db, db.connection() as conn:
@@ -81,21 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--url", help="database URL (default: $AURA_DATABASE_URL, "
                         "$DATABASE_URL, else the embedded server)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument("--migrations-dir", metavar="DIR",
+                        help="root of the migration modules (default: the shipped migrations/)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("health", help="server, pgvector and pool status")
     p.set_defaults(func=cmd_health)
 
-    p = sub.add_parser("migrate", help="apply every pending migration under a lock")
-    p.add_argument("--lock-wait", type=float, default=60.0, metavar="SECONDS",
-                   help="how long to wait for another run's lock (default 60)")
-    p.add_argument("--status", action="store_true", help="print the status afterwards")
-    p.set_defaults(func=cmd_migrate)
-
-    p = sub.add_parser("status", help="applied and pending migrations (takes no lock)")
-    p.add_argument("--exit-code", action="store_true",
-                   help="exit 3 when any migration is pending (deploy gates)")
-    p.set_defaults(func=cmd_status)
+    cli_migrations.register(sub)
+    cli_ops.register(sub)
 
     p = sub.add_parser("check", help="prepare every named query against the database")
     p.set_defaults(func=cmd_check)

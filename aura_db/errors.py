@@ -13,6 +13,7 @@ __all__ = [
     "ConfigError",
     "InvalidTransition",
     "InvalidValue",
+    "MigrationDrift",
     "MigrationError",
     "MigrationLockTimeout",
     "MultipleRows",
@@ -24,6 +25,7 @@ __all__ = [
     "QueryFileError",
     "QueryShapeError",
     "ServerUnavailable",
+    "ToolError",
 ]
 
 
@@ -78,6 +80,14 @@ class MigrationError(AuraError):
 
 class MigrationLockTimeout(MigrationError):
     """Another process held the migration lock for longer than the wait allowed."""
+
+
+class MigrationDrift(MigrationError):
+    """An applied migration's file was edited, renamed or deleted since it was applied."""
+
+
+class ToolError(AuraError):
+    """A PostgreSQL client program (pg_dump, pg_restore, psql) is missing, too old or failed."""
 
 
 class NotFound(AuraError):

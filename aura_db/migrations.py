@@ -1,17 +1,24 @@
 """The migration runner: yoyo's file format and bookkeeping, driven through its Python API.
 
 Migrations live in ``migrations/<module>/NNNN_name.sql`` with a ``NNNN_name.rollback.sql`` beside
-each; ids (file names without ``.sql``) are unique across modules. A run holds a session
-advisory lock on a dedicated connection for its whole length, so a killed process can never
-leave a stale lock behind, and yoyo's own lock row is taken inside it so the plain ``yoyo`` CLI
-stays safe to use by hand.
+each; ids (file names without ``.sql``) are unique across modules. yoyo reads the files, orders
+them by ``-- depends:`` and owns its tables; on top of it this runner
+
+- holds a session advisory lock for the whole run (:mod:`aura_db.migration_lock`);
+- runs each transactional migration and all of its bookkeeping in ONE transaction, and records a
+  SHA-256 of the up and down files in ``aura_migration_files`` so edits, renames and deletions
+  of applied files are caught (:func:`verify`) before anything runs;
+- runs with a short ``lock_timeout`` and retries a migration that could not get its lock;
+- cleans up the INVALID indexes a failed non-transactional migration leaves, then retries it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,18 +26,24 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg import sql
 from yoyo import exceptions as yoyo_exceptions
 from yoyo import read_migrations
 from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.connections import parse_uri
+from yoyo.migrations import ancestors, topological_sort
 
+from . import migration_plan as mp
 from . import resources
-from .errors import MigrationError, MigrationLockTimeout, PgvectorMissing
+from .errors import ConfigError, MigrationDrift, MigrationError, PgvectorMissing
+from .migration_files import MODULES, Drift, MigrationInfo, find_drift, load_migrations
+from .migration_lock import LOCK_KEY, advisory_lock, break_stale_yoyo_locks, describe_server, yoyo_lock
+from .migration_state import MigrationStatus, State, invalid_indexes, read_state
 
 __all__ = [
     "LOCK_KEY",
     "MODULES",
+    "Drift",
     "MigrationInfo",
     "MigrationSettings",
     "MigrationStatus",
@@ -38,16 +51,23 @@ __all__ = [
     "load_migrations",
     "migrate",
     "pending_count",
+    "plan",
     "rollback",
     "status",
+    "verify",
 ]
 
 logger = logging.getLogger(__name__)
 
-MODULES = ("foundation", "developer")
-# pg_advisory_lock key for migration runs: 'auradb' in ASCII, then 1.
-LOCK_KEY = 0x6175726164620001
 MIGRATION_TABLE = "_yoyo_migration"
+
+# env var -> MigrationSettings field
+ENV_VARS = {
+    "AURA_MIGRATION_LOCK_WAIT": "lock_wait",
+    "AURA_MIGRATION_LOCK_TIMEOUT": "lock_timeout",
+    "AURA_MIGRATION_STATEMENT_TIMEOUT": "statement_timeout",
+    "AURA_MIGRATION_RETRIES": "retries",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,142 +77,118 @@ class MigrationSettings:
     lock_wait: float = 60.0  # how long to wait for another run's migration lock
     lock_timeout: float = 5.0  # per-statement wait for a table lock (SET lock_timeout)
     statement_timeout: float = 600.0  # per-statement runtime limit (0 = none)
+    retries: int = 3  # tries per migration when its lock_timeout expires
+    retry_backoff: float = 1.0  # first pause between tries, doubled each time
     application_name: str = "aura-db migrate"
 
+    def __post_init__(self) -> None:
+        for name in ("lock_wait", "lock_timeout", "statement_timeout", "retry_backoff"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0 seconds, got {getattr(self, name)!r}")
+        if self.retries < 1:
+            raise ConfigError(f"retries must be >= 1, got {self.retries!r}")
 
-@dataclass(frozen=True, slots=True)
-class MigrationInfo:
-    """One migration file pair as found on disk."""
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> MigrationSettings:
+        """Settings from ``AURA_MIGRATION_*`` (see ``ENV_VARS``); non-None keywords win."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for var, field in ENV_VARS.items():
+            if env.get(var):
+                cast = int if field == "retries" else float
+                try:
+                    values[field] = cast(env[var])
+                except ValueError:
+                    raise ConfigError(f"{var} must be a number, got {env[var]!r}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
 
-    id: str
-    module: str
-    path: Path
-    rollback_path: Path | None
-
-
-@dataclass(frozen=True, slots=True)
-class MigrationStatus:
-    """A migration and whether (and when) it is applied."""
-
-    id: str
-    module: str
-    applied_at: datetime | None
-
-    @property
-    def pending(self) -> bool:
-        return self.applied_at is None
-
-
-def describe_server(url: str) -> str:
-    """``host:port/dbname`` of a conninfo, for messages (never the password)."""
-    params = conninfo_to_dict(url)
-    host = params.get("host") or "localhost"
-    port = params.get("port") or "5432"
-    return f"{host}:{port}/{params.get('dbname') or params.get('user') or '?'}"
+    def session_options(self) -> str:
+        return (f"-c lock_timeout={int(self.lock_timeout * 1000)} "
+                f"-c statement_timeout={int(self.statement_timeout * 1000)}")
 
 
-def load_migrations(directory: Path | None = None) -> list[MigrationInfo]:
-    """The migration files of every module, in module then file order.
+# -- reading the files ----------------------------------------------------------------------------
 
-    Raises :class:`MigrationError` for an id used twice across modules.
-    """
-    root = resources.migrations_dir() if directory is None else directory
-    found: dict[str, MigrationInfo] = {}
-    for module in MODULES:
-        for path in sorted((root / module).glob("*.sql")):
-            if path.name.endswith(".rollback.sql"):
-                continue
-            mid = path.name[: -len(".sql")]
-            if mid in found:
-                raise MigrationError(
-                    f"migration id {mid!r} is used twice: {found[mid].path} and {path}"
-                )
-            rollback_path = path.with_name(f"{mid}.rollback.sql")
-            found[mid] = MigrationInfo(
-                id=mid, module=module, path=path,
-                rollback_path=rollback_path if rollback_path.exists() else None,
+
+class _Catalog:
+    """The migrations on disk: our records (hashes, files) and yoyo's objects (dependencies)."""
+
+    def __init__(self, directory: Path | None) -> None:
+        root = resources.migrations_dir() if directory is None else directory
+        self.infos = {i.id: i for i in load_migrations(root)}
+        sources = [str(root / m) for m in MODULES if (root / m).is_dir()]
+        try:
+            self.yoyo = {m.id: m for m in read_migrations(*sources)}
+            for m in self.yoyo.values():
+                m.load()
+        except yoyo_exceptions.MigrationConflict as exc:
+            raise MigrationError(f"conflicting migration id {exc}") from exc
+        except yoyo_exceptions.BadMigration as exc:
+            raise MigrationError(f"bad migration: {exc}") from exc
+
+    def ordered(self, ids: set[str]) -> list[str]:
+        """``ids`` in dependency order (yoyo's topological sort)."""
+        try:
+            return [m.id for m in topological_sort(self.yoyo[i] for i in self.infos if i in ids)]
+        except yoyo_exceptions.BadMigration as exc:
+            raise MigrationError(str(exc)) from exc
+
+    def with_ancestors(self, mid: str) -> set[str]:
+        if mid not in self.infos:
+            raise MigrationError(f"no migration {mid!r} on disk (see 'aura-db status')")
+        return {mid} | {m.id for m in ancestors(self.yoyo[mid], self.yoyo.values())}
+
+    def operation(self, mid: str, direction: mp.Direction, *, force: bool = False) -> mp.Operation:
+        info = self.infos[mid]
+        if direction == "apply":
+            path: Path | None = info.path
+        elif info.rollback_path is None and not force:
+            raise MigrationError(
+                f"migration {mid!r} has no rollback file {info.path.with_name(mid + '.rollback.sql')}: "
+                f"write it, or pass --force to only unmark the migration (its changes stay)"
             )
-    return list(found.values())
+        else:
+            path = info.rollback_path
+        return mp.Operation(
+            migration_id=mid, module=info.module, direction=direction,
+            transactional=info.transactional, path=path,
+            statements=info.up_statements() if direction == "apply" else info.down_statements(),
+            up_sha256=info.up_sha256, down_sha256=info.down_sha256,
+        )
+
+
+# -- a run ----------------------------------------------------------------------------------------
 
 
 def _backend_class(url: str, settings: MigrationSettings) -> type[PostgresqlPsycopgBackend]:
-    options = (
-        f"-c lock_timeout={int(settings.lock_timeout * 1000)} "
-        f"-c statement_timeout={int(settings.statement_timeout * 1000)}"
-    )
-
     class AuraBackend(PostgresqlPsycopgBackend):  # type: ignore[misc]
         """yoyo's psycopg 3 backend, connecting with our conninfo and session limits."""
 
         def connect(self, dburi: Any) -> psycopg.Connection[Any]:
-            return psycopg.connect(
-                url, autocommit=True, options=options, application_name=settings.application_name
-            )
+            return psycopg.connect(url, autocommit=True, options=settings.session_options(),
+                                   application_name=settings.application_name)
 
     return AuraBackend
 
 
 @contextmanager
-def _backend(url: str, settings: MigrationSettings) -> Iterator[Any]:
-    backend = _backend_class(url, settings)(parse_uri("postgresql+psycopg:///aura"), MIGRATION_TABLE)
-    try:
-        backend.init_database()
-        yield backend
-    finally:
-        backend.connection.close()
-
-
-def _read(directory: Path | None) -> Any:
-    root = resources.migrations_dir() if directory is None else directory
-    load_migrations(root)  # our own checks first: clearer messages than yoyo's
-    sources = [str(root / m) for m in MODULES if (root / m).is_dir()]
-    try:
-        return read_migrations(*sources)
-    except yoyo_exceptions.MigrationConflict as exc:
-        raise MigrationError(f"conflicting migration id {exc}") from exc
-
-
-@contextmanager
-def migration_lock(url: str, settings: MigrationSettings) -> Iterator[psycopg.Connection[Any]]:
-    """Hold the migration advisory lock on a dedicated connection for the ``with`` block.
-
-    Waits up to ``settings.lock_wait`` seconds, logging who holds it; then raises
-    :class:`MigrationLockTimeout` naming the holder.
-    """
-    conn = psycopg.connect(url, autocommit=True, application_name=settings.application_name)
-    try:
-        deadline = time.monotonic() + settings.lock_wait
-        delay = 0.05
-        while not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:  # type: ignore[index]
-            holder = _lock_holder(conn)
-            if time.monotonic() >= deadline:
-                raise MigrationLockTimeout(
-                    f"another migration run holds the lock on {describe_server(url)}: {holder}; "
-                    f"waited {settings.lock_wait:g}s"
-                )
-            logger.info("waiting for the migration lock held by %s", holder)
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
-        yield conn
-    finally:
-        conn.close()  # ends the session, which releases the advisory lock
-
-
-def _lock_holder(conn: psycopg.Connection[Any]) -> str:
-    row = conn.execute(
-        """
-        SELECT a.pid, a.application_name, a.backend_start
-        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-        WHERE l.locktype = 'advisory' AND l.granted
-          AND l.classid = (%(key)s >> 32)::oid AND l.objid = (%(key)s & 4294967295)::oid
-        LIMIT 1
-        """,
-        {"key": LOCK_KEY},
-    ).fetchone()
-    if row is None:
-        return "a process that has just released it"
-    pid, app, since = row
-    return f"pid {pid} ({app or 'no application_name'}) connected since {since:%Y-%m-%d %H:%M:%S%z}"
+def _run(url: str, settings: MigrationSettings) -> Iterator[psycopg.Connection[Any]]:
+    """The migration lock (advisory, then yoyo's row) and a connection to run migrations on."""
+    with advisory_lock(url, wait=settings.lock_wait,
+                       application_name=settings.application_name) as lock_conn:
+        backend = _backend_class(url, settings)(parse_uri("postgresql+psycopg:///aura"), MIGRATION_TABLE)
+        try:
+            backend.init_database()
+            break_stale_yoyo_locks(lock_conn)
+            with yoyo_lock(backend, wait=settings.lock_wait):
+                backend.ensure_internal_schema_updated()
+                with psycopg.connect(url, autocommit=True, options=settings.session_options(),
+                                     application_name=settings.application_name) as conn:
+                    conn.execute(mp.AURA_DDL)
+                    yield conn
+        finally:
+            backend.connection.close()
 
 
 def _check_pgvector(url: str) -> None:
@@ -213,90 +209,167 @@ def _check_pgvector(url: str) -> None:
         )
 
 
-def migrate(
-    url: str, *, directory: Path | None = None, settings: MigrationSettings | None = None
-) -> list[str]:
-    """Apply every pending migration in dependency order, under the migration lock.
+def _pending(catalog: _Catalog, state: State, target: str | None,
+             drift: list[Drift]) -> list[mp.Operation]:
+    renamed = {d.new_id for d in drift if d.new_id}  # a renamed file is never applied again
+    wanted = set(catalog.infos) if target is None else catalog.with_ancestors(target)
+    todo = {mid for mid in wanted if mid not in state.applied and mid not in renamed}
+    return [catalog.operation(mid, "apply") for mid in catalog.ordered(todo)]
 
-    Returns the ids applied (empty when up to date). Raises :class:`PgvectorMissing`,
-    :class:`MigrationLockTimeout` or :class:`MigrationError`.
+
+def _refuse_drift(drift: list[Drift], allow: bool) -> None:
+    if not drift:
+        return
+    text = "; ".join(d.message for d in drift)
+    if allow:
+        logger.warning("migrating despite drift (--allow-drift): %s", text)
+        return
+    raise MigrationDrift(
+        f"{len(drift)} applied migration file(s) changed: {text} "
+        f"(run 'aura-db verify'; pass --allow-drift to migrate anyway)"
+    )
+
+
+def migrate(
+    url: str, *, directory: Path | None = None, settings: MigrationSettings | None = None,
+    target: str | None = None, allow_drift: bool = False,
+) -> list[str]:
+    """Apply pending migrations (all, or ``target`` and its dependencies) in dependency order.
+
+    Verifies the applied files first. Returns the ids applied (empty when up to date). Raises
+    :class:`MigrationDrift`, :class:`PgvectorMissing`, :class:`MigrationLockTimeout` or
+    :class:`MigrationError` (a failed migration leaves nothing recorded).
     """
     settings = settings or MigrationSettings()
-    migrations = _read(directory)
-    with migration_lock(url, settings), _backend(url, settings) as backend, \
-            _yoyo_lock(backend, settings):
-        pending = backend.to_apply(migrations)
-        if not pending:
-            return []
-        _check_pgvector(url)
-        applied: list[str] = []
-        for migration in pending:
-            _run(backend, migration, "apply")
-            applied.append(migration.id)
-        return applied
+    catalog = _Catalog(directory)
+    with _run(url, settings) as conn:
+        state = read_state(conn)
+        drift = find_drift(list(catalog.infos.values()), state)
+        _refuse_drift(drift, allow_drift)
+        ops = _pending(catalog, state, target, drift)
+        if ops:
+            _check_pgvector(url)
+        who = mp.applied_by()
+        for op in ops:
+            _apply(conn, op, settings, who)
+        return [op.migration_id for op in ops]
+
+
+def _apply(conn: psycopg.Connection[Any], op: mp.Operation, settings: MigrationSettings, who: str) -> None:
+    for attempt in range(1, settings.retries + 1):
+        if not op.transactional and op.direction == "apply":
+            _drop_invalid_indexes(conn, op)
+        logger.info("%s (try %d of %d)", op.title, attempt, settings.retries)
+        try:
+            ms = mp.execute(conn, op, who)
+        except psycopg.errors.LockNotAvailable as exc:
+            _note_failure(conn, op, who, exc)
+            if attempt == settings.retries:
+                raise MigrationError(
+                    f"{_failed(op, exc)}; gave up after {attempt} tries: find what holds the lock "
+                    f"(pg_locks, pg_stat_activity) or retry later with a longer --lock-timeout"
+                ) from exc
+            pause = settings.retry_backoff * 2 ** (attempt - 1)
+            logger.warning("%s: lock_timeout expired; retrying in %.1fs", op.title, pause)
+            time.sleep(pause)
+        except psycopg.Error as exc:
+            _note_failure(conn, op, who, exc)
+            raise MigrationError(_failed(op, exc)) from exc
+        else:
+            logger.info("%s done in %d ms", op.title, ms)
+            return
+
+
+def _note_failure(conn: psycopg.Connection[Any], op: mp.Operation, who: str, exc: psycopg.Error) -> None:
+    if op.transactional:
+        return  # rolled back entirely: nothing to remember
+    with contextlib.suppress(psycopg.Error):
+        mp.record_failure(conn, op, who, _error_text(exc))
+
+
+def _error_text(exc: psycopg.Error) -> str:
+    diag = exc.diag
+    where = f" at {diag.context.splitlines()[0]}" if diag.context else ""
+    hint = f" (hint: {diag.message_hint})" if diag.message_hint else ""
+    return f"{(diag.message_primary or str(exc)).strip()}{where}{hint}"
+
+
+def _failed(op: mp.Operation, exc: psycopg.Error) -> str:
+    undone = "rolled back, nothing recorded" if op.transactional else \
+        "NON-transactional: statements before the failing one stay applied"
+    return (f"{op.direction} of migration {op.migration_id!r} ({op.path}) failed ({undone}): "
+            f"{_error_text(exc)}")
+
+
+def _drop_invalid_indexes(conn: psycopg.Connection[Any], op: mp.Operation) -> None:
+    for name in invalid_indexes(conn, op.statements):
+        logger.warning("dropping INVALID index %s left by a failed run of %s", name, op.migration_id)
+        conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.SQL(name)))
 
 
 def rollback(
-    url: str, *, steps: int = 1, directory: Path | None = None,
-    settings: MigrationSettings | None = None,
+    url: str, *, steps: int | None = None, target: str | None = None, force: bool = False,
+    directory: Path | None = None, settings: MigrationSettings | None = None,
 ) -> list[str]:
-    """Roll back the last ``steps`` applied migrations (newest first); return their ids."""
-    if steps < 1:
-        raise MigrationError(f"steps must be >= 1, got {steps!r}")
+    """Roll back the last ``steps`` applied migrations (default 1), or every one applied after
+    ``target``; newest first. Returns their ids.
+
+    Refuses a migration without a rollback file unless ``force`` (which only unmarks it).
+    """
     settings = settings or MigrationSettings()
-    migrations = _read(directory)
-    with migration_lock(url, settings), _backend(url, settings) as backend, \
-            _yoyo_lock(backend, settings):
-        order = _applied_order(backend)
-        by_id = {m.id: m for m in migrations}
-        done: list[str] = []
-        for mid in reversed(order[-steps:]):
-            if mid not in by_id:
-                raise MigrationError(f"applied migration {mid!r} has no file any more")
-            _run(backend, by_id[mid], "rollback")
-            done.append(mid)
-        return done
+    catalog = _Catalog(directory)
+    with _run(url, settings) as conn:
+        ops = _rollback_ops(catalog, read_state(conn), steps, target, force)
+        who = mp.applied_by()
+        for op in ops:
+            _apply(conn, op, settings, who)
+        return [op.migration_id for op in ops]
+
+
+def _rollback_ops(catalog: _Catalog, state: State, steps: int | None, target: str | None,
+                  force: bool) -> list[mp.Operation]:
+    if steps is not None and target is not None:
+        raise MigrationError("pass either steps or a target to roll back to, not both")
+    order = state.applied_order
+    if target is not None:
+        if target not in state.applied:
+            raise MigrationError(f"migration {target!r} is not applied: nothing to roll back to")
+        chosen = order[order.index(target) + 1:]
+    else:
+        steps = 1 if steps is None else steps
+        if steps < 1:
+            raise MigrationError(f"steps must be >= 1, got {steps!r}")
+        chosen = order[-steps:]
+    missing = [mid for mid in chosen if mid not in catalog.infos]
+    if missing:
+        raise MigrationError(
+            f"applied migration {missing[0]!r} has no file any more: restore it from version "
+            f"control before rolling it back"
+        )
+    return [catalog.operation(mid, "rollback", force=force) for mid in reversed(chosen)]
+
+
+# -- read-only: status, verify, plan --------------------------------------------------------------
 
 
 @contextmanager
-def _yoyo_lock(backend: Any, settings: MigrationSettings) -> Iterator[None]:
-    try:
-        with backend.lock(timeout=max(settings.lock_wait, 0.5)):
-            yield
-    except yoyo_exceptions.LockTimeout as exc:
-        raise MigrationLockTimeout(f"{exc} (yoyo's lock row in yoyo_lock)") from exc
-
-
-def _run(backend: Any, migration: Any, direction: str) -> None:
-    logger.info("%s %s", "applying" if direction == "apply" else "rolling back", migration.id)
-    try:
-        if direction == "apply":
-            backend.apply_one(migration)
-        else:
-            backend.rollback_one(migration)
-    except psycopg.Error as exc:
-        diag = exc.diag
-        where = f" at {diag.context.splitlines()[0]}" if diag.context else ""
-        raise MigrationError(
-            f"{direction} of migration {migration.id!r} ({migration.path}) failed: "
-            f"{(diag.message_primary or str(exc)).strip()}{where}"
-            + (f" (hint: {diag.message_hint})" if diag.message_hint else "")
-        ) from exc
-
-
-def _applied_order(backend: Any) -> list[str]:
-    rows = backend.execute(
-        'SELECT migration_id FROM "_yoyo_migration" ORDER BY applied_at_utc, migration_id'
-    ).fetchall()
-    return [r[0] for r in rows]
+def _reader(url: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(url, autocommit=True, application_name="aura-db status") as conn:
+        conn.read_only = True
+        yield conn
 
 
 def status(url: str, *, directory: Path | None = None) -> list[MigrationStatus]:
-    """Every known migration with its apply time (None = pending). Reads only: no lock, no
-    writes, works on a database yoyo has never touched."""
-    infos = load_migrations(directory)
-    applied = _applied_times(url)
-    return [MigrationStatus(id=i.id, module=i.module, applied_at=applied.get(i.id)) for i in infos]
+    """Every known migration, applied ones first in the order applied, then pending ones.
+
+    Reads only: no lock, no writes, works on a database yoyo has never touched.
+    """
+    infos = {i.id: i for i in load_migrations(directory)}
+    with _reader(url) as conn:
+        state = read_state(conn)
+        rows = [state.status_of(mid, infos.get(mid)) for mid in state.applied_order]
+        rows += [state.status_of(i.id, i, conn) for i in infos.values() if i.id not in state.applied]
+    return rows
 
 
 def pending_count(url: str, *, directory: Path | None = None) -> int:
@@ -304,12 +377,33 @@ def pending_count(url: str, *, directory: Path | None = None) -> int:
     return sum(1 for s in status(url, directory=directory) if s.pending)
 
 
-def _applied_times(url: str) -> dict[str, datetime]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        exists = conn.execute("SELECT to_regclass(%s)", (f'public."{MIGRATION_TABLE}"',)).fetchone()
-        if not exists or exists[0] is None:
-            return {}
-        rows = conn.execute(
-            "SELECT migration_id, applied_at_utc AT TIME ZONE 'UTC' FROM \"_yoyo_migration\""
-        ).fetchall()
-    return {mid: when for mid, when in rows}
+def verify(url: str, *, directory: Path | None = None) -> list[Drift]:
+    """Applied migrations whose files were edited, renamed or deleted since (reads only)."""
+    infos = load_migrations(directory)
+    with _reader(url) as conn:
+        return find_drift(infos, read_state(conn))
+
+
+def plan(
+    url: str, *, directory: Path | None = None, settings: MigrationSettings | None = None,
+    rollback_steps: int | None = None, target: str | None = None, force: bool = False,
+) -> str:
+    """The psql script ``migrate`` (or ``rollback``, with ``rollback_steps``) would run now.
+
+    Runs nothing and writes nothing.
+    """
+    settings = settings or MigrationSettings()
+    catalog = _Catalog(directory)
+    with _reader(url) as conn:
+        state = read_state(conn)
+        if rollback_steps is not None:
+            ops = _rollback_ops(catalog, state, rollback_steps, None, force)
+            what = f"rollback --steps {rollback_steps}"
+        else:
+            ops = _pending(catalog, state, target, find_drift(list(catalog.infos.values()), state))
+            what = "migrate" + (f" --to {target}" if target else "")
+    return mp.render_plan(
+        ops, lock_timeout=settings.lock_timeout, statement_timeout=settings.statement_timeout,
+        header=f"aura-db plan: {what} on {describe_server(url)} at {datetime.now():%Y-%m-%d %H:%M:%S}",
+        who=mp.applied_by(),
+    )

@@ -1,0 +1,180 @@
+"""The migration subcommands of ``aura-db``: migrate, rollback, status, new, plan, verify, unlock.
+
+Each handler takes the parsed arguments and an ``out`` callable (print) and returns the exit
+code; errors are raised as :class:`aura_db.errors.AuraError` and printed by ``cli.main``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import migration_lock, migrations
+from .config import Config
+from .embedded import embedded_url
+from .migration_files import new_migration
+
+__all__ = ["database_url", "register"]
+
+Out = Callable[[str], None]
+
+
+def database_url(args: argparse.Namespace) -> tuple[Config, str]:
+    """The Config and the libpq URL the command works on (starting the embedded server when
+    no URL is configured)."""
+    config = Config.from_env(**({"url": args.url} if args.url else {}))
+    return config, config.url or embedded_url(config.data_dir)
+
+
+def _directory(args: argparse.Namespace) -> Path | None:
+    return Path(args.migrations_dir) if getattr(args, "migrations_dir", None) else None
+
+
+def _settings(args: argparse.Namespace) -> migrations.MigrationSettings:
+    return migrations.MigrationSettings.from_env(
+        lock_wait=args.lock_wait, lock_timeout=args.lock_timeout,
+        statement_timeout=args.statement_timeout, retries=args.retries,
+    )
+
+
+def cmd_migrate(args: argparse.Namespace, out: Out) -> int:
+    config, url = database_url(args)
+    applied = migrations.migrate(url, directory=_directory(args), settings=_settings(args),
+                                 target=args.to, allow_drift=args.allow_drift)
+    for mid in applied:
+        out(f"applied {mid}")
+    out(f"{len(applied)} migration(s) applied on {config.masked_url()}")
+    if args.status:
+        print_status(url, _directory(args), out)
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace, out: Out) -> int:
+    config, url = database_url(args)
+    done = migrations.rollback(url, steps=args.steps, target=args.to, force=args.force,
+                               directory=_directory(args), settings=_settings(args))
+    for mid in done:
+        out(f"rolled back {mid}")
+    out(f"{len(done)} migration(s) rolled back on {config.masked_url()}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, out: Out) -> int:
+    config, url = database_url(args)
+    out(f"database: {config.masked_url()}")
+    pending = print_status(url, _directory(args), out)
+    return 3 if (args.exit_code and pending) else 0
+
+
+def print_status(url: str, directory: Path | None, out: Out) -> int:
+    """Print one line per migration and a summary; return how many are pending."""
+    rows = migrations.status(url, directory=directory)
+    for s in rows:
+        if s.applied_at is not None:
+            took = f" in {s.duration_ms} ms" if s.duration_ms is not None else ""
+            what = f"applied {s.applied_at:%Y-%m-%d %H:%M:%S}Z by {s.applied_by or '?'}{took}"
+            what += " (FILE MISSING)" if s.missing_file else ""
+        else:
+            what = "pending"
+        out(f"  {s.module:<10} {s.id:<40} {what}")
+        if s.failure:
+            out(f"    FAILED HALF-WAY (non-transactional) {s.failure}")
+        for index in s.invalid_indexes:
+            out(f"    INVALID index {index} left behind: the next migrate drops and rebuilds it")
+    pending = sum(1 for s in rows if s.pending)
+    out(f"{len(rows) - pending} applied, {pending} pending")
+    return pending
+
+
+def cmd_new(args: argparse.Namespace, out: Out) -> int:
+    up, down = new_migration(args.module, args.name, _directory(args))
+    out(f"created {up}")
+    out(f"created {down}")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace, out: Out) -> int:
+    _, url = database_url(args)
+    out(migrations.plan(url, directory=_directory(args), settings=_settings(args),
+                        rollback_steps=args.rollback, target=args.to, force=args.force))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace, out: Out) -> int:
+    config, url = database_url(args)
+    drift = migrations.verify(url, directory=_directory(args))
+    for d in drift:
+        out(f"{d.kind}: {d.message}")
+    out(f"{len(drift)} problem(s) with applied migration files on {config.masked_url()}")
+    return 1 if drift else 0
+
+
+def cmd_unlock(args: argparse.Namespace, out: Out) -> int:
+    _, url = database_url(args)
+    for line in migration_lock.lock_info(url).lines():
+        out(line)
+    if args.dry_run:
+        return 0
+    broken = migration_lock.break_lock(url, force=args.force)
+    pids = f" (pids {', '.join(map(str, broken))})" if broken else ""
+    out(f"removed {len(broken)} yoyo lock row(s){pids}")
+    return 0
+
+
+def _add_settings(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lock-wait", type=float, metavar="SECONDS",
+                   help="how long to wait for another run's migration lock (default 60)")
+    p.add_argument("--lock-timeout", type=float, metavar="SECONDS",
+                   help="lock_timeout of migration statements (default 5; env AURA_MIGRATION_LOCK_TIMEOUT)")
+    p.add_argument("--statement-timeout", type=float, metavar="SECONDS",
+                   help="statement_timeout of migration statements (default 600)")
+    p.add_argument("--retries", type=int, metavar="N",
+                   help="tries per migration when its lock_timeout expires (default 3)")
+
+
+def register(sub: Any) -> None:
+    """Add the migration subcommands to the ``aura-db`` subparsers."""
+    p = sub.add_parser("migrate", help="verify applied files, then apply pending migrations under a lock")
+    p.add_argument("--to", metavar="ID", help="apply only up to ID (and what it depends on)")
+    p.add_argument("--allow-drift", action="store_true",
+                   help="migrate even when applied migration files were edited, renamed or deleted")
+    p.add_argument("--status", action="store_true", help="print the status afterwards")
+    _add_settings(p)
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("rollback", help="roll back the newest migration(s) (default: one)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--steps", type=int, metavar="N", help="roll back the newest N")
+    group.add_argument("--to", metavar="ID", help="roll back everything applied after ID (keeps ID)")
+    p.add_argument("--force", action="store_true",
+                   help="unmark migrations that have no rollback file (their changes stay)")
+    _add_settings(p)
+    p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("status", help="applied (when, who, how long) and pending migrations; no lock")
+    p.add_argument("--exit-code", action="store_true",
+                   help="exit 3 when any migration is pending (deploy gates)")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("new", help="scaffold the next-numbered up/down migration pair of a module")
+    p.add_argument("module", choices=migrations.MODULES)
+    p.add_argument("name", help="what it does, e.g. 'add story labels'")
+    p.set_defaults(func=cmd_new)
+
+    p = sub.add_parser("plan", help="print the SQL migrate (or rollback) would run, as a psql script")
+    p.add_argument("--rollback", type=int, metavar="N", help="plan 'rollback --steps N' instead")
+    p.add_argument("--to", metavar="ID", help="plan 'migrate --to ID'")
+    p.add_argument("--force", action="store_true", help="as rollback --force")
+    _add_settings(p)
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("verify", help="fail when applied migration files were edited, renamed or deleted")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("unlock", help="show who holds the migration lock; remove a stale yoyo lock row")
+    p.add_argument("--dry-run", action="store_true", help="only show the lock holders")
+    p.add_argument("--force", action="store_true",
+                   help="remove yoyo's lock row even if its process seems alive")
+    p.set_defaults(func=cmd_unlock)

@@ -1,0 +1,157 @@
+"""The operator subcommands of ``aura-db``: schema, lint, backup, restore, init-db, reset-db."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from . import backup as backups
+from . import migrations, pgtools, schema_dump
+from .cli_migrations import Out, database_url, print_status
+from .config import Config
+from .errors import AuraError
+from .lint import lint
+
+__all__ = ["register"]
+
+
+def _pg_bin(args: argparse.Namespace) -> Path | None:
+    return Path(args.pg_bin) if args.pg_bin else None
+
+
+def _directory(args: argparse.Namespace) -> Path | None:
+    return Path(args.migrations_dir) if args.migrations_dir else None
+
+
+def cmd_schema(args: argparse.Namespace, out: Out) -> int:
+    _, url = database_url(args)
+    path = Path(args.output) if args.output else schema_dump.schema_path()
+    if args.check:
+        diff = schema_dump.check_schema(url, path, pg_bin=_pg_bin(args))
+        for line in diff[:40]:
+            out(line)
+        if diff:
+            raise AuraError(f"{path} is stale: regenerate it with 'aura-db schema' and commit it")
+        out(f"{path} matches the migrated schema")
+        return 0
+    schema_dump.write_schema(url, path, pg_bin=_pg_bin(args))
+    out(f"wrote {path}")
+    return 0
+
+
+def cmd_lint(args: argparse.Namespace, out: Out) -> int:
+    url = database_url(args)[1] if args.url else None
+    findings, squawked = lint(_directory(args), url=url, use_squawk=not args.no_squawk)
+    for f in findings:
+        out(str(f))
+    bad = [f for f in findings if not f.allowed]
+    note = "" if squawked else " (squawk did not run: only aura-db's own checks)"
+    out(f"{len(findings)} finding(s), {len(findings) - len(bad)} justified, {len(bad)} unjustified{note}")
+    return 1 if bad else 0
+
+
+def _backup_dir(args: argparse.Namespace, config: Config) -> Path:
+    return Path(args.dir) if args.dir else config.data_dir / "backups"
+
+
+def cmd_backup(args: argparse.Namespace, out: Out) -> int:
+    config, url = database_url(args)
+    archive, removed = backups.backup(url, _backup_dir(args, config), keep=args.keep, pg_bin=_pg_bin(args))
+    out(f"backed up {pgtools.dbname_of(url)} to {archive} ({archive.stat().st_size} bytes)")
+    for path in removed:
+        out(f"removed old backup {path}")
+    return _verify(url, archive, args, out) if args.verify else 0
+
+
+def _verify(url: str, archive: Path, args: argparse.Namespace, out: Out) -> int:
+    checks = backups.verify_archive(url, archive, pg_bin=_pg_bin(args))
+    for check in checks:
+        out(check.line())
+    bad = [c.table for c in checks if not c.ok]
+    if bad:
+        raise AuraError(f"the archive {str(archive)!r} differs from the database in {len(bad)} table(s): "
+                        f"{', '.join(bad[:5])}")
+    out(f"verified {len(checks)} table(s): row counts and checksums match")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, out: Out) -> int:
+    config, url = database_url(args)
+    archive = Path(args.archive)
+    if args.verify and not args.yes:
+        return _verify(url, archive, args, out)
+    safety = backups.restore(url, archive, backup_dir=_backup_dir(args, config), yes=args.yes,
+                             pg_bin=_pg_bin(args))
+    out(f"safety backup of the previous database: {safety or 'none (it did not exist)'}")
+    out(f"restored {pgtools.dbname_of(url)} from {archive}")
+    return 0
+
+
+def cmd_init_db(args: argparse.Namespace, out: Out) -> int:
+    config, url = database_url(args)
+    name = pgtools.dbname_of(url)
+    if not pgtools.database_exists(url, name):
+        pgtools.create_database(url, name)
+        out(f"created database {name}")
+    applied = migrations.migrate(url, directory=_directory(args))
+    out(f"{len(applied)} migration(s) applied on {config.masked_url()}")
+    print_status(url, _directory(args), out)
+    return 0
+
+
+def cmd_reset_db(args: argparse.Namespace, out: Out) -> int:
+    config, url = database_url(args)
+    name = pgtools.dbname_of(url)
+    if not args.yes:
+        raise AuraError(f"reset-db drops the database {name!r} and all its data: pass --yes to confirm")
+    if not pgtools.is_local(url) and not args.force:
+        raise AuraError(f"{migrations.describe_server(url)} is not on this machine: pass --force as well "
+                        f"to reset a remote database")
+    pgtools.drop_database(url, name)
+    pgtools.create_database(url, name)
+    out(f"dropped and re-created database {name}")
+    applied = migrations.migrate(url, directory=_directory(args))
+    out(f"{len(applied)} migration(s) applied on {config.masked_url()}")
+    return 0
+
+
+def _pg_bin_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pg-bin", metavar="DIR", default=os.environ.get("AURA_PG_BIN"),
+                   help="directory of pg_dump/pg_restore matching the server (env AURA_PG_BIN)")
+
+
+def register(sub: Any) -> None:
+    """Add the operator subcommands to the ``aura-db`` subparsers."""
+    p = sub.add_parser("schema", help="write sql/schema.sql from the migrated database (pg_dump)")
+    p.add_argument("--check", action="store_true", help="exit 1 when the file is stale (CI)")
+    p.add_argument("--output", metavar="PATH", help="file to write or check (default sql/schema.sql)")
+    _pg_bin_arg(p)
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("lint", help="squawk and yoyo-aware checks over the migrations")
+    p.add_argument("--no-squawk", action="store_true", help="only aura-db's own checks")
+    p.set_defaults(func=cmd_lint)
+
+    for name, helptext in (("backup", "pg_dump -Fc into a directory, keeping the newest N"),
+                           ("restore", "restore an archive in place of the database (safety backup first)")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--dir", metavar="DIR", help="backup directory (default <data_dir>/backups)")
+        p.add_argument("--verify", action="store_true",
+                       help="restore into a scratch database and compare row counts and checksums")
+        _pg_bin_arg(p)
+        p.set_defaults(func=cmd_backup if name == "backup" else cmd_restore)
+        if name == "backup":
+            p.add_argument("--keep", type=int, default=7, metavar="N", help="archives to keep (default 7)")
+        else:
+            p.add_argument("archive", help="the .dump file to restore")
+            p.add_argument("--yes", action="store_true", help="really replace the database")
+
+    p = sub.add_parser("init-db", help="create the database if missing, then migrate")
+    p.set_defaults(func=cmd_init_db)
+
+    p = sub.add_parser("reset-db", help="drop and re-create the database, then migrate")
+    p.add_argument("--yes", action="store_true", help="really drop the database")
+    p.add_argument("--force", action="store_true", help="allow a database on another host")
+    p.set_defaults(func=cmd_reset_db)

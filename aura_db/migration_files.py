@@ -1,0 +1,163 @@
+"""Migration files on disk: reading them, fingerprinting them, scaffolding new ones, and finding
+the applied ones that changed since (drift)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from yoyo.migrations import read_sql_migration
+
+from . import resources
+from .errors import MigrationError
+from .migration_plan import sha256_file
+
+if TYPE_CHECKING:
+    from .migration_state import State
+
+__all__ = ["MODULES", "Drift", "MigrationInfo", "find_drift", "load_migrations", "new_migration"]
+
+MODULES = ("foundation", "developer")
+_NUMBERED = re.compile(r"^(\d{4})_")
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationInfo:
+    """One migration file pair as found on disk, with the SHA-256 of each file."""
+
+    id: str
+    module: str
+    path: Path
+    rollback_path: Path | None
+    up_sha256: str = ""
+    down_sha256: str | None = None
+    transactional: bool = True
+
+    def up_statements(self) -> tuple[str, ...]:
+        """The statements yoyo would run to apply (split by yoyo, directives removed)."""
+        return tuple(read_sql_migration(str(self.path))[2])
+
+    def down_statements(self) -> tuple[str, ...]:
+        """The statements of the rollback file, in file order (empty without one)."""
+        if self.rollback_path is None:
+            return ()
+        return tuple(read_sql_migration(str(self.rollback_path))[2])
+
+    @property
+    def display(self) -> str:
+        return f"{self.module}/{self.path.name}"
+
+
+def _transactional(path: Path) -> bool:
+    value = str(read_sql_migration(str(path))[0].get("transactional", "true")).strip().lower()
+    if value not in ("true", "false"):
+        raise MigrationError(f"{path}: '-- transactional:' must be true or false, got {value!r}")
+    return value == "true"
+
+
+def load_migrations(directory: Path | None = None) -> list[MigrationInfo]:
+    """The migration files of every module, in module then file order.
+
+    Raises :class:`MigrationError` for an id used twice across modules or a bad directive.
+    """
+    root = resources.migrations_dir() if directory is None else directory
+    found: dict[str, MigrationInfo] = {}
+    for module in MODULES:
+        for path in sorted((root / module).glob("*.sql")):
+            if path.name.endswith(".rollback.sql"):
+                continue
+            mid = path.name[: -len(".sql")]
+            if mid in found:
+                raise MigrationError(f"migration id {mid!r} is used twice: {found[mid].path} and {path}")
+            down = path.with_name(f"{mid}.rollback.sql")
+            down_path = down if down.exists() else None
+            found[mid] = MigrationInfo(
+                id=mid, module=module, path=path, rollback_path=down_path,
+                up_sha256=sha256_file(path) or "", down_sha256=sha256_file(down_path),
+                transactional=_transactional(path),
+            )
+    return list(found.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """An applied migration whose file changed: ``kind`` is edited, renamed or deleted."""
+
+    kind: str
+    migration_id: str
+    message: str
+    new_id: str | None = None  # for a rename: the id the same content now has
+
+
+def find_drift(infos: list[MigrationInfo], state: State) -> list[Drift]:
+    """Compare the applied migrations' recorded fingerprints with the files on disk."""
+    by_id = {i.id: i for i in infos}
+    unapplied_by_sha = {i.up_sha256: i for i in infos if i.id not in state.applied}
+    drift: list[Drift] = []
+    for mid in state.applied_order:
+        record, info = state.files.get(mid), by_id.get(mid)
+        if info is None:
+            twin = unapplied_by_sha.get(record.up_sha256) if record else None
+            if twin is not None:
+                drift.append(Drift("renamed", mid, (
+                    f"applied migration {mid!r} was renamed to {twin.id!r} ({twin.display}, same "
+                    f"content): rename it back; it is not applied again"), new_id=twin.id))
+            else:
+                where = f"{record.module}/{mid}.sql" if record else f"{mid}.sql"
+                drift.append(Drift("deleted", mid, (
+                    f"the file of applied migration {mid!r} ({where}) was deleted: restore it from "
+                    f"version control")))
+        elif record is not None:
+            drift.extend(_edits(info, record.up_sha256, record.down_sha256))
+    return drift
+
+
+def _edits(info: MigrationInfo, up: str, down: str | None) -> list[Drift]:
+    out = []
+    if info.up_sha256 != up:
+        out.append(Drift("edited", info.id, (
+            f"applied migration {info.id!r} ({info.display}) was edited after it was applied "
+            f"(sha256 {up[:12]} then, {info.up_sha256[:12]} now): revert the edit and put the "
+            f"change in a new migration")))
+    if info.down_sha256 != down:
+        name = f"{info.module}/{info.id}.rollback.sql"
+        out.append(Drift("edited", info.id, (
+            f"the rollback file of applied migration {info.id!r} ({name}) was "
+            f"{'added' if down is None else 'deleted' if info.down_sha256 is None else 'edited'} "
+            f"after it was applied: revert it, or roll back and re-apply with the new file")))
+    return out
+
+
+def _slug(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    if not slug:
+        raise MigrationError(f"migration name {name!r} has no letters or digits")
+    return slug
+
+
+def new_migration(module: str, name: str, directory: Path | None = None) -> tuple[Path, Path]:
+    """Write the next-numbered ``NNNN_name.sql`` / ``.rollback.sql`` pair of ``module``.
+
+    It depends on the newest migration of the module and, for developer, on the newest
+    foundation one. Returns the two paths; refuses an unknown module or an existing id.
+    """
+    if module not in MODULES:
+        raise MigrationError(f"unknown module {module!r}: use one of {', '.join(MODULES)}")
+    root = resources.migrations_dir() if directory is None else directory
+    infos = load_migrations(root)
+    mine = sorted(i.id for i in infos if i.module == module)
+    numbers = [int(m.group(1)) for i in mine if (m := _NUMBERED.match(i))]
+    mid = f"{max(numbers, default=0) + 1:04d}_{_slug(name)}"
+    if any(i.id == mid for i in infos):
+        raise MigrationError(f"migration id {mid!r} already exists in another module: pick another name")
+    depends = mine[-1:]
+    if module != "foundation":
+        depends += sorted(i.id for i in infos if i.module == "foundation")[-1:]
+    up, down = root / module / f"{mid}.sql", root / module / f"{mid}.rollback.sql"
+    up.parent.mkdir(parents=True, exist_ok=True)
+    head = f"-- depends: {' '.join(depends)}\n" if depends else ""
+    up.write_text(f"{head}--\n-- {module} {mid}: {name}.\n-- Say what this changes and why.\n\n")
+    down.write_text(f"-- Undo {module} {mid}: reverse every statement of {mid}.sql, newest first.\n\n")
+    return up, down

