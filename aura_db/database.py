@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +24,9 @@ from . import migrations
 from .config import Config
 from .embedded import embedded_url
 from .errors import PoolForked, ServerUnavailable
+from .repositories import RepositoryAccess
 
-__all__ = ["Database", "Health"]
+__all__ = ["Database", "Health", "Transaction"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,33 @@ class _VectorTypes:
             self._infos = None
 
 
-class Database:
+class Transaction(RepositoryAccess):
+    """One open transaction: its connection and the repositories bound to it.
+
+    Everything done through ``tx.<repository>`` or ``tx.conn`` commits together when the
+    ``with db.transaction()`` block ends, and rolls back together on an exception. As in
+    PostgreSQL, a failed statement aborts the whole transaction; wrap a step in
+    ``with tx.savepoint():`` to be able to catch its error and go on.
+    """
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def _connector(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        return nullcontext(self.conn)
+
+    def execute(self, query: Any, params: Any = None) -> psycopg.Cursor[Any]:
+        """Run one statement on the transaction's connection (``conn.execute``)."""
+        return self.conn.execute(query, params)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Transaction]:
+        """A nested transaction (SAVEPOINT): an exception rolls back only the inner block."""
+        with self.conn.transaction():
+            yield self
+
+
+class Database(RepositoryAccess):
     """A pool of connections to one PostgreSQL database.
 
     ``Database(config)`` opens the pool and waits (with the pool's exponential backoff) up to
@@ -179,16 +206,20 @@ class Database:
         with self._pool.connection() as conn:
             yield conn
 
+    def _connector(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        return self.connection()
+
     @contextmanager
-    def transaction(self, actor: str | None = None) -> Iterator[psycopg.Connection[Any]]:
-        """Borrow a connection inside one transaction; ``actor`` fills the audit columns.
+    def transaction(self, actor: str | None = None) -> Iterator[Transaction]:
+        """Borrow a connection inside one transaction; ``actor`` fills the audit columns
+        (``created_by`` / ``updated_by``) through the transaction-local setting ``aura.actor``.
 
         Everything in the block commits together or rolls back together on an exception.
         """
         with self.connection() as conn, conn.transaction():
             if actor is not None:
                 conn.execute("SELECT set_config('aura.actor', %s, true)", (actor,))
-            yield conn
+            yield Transaction(conn)
 
     def health(self) -> Health:
         """Server and pgvector versions, pool statistics and the pending-migration count."""

@@ -33,6 +33,7 @@ def test_python_examples_run(make_db_url: object, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("AURA_DATABASE_URL", url)
     (example,) = [b for b in _blocks("python") if "Database.connect()" in b]
     exec(compile(example, "README.md", "exec"), {})
-    assert capsys.readouterr().out.startswith("alice ")
+    assert capsys.readouterr().out == "alice 2 ['Add login'] None\n"
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT path, created_by FROM workspaces").fetchall() == [("/src/app", "alice")]
+        assert conn.execute("SELECT title, status FROM stories").fetchall() == [("Add login", "Analyzing")]

@@ -1,0 +1,75 @@
+"""Thin, typed repositories: one per aggregate, one named query (or round trip) per method.
+
+:class:`RepositoryAccess` gives :class:`~aura_db.Database` and :class:`~aura_db.Transaction`
+one property per aggregate; on the Database each call borrows a pooled connection and commits,
+on a Transaction every call shares its connection.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from .base import Connector, Page
+from .conversations import (
+    ConversationRow,
+    ConversationsRepository,
+    ConversationWithMessages,
+    MessageRole,
+    MessageRow,
+    MessagesRepository,
+    RagContentType,
+    RagContext,
+    RagContextRow,
+)
+from .stories import TRANSITIONS, StoriesRepository, StoryRow, StoryStatus
+from .workspaces import WorkspaceRow, WorkspacesRepository, normalize_path, workspace_id
+
+__all__ = [
+    "TRANSITIONS",
+    "ConversationRow",
+    "ConversationWithMessages",
+    "ConversationsRepository",
+    "MessageRole",
+    "MessageRow",
+    "MessagesRepository",
+    "Page",
+    "RagContentType",
+    "RagContext",
+    "RagContextRow",
+    "RepositoryAccess",
+    "StoriesRepository",
+    "StoryRow",
+    "StoryStatus",
+    "WorkspaceRow",
+    "WorkspacesRepository",
+    "normalize_path",
+    "workspace_id",
+]
+
+
+class RepositoryAccess:
+    """Mixin: the repositories, bound to ``self._connector``."""
+
+    def _connector(self) -> Any:  # overridden: returns a context manager yielding a connection
+        raise NotImplementedError
+
+    @cached_property
+    def stories(self) -> StoriesRepository:
+        return StoriesRepository(self._connector_ref)
+
+    @cached_property
+    def workspaces(self) -> WorkspacesRepository:
+        return WorkspacesRepository(self._connector_ref)
+
+    @cached_property
+    def conversations(self) -> ConversationsRepository:
+        return ConversationsRepository(self._connector_ref)
+
+    @cached_property
+    def messages(self) -> MessagesRepository:
+        return MessagesRepository(self._connector_ref)
+
+    @property
+    def _connector_ref(self) -> Connector:
+        return self._connector

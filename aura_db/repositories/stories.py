@@ -1,0 +1,302 @@
+"""Stories: the work items agents carry out, with their status machine (seed 002 §2.1, 000)."""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from psycopg.rows import tuple_row
+from psycopg.types.json import Jsonb
+
+from ..errors import ConcurrencyConflict, InvalidTransition, InvalidValue
+from .base import (
+    Page,
+    Repository,
+    check_enum,
+    check_int,
+    check_text,
+    check_uuid,
+    decode_cursor,
+    encode_cursor,
+    escape_like,
+    show,
+    typed_row,
+)
+
+__all__ = ["TRANSITIONS", "StoriesRepository", "StoryRow", "StoryStatus"]
+
+
+class StoryStatus(enum.StrEnum):
+    CREATED = "Created"
+    ANALYZING = "Analyzing"
+    ANALYZED = "Analyzed"
+    PLANNING = "Planning"
+    PLANNED = "Planned"
+    EXECUTING = "Executing"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (StoryStatus.COMPLETED, StoryStatus.FAILED, StoryStatus.CANCELLED)
+
+
+_S = StoryStatus
+_FORWARD = [_S.CREATED, _S.ANALYZING, _S.ANALYZED, _S.PLANNING, _S.PLANNED, _S.EXECUTING, _S.COMPLETED]
+_OPEN = frozenset(s for s in _S if not s.terminal)
+
+# target status -> the statuses a story may move to it from
+TRANSITIONS: dict[StoryStatus, frozenset[StoryStatus]] = {
+    **{to: frozenset({frm}) for frm, to in itertools.pairwise(_FORWARD)},
+    _S.CREATED: frozenset(),
+    _S.FAILED: _OPEN,
+    _S.CANCELLED: _OPEN,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StoryRow:
+    id: uuid.UUID
+    title: str
+    description: str | None
+    repository_path: str | None
+    status: StoryStatus
+    worktree_path: str | None
+    git_branch: str | None
+    analyzed_context: Any
+    execution_plan: Any
+    issue_url: str | None
+    issue_provider: str | None
+    issue_number: int | None
+    issue_owner: str | None
+    issue_repo: str | None
+    automation_mode: str
+    dispatch_target: str
+    source: str
+    source_guardian_id: str | None
+    pattern_name: str | None
+    pattern_language: str | None
+    priority: str
+    suggested_capability: str | None
+    chat_history: Any
+    verification_passed: bool | None
+    verification_result: Any
+    current_wave: int
+    gate_mode: str
+    gate_result: Any
+    max_parallelism: int
+    pull_request_url: str | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    created_by: str | None
+    updated_by: str | None
+    deleted_at: datetime | None
+    version: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", StoryStatus(self.status))
+
+
+_row = typed_row(StoryRow)
+
+# field -> (kind, max length) for create/update validation; kind: text | int | json | bool
+_FIELDS: dict[str, tuple[str, int | None]] = {
+    "title": ("text", 500), "description": ("text", None), "repository_path": ("text", 1000),
+    "worktree_path": ("text", 1000), "git_branch": ("text", 500), "issue_url": ("text", 1000),
+    "issue_provider": ("text", 50), "issue_number": ("int", None), "issue_owner": ("text", 100),
+    "issue_repo": ("text", 100), "automation_mode": ("text", 50), "dispatch_target": ("text", 50),
+    "source": ("text", 50), "source_guardian_id": ("text", 100), "priority": ("text", 50),
+    "pattern_name": ("text", 100), "pattern_language": ("text", 50),
+    "suggested_capability": ("text", 100), "max_parallelism": ("int", None),
+    "gate_mode": ("text", 50), "analyzed_context": ("json", None), "execution_plan": ("json", None),
+    "chat_history": ("json", None), "verification_passed": ("bool", None),
+    "verification_result": ("json", None), "current_wave": ("int", None), "gate_result": ("json", None),
+    "pull_request_url": ("text", 1000),
+}
+_CREATE_DEFAULTS: dict[str, Any] = {
+    "automation_mode": "Assisted", "dispatch_target": "CopilotCli", "source": "User",
+    "priority": "Medium", "max_parallelism": 4, "gate_mode": "AutoProceed",
+}
+_CREATE_FIELDS = (
+    "description", "repository_path", "worktree_path", "git_branch", "issue_url", "issue_provider",
+    "issue_number", "issue_owner", "issue_repo", "automation_mode", "dispatch_target", "source",
+    "source_guardian_id", "priority", "pattern_name", "pattern_language", "suggested_capability",
+    "max_parallelism", "gate_mode",
+)
+_REQUIRED = {"title", "automation_mode", "dispatch_target", "source", "priority", "max_parallelism",
+             "gate_mode", "current_wave"}
+# provenance is fixed at creation; status moves only through transition()
+_UPDATE_FIELDS = tuple(f for f in _FIELDS if f not in ("source", "source_guardian_id"))
+_ORDERS = {"newest": "list_stories_newest", "oldest": "list_stories_oldest"}
+
+
+def _value(field: str, value: Any) -> Any:
+    """Validate one story field before the round trip and adapt it for sending."""
+    kind, max_len = _FIELDS[field]
+    required = field in _REQUIRED
+    if kind == "text":
+        return check_text("stories", field, value, max_len=max_len, required=required)
+    if kind == "int":
+        minimum = 1 if field in ("issue_number", "max_parallelism") else 0
+        return check_int("stories", field, value, minimum=minimum, required=required)
+    if kind == "bool":
+        if value is not None and not isinstance(value, bool):
+            raise InvalidValue(f"stories.{field}: expected a boolean, got {show(value)}")
+        return value
+    return None if value is None else Jsonb(value)
+
+
+class StoriesRepository(Repository):
+    """``db.stories``: create, read, list, update with optimistic concurrency, move through
+    the status machine, soft-delete."""
+
+    table: ClassVar[str] = "stories"
+
+    def create(self, title: str, **fields: Any) -> StoryRow:
+        """Insert a story (status Created). ``fields``: any of the optional creation columns
+        (description, repository_path, issue_*, priority, ...)."""
+        unknown = sorted(set(fields) - set(_CREATE_FIELDS))
+        if unknown:
+            raise InvalidValue(f"stories: unknown field(s) for create: {', '.join(unknown)}")
+        params = {name: _value(name, fields.get(name, _CREATE_DEFAULTS.get(name)))
+                  for name in _CREATE_FIELDS}
+        params["title"] = _value("title", title)
+        with self._conn() as conn:
+            return self._q("create_story").one(conn, _row, **params)
+
+    def get(self, id: uuid.UUID | str) -> StoryRow:
+        """The live story with this id; :class:`NotFound` otherwise."""
+        story_id = check_uuid(self.table, "id", id)
+        with self._conn() as conn:
+            row = self._q("get_story").optional(conn, _row, id=story_id)
+        if row is None:
+            raise self._not_found(story_id)
+        return row
+
+    def _filters(self, statuses: Iterable[StoryStatus | str] | None, repository_path: str | None,
+                 created_from: datetime | None, created_before: datetime | None,
+                 title_contains: str | None) -> dict[str, Any]:
+        status_list = None if statuses is None else [
+            check_enum(self.table, "status", s, StoryStatus).value for s in statuses]
+        check_text(self.table, "repository_path", repository_path, max_len=1000, required=False)
+        check_text(self.table, "title", title_contains, max_len=500, required=False, allow_blank=True)
+        for name, when in (("created_from", created_from), ("created_before", created_before)):
+            if when is not None and (not isinstance(when, datetime) or when.tzinfo is None):
+                raise InvalidValue(f"stories.{name}: expected a timezone-aware datetime, got {show(when)}")
+        return {
+            "statuses": status_list, "repository_path": repository_path,
+            "created_from": created_from, "created_before": created_before,
+            "title_like": None if title_contains is None else f"%{escape_like(title_contains)}%",
+        }
+
+    def list(self, *, statuses: Iterable[StoryStatus | str] | None = None,
+             repository_path: str | None = None, created_from: datetime | None = None,
+             created_before: datetime | None = None, title_contains: str | None = None,
+             order: Literal["newest", "oldest"] = "newest", limit: int = 50,
+             cursor: str | None = None) -> Page[StoryRow]:
+        """One page of live stories matching every filter given (``created_from`` inclusive,
+        ``created_before`` exclusive, ``title_contains`` case-insensitive and literal), in
+        ``order``; pass the page's ``next_cursor`` back to get the next page. Keyset
+        pagination: rows inserted meanwhile never make a row appear twice or go missing."""
+        if order not in _ORDERS:
+            raise InvalidValue(f"stories.order: {show(order)} is not one of {', '.join(_ORDERS)}")
+        check_int(self.table, "limit", limit, minimum=1, maximum=1000, required=True)
+        after: list[Any] = [None, None]
+        if cursor is not None:
+            after = decode_cursor(cursor, self.table, (datetime, uuid.UUID))
+        params = self._filters(statuses, repository_path, created_from, created_before, title_contains)
+        with self._conn() as conn:
+            rows = self._q(_ORDERS[order]).many(
+                conn, _row, **params, after_created_at=after[0], after_id=after[1], limit=limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None)
+
+    def count(self, *, statuses: Iterable[StoryStatus | str] | None = None,
+              repository_path: str | None = None, created_from: datetime | None = None,
+              created_before: datetime | None = None, title_contains: str | None = None) -> int:
+        """How many live stories match the same filters as :meth:`list`."""
+        params = self._filters(statuses, repository_path, created_from, created_before, title_contains)
+        with self._conn() as conn:
+            return int(self._q("count_stories").scalar(conn, **params))
+
+    def update(self, id: uuid.UUID | str, *, version: int, **changes: Any) -> StoryRow:
+        """Change the given fields if the story is still at ``version`` (from the row you
+        read); raises :class:`ConcurrencyConflict` when someone changed it meanwhile. Status
+        changes go through :meth:`transition`."""
+        story_id = check_uuid(self.table, "id", id)
+        check_int(self.table, "version", version, minimum=1, required=True)
+        unknown = sorted(set(changes) - set(_UPDATE_FIELDS))
+        if unknown:
+            raise InvalidValue(f"stories: {', '.join(unknown)} cannot be updated "
+                               f"(status moves through transition())")
+        params = {name: _value(name, changes[name]) if name in changes else None
+                  for name in _UPDATE_FIELDS}
+        with self._conn() as conn:
+            row = self._q("update_story").optional(
+                conn, _row, id=story_id, version=version, fields=sorted(changes), **params)
+            if row is None:
+                self._explain_refusal(conn, story_id, version)
+        assert row is not None
+        return row
+
+    def transition(self, id: uuid.UUID | str, status: StoryStatus | str, *,
+                   version: int | None = None) -> StoryRow:
+        """Move a story to ``status`` along an allowed edge (Created → Analyzing → Analyzed →
+        Planning → Planned → Executing → Completed; Failed or Cancelled from any open state).
+        Raises :class:`InvalidTransition` otherwise — also for the loser of two racing
+        transitions — and :class:`ConcurrencyConflict` when ``version`` is stale."""
+        story_id = check_uuid(self.table, "id", id)
+        target = check_enum(self.table, "status", status, StoryStatus)
+        allowed = sorted(s.value for s in TRANSITIONS[target])
+        with self._conn() as conn:
+            row = self._q("transition_story").optional(
+                conn, _row, id=story_id, status=target.value, allowed_from=allowed,
+                terminal=target.terminal, version=version)
+            if row is None:
+                self._explain_refusal(conn, story_id, version, target=target)
+        assert row is not None
+        return row
+
+    def _explain_refusal(self, conn: Any, story_id: uuid.UUID, version: int | None,
+                         target: StoryStatus | None = None) -> None:
+        state = self._q("get_story_state").optional(conn, tuple_row, id=story_id)
+        if state is None or state[2]:
+            raise self._not_found(story_id)
+        current = StoryStatus(state[0])
+        if target is not None and current not in TRANSITIONS[target]:
+            allowed = ", ".join(sorted(s.value for s in TRANSITIONS[target])) or "nothing"
+            raise InvalidTransition(
+                f"stories.status: story {story_id} cannot move from {current} to {target} "
+                f"(allowed from: {allowed})")
+        raise ConcurrencyConflict(
+            f"stories.version: story {story_id} is at version {state[1]}, not {version}: "
+            f"it changed since you read it; read it again and retry")
+
+    def delete(self, id: uuid.UUID | str) -> None:
+        """Soft-delete: the story disappears from reads until restored."""
+        story_id = check_uuid(self.table, "id", id)
+        with self._conn() as conn:
+            if self._q("soft_delete_story").affected(conn, id=story_id) == 0:
+                raise self._not_found(story_id)
+
+    def restore(self, id: uuid.UUID | str) -> None:
+        """Undo a soft delete."""
+        story_id = check_uuid(self.table, "id", id)
+        with self._conn() as conn:
+            if self._q("restore_story").affected(conn, id=story_id) == 0:
+                raise self._not_found(story_id, "id (soft-deleted)")
+
+    def purge(self, id: uuid.UUID | str) -> None:
+        """Delete for good, with its steps and tasks."""
+        story_id = check_uuid(self.table, "id", id)
+        with self._conn() as conn:
+            if self._q("purge_story").affected(conn, id=story_id) == 0:
+                raise self._not_found(story_id)

@@ -1,0 +1,136 @@
+"""Workspaces: registered source trees, keyed by a hash of their normalized path (seed 002 §6)."""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from psycopg.rows import class_row
+
+from ..errors import InvalidValue
+from .base import Repository, check_text, show
+
+__all__ = ["WorkspaceRow", "WorkspacesRepository", "normalize_path", "workspace_id"]
+
+
+def normalize_path(path: str) -> str:
+    """The canonical form of a workspace path: absolute, ``.``/``..`` resolved lexically (symlinks
+    are not followed), duplicate and trailing separators removed. Relative paths are refused:
+    the data layer cannot know which directory they are relative to."""
+    check_text("workspaces", "path", path, max_len=1000)
+    if not path.startswith("/"):
+        raise InvalidValue(f"workspaces.path: must be absolute (got {show(path)})")
+    normalized = posixpath.normpath(path)
+    # POSIX lets normpath keep a leading '//'; for us it is the same directory as '/'.
+    return "/" + normalized.lstrip("/") if normalized.startswith("//") else normalized
+
+
+def workspace_id(path: str) -> str:
+    """First 16 hex characters of SHA-256 of the UTF-8 normalized path."""
+    return hashlib.sha256(normalize_path(path).encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceRow:
+    id: str
+    name: str
+    path: str
+    is_git_repository: bool
+    current_commit_sha: str | None
+    rag_indexed_at: datetime | None
+    rag_indexed_commit_sha: str | None
+    graph_indexed_at: datetime | None
+    graph_indexed_commit_sha: str | None
+    created_at: datetime
+    updated_at: datetime
+    created_by: str | None
+    updated_by: str | None
+    deleted_at: datetime | None
+    version: int
+
+
+_row = class_row(WorkspaceRow)
+
+
+def _sha(value: str | None, field: str) -> str | None:
+    check_text("workspaces", field, value, max_len=40, required=False)
+    return value
+
+
+class WorkspacesRepository(Repository):
+    """``db.workspaces``: register, look up, mark indexed, soft-delete."""
+
+    table: ClassVar[str] = "workspaces"
+
+    def upsert(self, path: str, *, name: str | None = None, is_git_repository: bool = False,
+               current_commit_sha: str | None = None) -> WorkspaceRow:
+        """Register the workspace at ``path`` (or refresh and un-delete it); the id is
+        :func:`workspace_id` of the path and the name defaults to its last component."""
+        normalized = normalize_path(path)
+        name = name if name is not None else (posixpath.basename(normalized) or "/")
+        check_text(self.table, "name", name, max_len=500)
+        with self._conn() as conn:
+            return self._q("upsert_workspace").one(
+                conn, _row, id=workspace_id(normalized), name=name, path=normalized,
+                is_git_repository=bool(is_git_repository),
+                current_commit_sha=_sha(current_commit_sha, "current_commit_sha"),
+            )
+
+    def get(self, id: str) -> WorkspaceRow:
+        """The live workspace with this id; :class:`NotFound` otherwise."""
+        row = self.find(id)
+        if row is None:
+            raise self._not_found(id)
+        return row
+
+    def find(self, id: str) -> WorkspaceRow | None:
+        """The live workspace with this id, or None."""
+        with self._conn() as conn:
+            return self._q("get_workspace").optional(conn, _row, id=id)
+
+    def find_by_path(self, path: str) -> WorkspaceRow | None:
+        """The live workspace registered at ``path`` (any spelling of it), or None."""
+        return self.find(workspace_id(path))
+
+    def list(self) -> list[WorkspaceRow]:
+        """Every live workspace, by name."""
+        with self._conn() as conn:
+            return self._q("list_workspaces").many(conn, _row)
+
+    def count(self) -> int:
+        """How many live workspaces there are."""
+        with self._conn() as conn:
+            return int(self._q("count_workspaces").scalar(conn))
+
+    def mark_indexed(self, id: str, kind: Literal["rag", "graph"], *, commit_sha: str | None = None,
+                     at: datetime | None = None) -> WorkspaceRow:
+        """Record that the ``rag`` or ``graph`` index was completed (now, or ``at``) at a commit."""
+        if kind not in ("rag", "graph"):
+            raise InvalidValue(f"workspaces.kind: {show(kind)} is not one of rag, graph")
+        with self._conn() as conn:
+            row = self._q(f"mark_{kind}_indexed").optional(
+                conn, _row, id=id, commit_sha=_sha(commit_sha, f"{kind}_indexed_commit_sha"), at=at)
+        if row is None:
+            raise self._not_found(id)
+        return row
+
+    def delete(self, id: str) -> None:
+        """Soft-delete: the workspace disappears from reads until restored."""
+        with self._conn() as conn:
+            if self._q("soft_delete_workspace").affected(conn, id=id) == 0:
+                raise self._not_found(id)
+
+    def restore(self, id: str) -> None:
+        """Undo a soft delete."""
+        with self._conn() as conn:
+            if self._q("restore_workspace").affected(conn, id=id) == 0:
+                raise self._not_found(id, "id (soft-deleted)")
+
+    def purge(self, id: str) -> None:
+        """Delete for good, with every row that cascades from the workspace."""
+        with self._conn() as conn:
+            if self._q("purge_workspace").affected(conn, id=id) == 0:
+                raise self._not_found(id)
