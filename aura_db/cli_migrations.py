@@ -16,7 +16,7 @@ from .config import Config
 from .embedded import embedded_url
 from .migration_files import new_migration
 
-__all__ = ["database_url", "register"]
+__all__ = ["common_options", "database_url", "print_status", "register"]
 
 Out = Callable[[str], None]
 
@@ -123,6 +123,18 @@ def cmd_unlock(args: argparse.Namespace, out: Out) -> int:
     return 0
 
 
+def common_options() -> argparse.ArgumentParser:
+    """--url, --migrations-dir and -v, accepted after the subcommand too (the scripts/ wrappers
+    put every argument there); SUPPRESS keeps them from overriding values given before it."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=argparse.SUPPRESS, help="database URL")
+    common.add_argument("--migrations-dir", default=argparse.SUPPRESS, metavar="DIR",
+                        help="root of the migration modules")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log progress to stderr")
+    return common
+
+
 def _add_settings(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lock-wait", type=float, metavar="SECONDS",
                    help="how long to wait for another run's migration lock (default 60)")
@@ -136,7 +148,12 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
 
 def register(sub: Any) -> None:
     """Add the migration subcommands to the ``aura-db`` subparsers."""
-    p = sub.add_parser("migrate", help="verify applied files, then apply pending migrations under a lock")
+    common = common_options()
+
+    def add(name: str, helptext: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = sub.add_parser(name, parents=[common], help=helptext)
+        return parser
+    p = add("migrate", "verify applied files, then apply pending migrations under a lock")
     p.add_argument("--to", metavar="ID", help="apply only up to ID (and what it depends on)")
     p.add_argument("--allow-drift", action="store_true",
                    help="migrate even when applied migration files were edited, renamed or deleted")
@@ -144,7 +161,7 @@ def register(sub: Any) -> None:
     _add_settings(p)
     p.set_defaults(func=cmd_migrate)
 
-    p = sub.add_parser("rollback", help="roll back the newest migration(s) (default: one)")
+    p = add("rollback", "roll back the newest migration(s) (default: one)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--steps", type=int, metavar="N", help="roll back the newest N")
     group.add_argument("--to", metavar="ID", help="roll back everything applied after ID (keeps ID)")
@@ -153,27 +170,27 @@ def register(sub: Any) -> None:
     _add_settings(p)
     p.set_defaults(func=cmd_rollback)
 
-    p = sub.add_parser("status", help="applied (when, who, how long) and pending migrations; no lock")
+    p = add("status", "applied (when, who, how long) and pending migrations; no lock")
     p.add_argument("--exit-code", action="store_true",
                    help="exit 3 when any migration is pending (deploy gates)")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("new", help="scaffold the next-numbered up/down migration pair of a module")
+    p = add("new", "scaffold the next-numbered up/down migration pair of a module")
     p.add_argument("module", choices=migrations.MODULES)
     p.add_argument("name", help="what it does, e.g. 'add story labels'")
     p.set_defaults(func=cmd_new)
 
-    p = sub.add_parser("plan", help="print the SQL migrate (or rollback) would run, as a psql script")
+    p = add("plan", "print the SQL migrate (or rollback) would run, as a psql script")
     p.add_argument("--rollback", type=int, metavar="N", help="plan 'rollback --steps N' instead")
     p.add_argument("--to", metavar="ID", help="plan 'migrate --to ID'")
     p.add_argument("--force", action="store_true", help="as rollback --force")
     _add_settings(p)
     p.set_defaults(func=cmd_plan)
 
-    p = sub.add_parser("verify", help="fail when applied migration files were edited, renamed or deleted")
+    p = add("verify", "fail when applied migration files were edited, renamed or deleted")
     p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser("unlock", help="show who holds the migration lock; remove a stale yoyo lock row")
+    p = add("unlock", "show who holds the migration lock; remove a stale yoyo lock row")
     p.add_argument("--dry-run", action="store_true", help="only show the lock holders")
     p.add_argument("--force", action="store_true",
                    help="remove yoyo's lock row even if its process seems alive")

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import backup as backups
 from . import migrations, pgtools, schema_dump
-from .cli_migrations import Out, database_url, print_status
+from .cli_migrations import Out, common_options, database_url, print_status
 from .config import Config
 from .errors import AuraError
 from .lint import lint
@@ -124,19 +124,24 @@ def _pg_bin_arg(p: argparse.ArgumentParser) -> None:
 
 def register(sub: Any) -> None:
     """Add the operator subcommands to the ``aura-db`` subparsers."""
-    p = sub.add_parser("schema", help="write sql/schema.sql from the migrated database (pg_dump)")
+    common = common_options()
+
+    def add(name: str, helptext: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = sub.add_parser(name, parents=[common], help=helptext)
+        return parser
+    p = add("schema", "write sql/schema.sql from the migrated database (pg_dump)")
     p.add_argument("--check", action="store_true", help="exit 1 when the file is stale (CI)")
     p.add_argument("--output", metavar="PATH", help="file to write or check (default sql/schema.sql)")
     _pg_bin_arg(p)
     p.set_defaults(func=cmd_schema)
 
-    p = sub.add_parser("lint", help="squawk and yoyo-aware checks over the migrations")
+    p = add("lint", "squawk and yoyo-aware checks over the migrations")
     p.add_argument("--no-squawk", action="store_true", help="only aura-db's own checks")
     p.set_defaults(func=cmd_lint)
 
     for name, helptext in (("backup", "pg_dump -Fc into a directory, keeping the newest N"),
                            ("restore", "restore an archive in place of the database (safety backup first)")):
-        p = sub.add_parser(name, help=helptext)
+        p = add(name, helptext)
         p.add_argument("--dir", metavar="DIR", help="backup directory (default <data_dir>/backups)")
         p.add_argument("--verify", action="store_true",
                        help="restore into a scratch database and compare row counts and checksums")
@@ -148,10 +153,10 @@ def register(sub: Any) -> None:
             p.add_argument("archive", help="the .dump file to restore")
             p.add_argument("--yes", action="store_true", help="really replace the database")
 
-    p = sub.add_parser("init-db", help="create the database if missing, then migrate")
+    p = add("init-db", "create the database if missing, then migrate")
     p.set_defaults(func=cmd_init_db)
 
-    p = sub.add_parser("reset-db", help="drop and re-create the database, then migrate")
+    p = add("reset-db", "drop and re-create the database, then migrate")
     p.add_argument("--yes", action="store_true", help="really drop the database")
     p.add_argument("--force", action="store_true", help="allow a database on another host")
     p.set_defaults(func=cmd_reset_db)
