@@ -36,8 +36,9 @@ SQUAWK_EXCLUDED = {
     "prefer-bigint-over-int": "keys are uuid; int columns are bounded counters",
 }
 # ...and in rollback files, whose job is to drop what the up file created:
-SQUAWK_EXCLUDED_DOWN = {"ban-drop-table", "ban-drop-column", "ban-drop-not-null", "ban-drop-database",
-                        "renaming-column", "renaming-table"}
+SQUAWK_EXCLUDED_DOWN = {"ban-drop-table", "ban-drop-column", "ban-drop-not-null", "ban-drop-function",
+                        "ban-drop-extension", "ban-drop-trigger", "ban-drop-schema", "renaming-column",
+                        "renaming-table"}
 SQUAWK_PG_VERSION = "16"  # the oldest server we support
 
 _YOYO_DIRECTIVE = re.compile(r"^\s*--\s*(transactional|depends)\s*:\s*(.*)$")
