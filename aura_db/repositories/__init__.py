@@ -22,11 +22,23 @@ from .conversations import (
     RagContext,
     RagContextRow,
 )
+from .executions import (
+    AgentExecution,
+    AgentExecutionRow,
+    AgentExecutionsRepository,
+    ToolExecutionRow,
+    ToolExecutionsRepository,
+    ToolStatus,
+    UsageRow,
+)
 from .stories import TRANSITIONS, StoriesRepository, StoryRow, StoryStatus
 from .workspaces import WorkspaceRow, WorkspacesRepository, normalize_path, workspace_id
 
 __all__ = [
     "TRANSITIONS",
+    "AgentExecution",
+    "AgentExecutionRow",
+    "AgentExecutionsRepository",
     "ConversationRow",
     "ConversationWithMessages",
     "ConversationsRepository",
@@ -41,6 +53,10 @@ __all__ = [
     "StoriesRepository",
     "StoryRow",
     "StoryStatus",
+    "ToolExecutionRow",
+    "ToolExecutionsRepository",
+    "ToolStatus",
+    "UsageRow",
     "WorkspaceRow",
     "WorkspacesRepository",
     "normalize_path",
@@ -69,6 +85,14 @@ class RepositoryAccess:
     @cached_property
     def messages(self) -> MessagesRepository:
         return MessagesRepository(self._connector_ref)
+
+    @cached_property
+    def agent_executions(self) -> AgentExecutionsRepository:
+        return AgentExecutionsRepository(self._connector_ref)
+
+    @cached_property
+    def tool_executions(self) -> ToolExecutionsRepository:
+        return ToolExecutionsRepository(self._connector_ref)
 
     @property
     def _connector_ref(self) -> Connector:
