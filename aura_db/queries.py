@@ -144,6 +144,15 @@ class Query:
             raise NoRows(f"query {self.name!r} ({self.location}) returned no row for {_show(args)}")
         return row[0]
 
+    def execute(self, conn: psycopg.Connection[Any], row_factory: RowFactory[R], /,
+                **args: Any) -> psycopg.RawCursor[R]:
+        """Send a row-returning query and return its cursor unread: inside
+        ``with conn.pipeline():`` several queries then share one round trip."""
+        self._expect(Shape.MANY, Shape.ONE, Shape.OPTIONAL, Shape.SCALAR)
+        cur = self._cursor(conn, row_factory)
+        cur.execute(self.sql, self.bind(args))
+        return cur
+
     def affected(self, conn: psycopg.Connection[Any], /, **args: Any) -> int:
         """Run an *affected-rows* query and return how many rows it changed."""
         self._expect(Shape.AFFECTED)

@@ -31,7 +31,8 @@ from .executions import (
     ToolStatus,
     UsageRow,
 )
-from .stories import TRANSITIONS, StoriesRepository, StoryRow, StoryStatus
+from .stories import TRANSITIONS, StoriesRepository, StoryDetail, StoryRow, StoryStatus
+from .story_steps import StepDetail, StepStatus, StoryStepRow, StoryStepsRepository, StoryTaskRow
 from .workspaces import WorkspaceRow, WorkspacesRepository, normalize_path, workspace_id
 
 __all__ = [
@@ -50,9 +51,15 @@ __all__ = [
     "RagContext",
     "RagContextRow",
     "RepositoryAccess",
+    "StepDetail",
+    "StepStatus",
     "StoriesRepository",
+    "StoryDetail",
     "StoryRow",
     "StoryStatus",
+    "StoryStepRow",
+    "StoryStepsRepository",
+    "StoryTaskRow",
     "ToolExecutionRow",
     "ToolExecutionsRepository",
     "ToolStatus",
@@ -73,6 +80,10 @@ class RepositoryAccess:
     @cached_property
     def stories(self) -> StoriesRepository:
         return StoriesRepository(self._connector_ref)
+
+    @cached_property
+    def story_steps(self) -> StoryStepsRepository:
+        return StoryStepsRepository(self._connector_ref)
 
     @cached_property
     def workspaces(self) -> WorkspacesRepository:

@@ -39,6 +39,7 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "escape_like",
+    "not_found",
     "show",
     "translating",
     "typed_row",
@@ -277,5 +278,10 @@ class Repository:
             yield conn
 
     def _not_found(self, key: object, field: str = "id") -> NotFound:
-        shown = str(key) if isinstance(key, uuid.UUID) else key
-        return NotFound(f"{self.table}: no row with {field} {show(shown, 80)}")
+        return not_found(self.table, key, field)
+
+
+def not_found(table: str, key: object, field: str = "id") -> NotFound:
+    """The NotFound error for ``key`` in ``table``."""
+    shown = str(key) if isinstance(key, uuid.UUID) else key
+    return NotFound(f"{table}: no row with {field} {show(shown, 80)}")

@@ -27,8 +27,9 @@ from .base import (
     show,
     typed_row,
 )
+from .story_steps import StepDetail, step_row, task_row
 
-__all__ = ["TRANSITIONS", "StoriesRepository", "StoryRow", "StoryStatus"]
+__all__ = ["TRANSITIONS", "StoriesRepository", "StoryDetail", "StoryRow", "StoryStatus"]
 
 
 class StoryStatus(enum.StrEnum):
@@ -106,6 +107,14 @@ class StoryRow:
 
 _row = typed_row(StoryRow)
 
+
+@dataclass(frozen=True, slots=True)
+class StoryDetail:
+    """A story with its live steps in order, each with its tasks in order."""
+
+    story: StoryRow
+    steps: tuple[StepDetail, ...]
+
 # field -> (kind, max length) for create/update validation; kind: text | int | json | bool
 _FIELDS: dict[str, tuple[str, int | None]] = {
     "title": ("text", 500), "description": ("text", None), "repository_path": ("text", 1000),
@@ -179,6 +188,23 @@ class StoriesRepository(Repository):
         if row is None:
             raise self._not_found(story_id)
         return row
+
+    def get_with_steps(self, id: uuid.UUID | str) -> StoryDetail:
+        """The live story with its steps and their tasks, in one round trip (three queries
+        pipelined); :class:`NotFound` when there is no such story."""
+        story_id = check_uuid(self.table, "id", id)
+        with self._conn() as conn, conn.pipeline():
+            story_cur = self._q("get_story").execute(conn, _row, id=story_id)
+            steps_cur = self._q("list_story_steps").execute(conn, step_row, story_id=story_id, wave=None)
+            tasks_cur = self._q("list_story_tasks_of_story").execute(conn, task_row, story_id=story_id)
+        story = story_cur.fetchone()
+        if story is None:
+            raise self._not_found(story_id)
+        tasks: dict[uuid.UUID, list[Any]] = {}
+        for task in tasks_cur.fetchall():
+            tasks.setdefault(task.step_id, []).append(task)
+        steps = tuple(StepDetail(st, tuple(tasks.get(st.id, ()))) for st in steps_cur.fetchall())
+        return StoryDetail(story, steps)
 
     def _filters(self, statuses: Iterable[StoryStatus | str] | None, repository_path: str | None,
                  created_from: datetime | None, created_before: datetime | None,
