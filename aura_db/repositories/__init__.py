@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from .base import Connector, Page
+from .configurations import ConfigurationRow, ConfigurationsRepository
 from .conversations import (
     ConversationRow,
     ConversationsRepository,
@@ -31,6 +32,8 @@ from .executions import (
     ToolStatus,
     UsageRow,
 )
+from .index_metadata import FileChanges, IndexMetadataRepository, IndexMetadataRow, IndexType
+from .sessions import SessionRow, SessionsRepository
 from .stories import TRANSITIONS, StoriesRepository, StoryDetail, StoryRow, StoryStatus
 from .story_steps import StepDetail, StepStatus, StoryStepRow, StoryStepsRepository, StoryTaskRow
 from .workspaces import WorkspaceRow, WorkspacesRepository, normalize_path, workspace_id
@@ -40,9 +43,15 @@ __all__ = [
     "AgentExecution",
     "AgentExecutionRow",
     "AgentExecutionsRepository",
+    "ConfigurationRow",
+    "ConfigurationsRepository",
     "ConversationRow",
     "ConversationWithMessages",
     "ConversationsRepository",
+    "FileChanges",
+    "IndexMetadataRepository",
+    "IndexMetadataRow",
+    "IndexType",
     "MessageRole",
     "MessageRow",
     "MessagesRepository",
@@ -51,6 +60,8 @@ __all__ = [
     "RagContext",
     "RagContextRow",
     "RepositoryAccess",
+    "SessionRow",
+    "SessionsRepository",
     "StepDetail",
     "StepStatus",
     "StoriesRepository",
@@ -104,6 +115,18 @@ class RepositoryAccess:
     @cached_property
     def tool_executions(self) -> ToolExecutionsRepository:
         return ToolExecutionsRepository(self._connector_ref)
+
+    @cached_property
+    def index_metadata(self) -> IndexMetadataRepository:
+        return IndexMetadataRepository(self._connector_ref)
+
+    @cached_property
+    def sessions(self) -> SessionsRepository:
+        return SessionsRepository(self._connector_ref)
+
+    @cached_property
+    def configurations(self) -> ConfigurationsRepository:
+        return ConfigurationsRepository(self._connector_ref)
 
     @property
     def _connector_ref(self) -> Connector:

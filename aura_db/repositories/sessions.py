@@ -1,0 +1,101 @@
+"""Client sessions with a heartbeat, swept as stale when it stops (004)."""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from psycopg.rows import class_row
+
+from ..errors import AlreadyExists, InvalidValue
+from .base import Repository, check_json, check_text, check_uuid, show
+
+__all__ = ["SessionRow", "SessionsRepository"]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    id: uuid.UUID
+    client_id: str
+    is_active: bool
+    last_heartbeat: datetime
+    metadata: Any
+    created_at: datetime
+    updated_at: datetime
+
+
+_row = class_row(SessionRow)
+
+
+class SessionsRepository(Repository):
+    """``db.sessions``: heartbeats, active sessions, closing and sweeping stale ones."""
+
+    table: ClassVar[str] = "sessions"
+
+    def heartbeat(self, client_id: str, *, session_id: uuid.UUID | str | None = None,
+                  metadata: Any = None) -> SessionRow:
+        """Record a heartbeat of ``session_id`` (opening a new session when it is None or
+        unknown): the session becomes active, its metadata is replaced when given.
+
+        Raises :class:`AlreadyExists` when the session belongs to another client.
+        """
+        params = {
+            "client_id": check_text(self.table, "client_id", client_id, max_len=200),
+            "id": None if session_id is None else check_uuid(self.table, "id", session_id),
+            "metadata": check_json(self.table, "metadata", metadata),
+        }
+        with self._conn() as conn:
+            row = self._q("heartbeat_session").optional(conn, _row, **params)
+        if row is None:
+            raise AlreadyExists(
+                f"{self.table}: session {params['id']} belongs to another client than {show(client_id)}")
+        return row
+
+    def get(self, id: uuid.UUID | str) -> SessionRow:
+        """The session with this id, active or not; :class:`NotFound` otherwise."""
+        session_id = check_uuid(self.table, "id", id)
+        with self._conn() as conn:
+            row = self._q("get_session").optional(conn, _row, id=session_id)
+        if row is None:
+            raise self._not_found(session_id)
+        return row
+
+    def list_active(self, *, client_id: str | None = None) -> builtins.list[SessionRow]:
+        """Active sessions (of one client, if given), latest heartbeat first."""
+        check_text(self.table, "client_id", client_id, max_len=200, required=False)
+        with self._conn() as conn:
+            return self._q("list_active_sessions").many(conn, _row, client_id=client_id)
+
+    def end(self, id: uuid.UUID | str) -> bool:
+        """Close a session; True when it was active, False when already closed.
+
+        Raises :class:`NotFound` when there is no such session.
+        """
+        session_id = check_uuid(self.table, "id", id)
+        with self._conn() as conn:
+            if self._q("end_session").affected(conn, id=session_id) == 1:
+                return True
+        self.get(session_id)  # raises NotFound
+        return False
+
+    def mark_stale(self, timeout: timedelta) -> int:
+        """Mark active sessions without a heartbeat for longer than ``timeout`` inactive;
+        returns how many."""
+        with self._conn() as conn:
+            return self._q("mark_stale_sessions").affected(conn, timeout=_age("timeout", timeout))
+
+    def purge(self, older_than: timedelta) -> int:
+        """Delete inactive sessions whose last heartbeat is older than ``older_than``;
+        returns how many."""
+        with self._conn() as conn:
+            return self._q("purge_inactive_sessions").affected(
+                conn, older_than=_age("older_than", older_than))
+
+
+def _age(field: str, value: object) -> timedelta:
+    if not isinstance(value, timedelta) or value < timedelta(0):
+        raise InvalidValue(f"sessions.{field}: expected a non-negative timedelta, got {show(value)}")
+    return value
