@@ -35,6 +35,19 @@ def make_story(db: Database) -> uuid.UUID:
     return uuid.UUID(str(row[0]))
 
 
+def statements_sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the names of the named queries sent from now on (each is one round trip)."""
+    sent: list[str] = []
+    original = psycopg.RawCursor.execute
+
+    def spy(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        sent.append(str(query).split()[1].removeprefix("aura-db:"))
+        return original(self, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.RawCursor, "execute", spy)
+    return sent
+
+
 def test_queries_fit_the_schema(conn: psycopg.Connection[Any]) -> None:
     problems = [p for p in check_queries(conn, default_catalog()) if p.file == "conversations.sql"]
     assert problems == []
@@ -288,3 +301,14 @@ def test_a_failed_transaction_leaves_nothing(db: Database, db_url: str) -> None:
             "SELECT (SELECT count(*) FROM conversations), (SELECT count(*) FROM messages), "
             "(SELECT count(*) FROM message_rag_contexts)").fetchone()
     assert counts == (0, 0, 0)
+
+
+def test_with_messages_and_attach_are_one_round_trip_each(db: Database,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    conv = db.conversations.create()
+    msg = db.messages.append(conv.id, "assistant", "answer")
+    sent = statements_sent(monkeypatch)
+    db.messages.attach_rag_contexts(msg.id, [RagContext("q", f"c{i}", i, "x", 0.5) for i in range(20)])
+    assert len(db.conversations.with_messages(conv.id, latest=5).messages) == 1
+    assert sent == ["attach_rag_contexts",
+                    "get_conversation_with_latest_messages"]

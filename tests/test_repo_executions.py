@@ -44,6 +44,19 @@ def insert_run(db: Database, at: datetime, **fields: Any) -> None:
         conn.execute(f"INSERT INTO agent_executions ({names}) VALUES ({marks})", list(values.values()))
 
 
+def statements_sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the names of the named queries sent from now on (each is one round trip)."""
+    sent: list[str] = []
+    original = psycopg.RawCursor.execute
+
+    def spy(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        sent.append(str(query).split()[1].removeprefix("aura-db:"))
+        return original(self, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.RawCursor, "execute", spy)
+    return sent
+
+
 def test_queries_fit_the_schema(conn: psycopg.Connection[Any]) -> None:
     problems = [p for p in check_queries(conn, default_catalog()) if p.file == "executions.sql"]
     assert problems == []
@@ -252,3 +265,11 @@ def test_a_failed_transaction_leaves_no_audit_rows(db: Database, db_url: str) ->
         counts = other.execute("SELECT (SELECT count(*) FROM agent_executions), "
                                "(SELECT count(*) FROM tool_executions)").fetchone()
     assert counts == (0, 0)
+
+
+def test_record_many_is_one_round_trip(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent = statements_sent(monkeypatch)
+    rows = db.agent_executions.record_many(
+        [AgentExecution(agent_id="a", prompt=str(i), success=True) for i in range(50)])
+    assert [r.prompt for r in rows] == [str(i) for i in range(50)]
+    assert sent == ["record_agent_executions"]

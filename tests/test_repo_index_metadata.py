@@ -29,6 +29,19 @@ def count(db: Database) -> int:
     return int(row[0])
 
 
+def statements_sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the names of the named queries sent from now on (each is one round trip)."""
+    sent: list[str] = []
+    original = psycopg.RawCursor.execute
+
+    def spy(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        sent.append(str(query).split()[1].removeprefix("aura-db:"))
+        return original(self, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.RawCursor, "execute", spy)
+    return sent
+
+
 def test_queries_fit_the_schema(conn: psycopg.Connection[Any]) -> None:
     problems = [p for p in check_queries(conn, default_catalog()) if p.file == "index_metadata.sql"]
     assert problems == []
@@ -122,3 +135,12 @@ def test_a_failed_transaction_records_nothing(db: Database, db_url: str) -> None
     with psycopg.connect(db_url) as other:
         rows = other.execute("SELECT file_path, content_hash FROM index_metadata").fetchall()
     assert rows == [("a.py", h("a"))]
+
+
+def test_changes_and_record_are_one_round_trip_each(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = {f"f{i}.py": h(str(i)) for i in range(100)}
+    sent = statements_sent(monkeypatch)
+    assert db.index_metadata.changes(WS, "rag", files).new == sorted(files)
+    assert db.index_metadata.record(WS, "rag", files) == 100
+    assert sent == ["diff_index_metadata",
+                    "record_index_metadata"]
