@@ -188,3 +188,46 @@ def conn(db_url: str) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(db_url, autocommit=True) as connection:
         register_vector(connection)
         yield connection
+
+
+# -- every named query must be exercised by the suite --------------------------------------------
+
+_EXERCISED: set[str] = set()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Record every named query the tests run (through the one door all shapes pass)."""
+    from aura_db.queries import Query
+
+    bind, script = Query.bind, Query.script
+
+    def recording_bind(self: Query, args: Any) -> tuple[Any, ...]:
+        _EXERCISED.add(self.name)
+        return bind(self, args)
+
+    def recording_script(self: Query, conn: Any, /) -> None:
+        _EXERCISED.add(self.name)
+        script(self, conn)
+
+    Query.bind = recording_bind  # type: ignore[method-assign]
+    Query.script = recording_script  # type: ignore[method-assign]
+
+
+def _complete_run(session: pytest.Session) -> bool:
+    config = session.config
+    args = [a for a in config.args if a not in ("tests", "tests/", str(Path(__file__).parent))]
+    return not args and not config.option.keyword and not config.option.markexpr and not session.testsfailed
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A complete, green run fails when a named query in sql/queries was never run."""
+    if exitstatus != 0 or not _complete_run(session):
+        return
+    from aura_db import default_catalog
+
+    missing = sorted(set(default_catalog()) - _EXERCISED)
+    if missing:
+        where = ", ".join(f"{name} ({default_catalog()[name].location})" for name in missing)
+        session.config.get_terminal_writer().line(
+            f"\nnamed queries no test exercises: {where}", red=True, bold=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -7,6 +7,7 @@
 -- Both columns are nullable without a default, so adding them rewrites nothing; each foreign key
 -- check scans its table once (all NULL) under the ALTER's lock. Their indexes are built
 -- CONCURRENTLY in 0004_story_link_indexes, as both tables are busy.
+-- lint: allow adding-foreign-key-constraint -- the columns are new, so validation meets only NULLs; the SHARE ROW EXCLUSIVE lock lasts one pass over each table and waits at most the runner's lock_timeout (5 s) for it
 
 ALTER TABLE conversations
     ADD COLUMN story_id uuid
