@@ -54,7 +54,8 @@ def cmd_migrate(args: argparse.Namespace, out: Out) -> int:
 def cmd_rollback(args: argparse.Namespace, out: Out) -> int:
     config, url = database_url(args)
     done = migrations.rollback(url, steps=args.steps, target=args.to, force=args.force,
-                               directory=_directory(args), settings=_settings(args))
+                               directory=_directory(args), settings=_settings(args),
+                               allow_drift=args.allow_drift)
     for mid in done:
         out(f"rolled back {mid}")
     out(f"{len(done)} migration(s) rolled back on {config.masked_url()}")
@@ -167,6 +168,8 @@ def register(sub: Any) -> None:
     group.add_argument("--to", metavar="ID", help="roll back everything applied after ID (keeps ID)")
     p.add_argument("--force", action="store_true",
                    help="unmark migrations that have no rollback file (their changes stay)")
+    p.add_argument("--allow-drift", action="store_true",
+                   help="roll back even when the files of those migrations changed since applied")
     _add_settings(p)
     p.set_defaults(func=cmd_rollback)
 

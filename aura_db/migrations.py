@@ -217,16 +217,16 @@ def _pending(catalog: _Catalog, state: State, target: str | None,
     return [catalog.operation(mid, "apply") for mid in catalog.ordered(todo)]
 
 
-def _refuse_drift(drift: list[Drift], allow: bool) -> None:
+def _refuse_drift(drift: list[Drift], allow: bool, action: str = "migrate") -> None:
     if not drift:
         return
     text = "; ".join(d.message for d in drift)
     if allow:
-        logger.warning("migrating despite drift (--allow-drift): %s", text)
+        logger.warning("%s despite drift (--allow-drift): %s", action, text)
         return
     raise MigrationDrift(
         f"{len(drift)} applied migration file(s) changed: {text} "
-        f"(run 'aura-db verify'; pass --allow-drift to migrate anyway)"
+        f"(run 'aura-db verify'; pass --allow-drift to {action} anyway)"
     )
 
 
@@ -310,16 +310,25 @@ def _drop_invalid_indexes(conn: psycopg.Connection[Any], op: mp.Operation) -> No
 def rollback(
     url: str, *, steps: int | None = None, target: str | None = None, force: bool = False,
     directory: Path | None = None, settings: MigrationSettings | None = None,
+    allow_drift: bool = False,
 ) -> list[str]:
     """Roll back the last ``steps`` applied migrations (default 1), or every one applied after
     ``target``; newest first. Returns their ids.
 
-    Refuses a migration without a rollback file unless ``force`` (which only unmarks it).
+    Refuses a migration without a rollback file unless ``force`` (which only unmarks it), and
+    one whose up or down file changed since it was applied unless ``allow_drift``: its
+    rollback would not undo what was actually applied.
     """
     settings = settings or MigrationSettings()
     catalog = _Catalog(directory)
     with _run(url, settings) as conn:
-        ops = _rollback_ops(catalog, read_state(conn), steps, target, force)
+        state = read_state(conn)
+        ops = _rollback_ops(catalog, state, steps, target, force)
+        # a missing rollback file has its own rule (--force) in _rollback_ops
+        chosen = {op.migration_id for op in ops
+                  if catalog.infos[op.migration_id].rollback_path is not None}
+        drift = [d for d in find_drift(list(catalog.infos.values()), state) if d.migration_id in chosen]
+        _refuse_drift(drift, allow_drift, "roll back")
         who = mp.applied_by()
         for op in ops:
             _apply(conn, op, settings, who)

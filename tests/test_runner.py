@@ -158,6 +158,22 @@ def test_verify_reports_drift_and_migrate_refuses(
                       "WHERE table_name = 't_a' AND column_name = 'w'") == 1
 
 
+def test_rollback_refuses_a_migration_whose_files_changed(empty_db_url: str, mig: Path) -> None:
+    migrate(empty_db_url, directory=mig, settings=FAST)
+    down = mig / "developer" / "0001_c.rollback.sql"
+    down.write_text("DROP TABLE t_c CASCADE;\n")
+    with pytest.raises(MigrationDrift, match=r"'0001_c'.*pass --allow-drift to roll back anyway"):
+        rollback(empty_db_url, directory=mig, settings=FAST)
+    assert "0001_c" in applied_ids(empty_db_url)
+    _edit(mig)  # drift elsewhere does not block rolling back an unchanged migration
+    down.write_text("DROP TABLE t_c;\n")
+    (mig / "foundation" / "0002_b.sql").write_text("-- depends: 0001_a\nALTER TABLE t_a ADD COLUMN w int;\n")
+    assert rollback(empty_db_url, directory=mig, settings=FAST) == ["0001_c"]
+    down_ix = mig / "foundation" / "0003_ix.rollback.sql"
+    down_ix.write_text(down_ix.read_text() + "-- edited\n")
+    assert rollback(empty_db_url, directory=mig, settings=FAST, allow_drift=True) == ["0003_ix"]
+
+
 # -- plan -----------------------------------------------------------------------------------------
 
 
