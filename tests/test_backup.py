@@ -15,7 +15,7 @@ from aura_db import backup as backups
 from aura_db.cli import main
 from aura_db.errors import AuraError, MigrationError, ToolError
 from aura_db.pgtools import find_tool, server_major
-from aura_db.schema_dump import check_schema, dump_schema, normalize, write_schema
+from aura_db.schema_dump import HEADER, check_schema, dump_schema, normalize, write_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -152,7 +152,7 @@ def test_normalize_drops_version_noise() -> None:
             "-- Dumped by pg_dump version 18.0\n\nSET statement_timeout = 0;\n"
             "SELECT pg_catalog.set_config('search_path', '', false);\n\n\n"
             "CREATE TABLE public.t (id integer);\n\n\\unrestrict abc\n")
-    assert normalize(dump) == "--\n-- PostgreSQL database dump\n--\n\nCREATE TABLE public.t (id integer);\n"
+    assert normalize(dump) == HEADER + "\n--\n\nCREATE TABLE public.t (id integer);\n"
 
 
 # -- init / reset and the scripts -----------------------------------------------------------------

@@ -221,16 +221,21 @@ def test_database_repr_masks_password(db_url: str) -> None:
 # -- the embedded default server -----------------------------------------------------------------
 
 
-def test_no_url_starts_the_embedded_server(tmp_path: Path) -> None:
-    config = Config(url=None, data_dir=tmp_path / "aura-data", connect_timeout=20)
-    with Database(config) as db:
-        health = db.health()
-        with db.connection() as conn:
-            dbname = conn.execute("SELECT current_database()").fetchone()
-    assert dbname == ("aura",)
-    assert health.server == f"embedded server in {tmp_path / 'aura-data'}"
-    assert (tmp_path / "aura-data" / "pgdata" / "PG_VERSION").exists()
-    _stop_embedded(tmp_path / "aura-data" / "pgdata")
+def test_no_url_starts_the_embedded_server() -> None:
+    root = Path(tempfile.mkdtemp(prefix="aura-embedded-"))  # outside pytest's pruned basetemp
+    try:
+        config = Config(url=None, data_dir=root / "aura-data", connect_timeout=20)
+        with Database(config) as db:
+            health = db.health()
+            with db.connection() as conn:
+                dbname = conn.execute("SELECT current_database()").fetchone()
+        assert dbname == ("aura",)
+        assert health.server == f"embedded server in {root / 'aura-data'}"
+        assert health.pending_migrations > 0
+        assert (root / "aura-data" / "pgdata" / "PG_VERSION").exists()
+    finally:
+        _stop_embedded(root / "aura-data" / "pgdata")
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _stop_embedded(pgdata: Path) -> None:

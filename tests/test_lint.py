@@ -9,17 +9,14 @@ import pytest
 from aura_db.cli import main
 from aura_db.lint import lint
 from aura_db.migrations import MigrationSettings, migrate
+from tests.test_runner import write as write_migration
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def write(root: Path, module: str, mid: str, up: str, down: str | None = "SELECT 1;\n") -> Path:
-    path = root / module / f"{mid}.sql"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(up)
-    if down is not None:
-        path.with_name(f"{mid}.rollback.sql").write_text(down)
-    return path
+    """test_runner.write, with a placeholder rollback file unless told otherwise."""
+    return write_migration(root, module, mid, up, down)
 
 
 @pytest.fixture

@@ -98,9 +98,9 @@ def test_forget_and_clear(db: Database) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ((WS, "rag", {"a.py": "ABC"}), r"index_metadata.content_hash: 'ABC' for 'a.py' is not 64 lower-case hex"),
-        ((WS, "rag", {"a.py": h("a").upper()}), r"index_metadata.content_hash: .* is not 64 lower-case hex"),
-        ((WS, "rag", {"a.py": h("a") + "\n"}), r"index_metadata.content_hash: .* is not 64 lower-case hex"),
+        ((WS, "rag", {"a.py": "ABC"}), r"index_metadata.content_hash: 'ABC' for 'a.py' is not 64 hex digits"),
+        ((WS, "rag", {"a.py": "g" * 64}), r"index_metadata.content_hash: .* is not 64 hex digits"),
+        ((WS, "rag", {"a.py": h("a") + "\n"}), r"index_metadata.content_hash: .* is not 64 hex digits"),
         ((WS, "rag", {"a.py": None}), r"index_metadata.content_hash: None for 'a.py'"),
         ((WS, "vector", {"a.py": h("a")}), r"index_metadata.index_type: 'vector' is not one of rag, graph"),
         (("src/app", "rag", {"a.py": h("a")}), r"index_metadata.workspace_path: must be absolute"),
@@ -116,6 +116,12 @@ def test_bad_input_is_refused_before_any_write(db: Database, args: tuple[Any, ..
     with pytest.raises(InvalidValue, match=message):
         db.index_metadata.changes(*args)
     assert [(r.file_path, r.content_hash) for r in db.index_metadata.list(WS, "rag")] == [("keep.py", h("k"))]
+
+
+def test_upper_case_hashes_are_stored_lower_case(db: Database) -> None:
+    db.index_metadata.record(WS, "rag", {"a.py": h("a").upper()})
+    assert [r.content_hash for r in db.index_metadata.list(WS, "rag")] == [h("a")]
+    assert db.index_metadata.changes(WS, "rag", {"a.py": h("a").upper()}).changed == []
 
 
 def test_forget_refuses_a_bare_string_and_naive_times(db: Database) -> None:

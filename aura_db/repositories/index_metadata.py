@@ -129,9 +129,10 @@ class IndexMetadataRepository(Repository):
         hashes: builtins.list[str] = []
         for path, digest in files.items():
             paths.append(self._path(path))
-            if not isinstance(digest, str) or not _SHA256_HEX.match(digest):
+            # either case is accepted (C#'s Convert.ToHexString is upper-case); stored lower-case
+            if not isinstance(digest, str) or not _SHA256_HEX.match(digest.lower()):
                 raise InvalidValue(
                     f"{self.table}.content_hash: {show(digest)} for {show(path)} is not 64 "
-                    f"lower-case hex digits (SHA-256)")
-            hashes.append(digest)
+                    f"hex digits (SHA-256)")
+            hashes.append(digest.lower())
         return paths, hashes
