@@ -1900,7 +1900,7 @@ CREATE INDEX ix_stories_deleted_at ON public.stories USING btree (deleted_at) WH
 -- Name: ix_stories_live_created_at; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX ix_stories_live_created_at ON public.stories USING btree (created_at) WHERE (deleted_at IS NULL);
+CREATE INDEX ix_stories_live_created_at ON public.stories USING btree (created_at, id) WHERE (deleted_at IS NULL);
 
 --
 -- Name: ix_stories_live_repository_path; Type: INDEX; Schema: public; Owner: -

@@ -341,3 +341,24 @@ def test_savepoint_rollback_keeps_the_outer_work(db: Database, db_url: str) -> N
             tx.stories.transition(outer.id, "Completed")  # Created -> Completed is refused
         assert tx.stories.count() == 1
     assert [s.title for s in db.stories.list()] == ["outer"]
+
+
+def test_listing_pages_are_served_by_the_keyset_index(db: Database) -> None:
+    with db.transaction() as tx:
+        tx.conn.execute(
+            "INSERT INTO stories (title, repository_path, created_at) "
+            "SELECT 'bulk ' || g, '/r' || (g % 7), now() - g * interval '1 second' "
+            "FROM generate_series(1, 5000) g")
+        tx.conn.execute("ANALYZE stories")
+    first = db.stories.list(limit=50)
+    second = db.stories.list(limit=50, cursor=first.next_cursor)
+    query = db.stories._q("list_stories_newest")
+    params = {"statuses": None, "repository_path": None, "created_from": None, "created_before": None,
+              "title_like": None, "after_created_at": second[-1].created_at, "after_id": second[-1].id,
+              "limit": 51}
+    with db.connection() as conn:
+        cur = psycopg.RawCursor(conn)
+        cur.execute("EXPLAIN " + query.sql, query.bind(params))
+        plan = "\n".join(r[0] for r in cur.fetchall())
+    assert "Index Scan Backward using ix_stories_live_created_at on stories" in plan, plan
+    assert "Sort" not in plan, plan

@@ -60,7 +60,8 @@ CREATE TABLE stories (
 );
 CREATE INDEX ix_stories_live_status ON stories (status) WHERE deleted_at IS NULL;
 CREATE INDEX ix_stories_live_repository_path ON stories (repository_path) WHERE deleted_at IS NULL;
-CREATE INDEX ix_stories_live_created_at ON stories (created_at) WHERE deleted_at IS NULL;
+-- (created_at, id) is the keyset order of the story listings, both directions.
+CREATE INDEX ix_stories_live_created_at ON stories (created_at, id) WHERE deleted_at IS NULL;
 CREATE INDEX ix_stories_deleted_at ON stories (deleted_at) WHERE deleted_at IS NOT NULL;
 
 CREATE TRIGGER trg_stories_updated_at BEFORE UPDATE ON stories
