@@ -1,0 +1,113 @@
+"""The bench: one database, and every contender's way into it.
+
+``server()`` starts a throwaway embedded PostgreSQL (or uses ``--url``) and yields the URL of a
+fresh, migrated database; ``Bench`` opens aura-db's ``Database``, a plain psycopg pool of the
+same size (raw psycopg and aiosql share it), and a SQLAlchemy engine with its own pool.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosql
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import ConnectionPool
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+
+from aura_db import Config, Database
+from aura_db.migrations import migrate
+
+from .sizes import Size
+
+__all__ = ["POOL_SIZE", "Bench", "database", "server"]
+
+POOL_SIZE = 8  # every pool: the most threads workload 7 runs
+_PEERS_SQL = Path(__file__).parent / "sql" / "peers.sql"
+
+
+@contextmanager
+def server(url: str | None) -> Iterator[tuple[str, dict[str, str]]]:
+    """An admin URL and the server settings changed for the run: ``url`` as given, else a
+    throwaway embedded server (deleted afterwards) tuned for a benchmark, not for safety."""
+    if url is not None:
+        yield url, {}
+        return
+    from aura_db.embedded import start_server
+
+    root = Path(tempfile.mkdtemp(prefix="aura-bench-"))
+    handle = start_server(root / "pgdata", cleanup_mode="delete")
+    try:
+        admin = handle.get_uri()
+        yield admin, _tune(admin)
+    finally:
+        handle.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _tune(admin_url: str) -> dict[str, str]:
+    # A commit waits for no disk flush (the WAL is still written): the benchmark measures the
+    # data layers, not this machine's fsync latency, which would drown them on a shared disk.
+    settings = {"synchronous_commit": "off", "maintenance_work_mem": "1GB"}
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        for name, value in settings.items():
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+        conn.execute("SELECT pg_reload_conf()")
+    return settings
+
+
+@contextmanager
+def database(admin_url: str) -> Iterator[str]:
+    """A new database on the server, migrated to the newest schema, dropped afterwards."""
+    name = f"aura_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_conninfo(admin_url, dbname=name)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@dataclass
+class Bench:
+    """Every contender's handle on the same database, opened with the same pool size."""
+
+    url: str
+    size: Size
+    db: Database
+    pool: ConnectionPool[psycopg.Connection[Any]]
+    engine: Engine
+    aq: Any  # aiosql's Queries
+
+    @classmethod
+    @contextmanager
+    def open(cls, url: str, size: Size) -> Iterator[Bench]:
+        db = Database(Config(url=url, min_size=POOL_SIZE, max_size=POOL_SIZE, connect_timeout=30))
+        pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            url, min_size=POOL_SIZE, max_size=POOL_SIZE, configure=register_vector, open=False)
+        pool.open(wait=True, timeout=30)
+        engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(url),
+                               pool_size=POOL_SIZE, max_overflow=0)
+        try:
+            yield cls(url, size, db, pool, engine, aiosql.from_path(_PEERS_SQL, "psycopg"))
+        finally:
+            engine.dispose()
+            pool.close()
+            db.close()
+
+    @property
+    def dbname(self) -> str:
+        return str(conninfo_to_dict(self.url).get("dbname", ""))

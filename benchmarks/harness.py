@@ -1,0 +1,138 @@
+"""Timing: per-call samples, interleaved rounds, order statistics, and the result records.
+
+Every number in a report is a time per unit (call, page, row, operation) in seconds; ratios
+are ratios of medians measured in the same run, with the contenders interleaved round by round
+(the order rotates every round) so that a noisy neighbour hurts them all alike.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Case", "Row", "Stats", "each", "interleave", "per_call", "split", "timed"]
+
+Batch = Callable[[Sequence[Any]], list[float]]  # items -> seconds per unit, one or more samples
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Order statistics of samples (seconds per unit)."""
+
+    n: int
+    p50: float
+    p95: float
+    q1: float
+    q3: float
+    min: float
+    max: float
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> Stats:
+        if not samples:
+            raise ValueError("no samples to summarize")
+        ordered = sorted(samples)
+        if len(ordered) == 1:
+            only = ordered[0]
+            return cls(1, only, only, only, only, only, only)
+        q = statistics.quantiles(ordered, n=100, method="inclusive")
+        return cls(len(ordered), statistics.median(ordered), q[94], q[24], q[74], ordered[0], ordered[-1])
+
+    @property
+    def iqr(self) -> float:
+        return self.q3 - self.q1
+
+
+@dataclass
+class Row:
+    """One contender's result in one case."""
+
+    contender: str  # "aura-db", "psycopg", "sqlalchemy-orm", "aiosql", "exact scan"
+    variant: str  # how it was called, e.g. "db.stories.get" or "session.get"
+    stats: Stats
+    extra: dict[str, float] = field(default_factory=dict)  # e.g. recall@10
+
+    @property
+    def label(self) -> str:
+        return f"{self.contender}: {self.variant}" if self.variant else self.contender
+
+
+@dataclass
+class Case:
+    """One workload at one size: a row per contender, the first aura-db row is the reference."""
+
+    workload: str  # key, e.g. "point_read"
+    title: str
+    unit: str  # what one sample measures the time of: "call", "page", "row", "op"
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def row(self, label: str) -> Row:
+        for row in self.rows:
+            if row.label == label or row.contender == label:
+                return row
+        raise KeyError(f"no row {label!r} in case {self.title!r} (have {[r.label for r in self.rows]})")
+
+    @property
+    def reference(self) -> Row:
+        return self.row("aura-db")
+
+    def ratio(self, label: str, other: str) -> float:
+        """``label``'s median time divided by ``other``'s (below 1: ``label`` is faster)."""
+        return self.row(label).stats.p50 / self.row(other).stats.p50
+
+
+def per_call(items: Sequence[Any], call: Callable[[Any], object]) -> list[float]:
+    """Call ``call`` on each item; one sample (seconds) per call."""
+    clock = time.perf_counter
+    out: list[float] = []
+    append = out.append
+    for item in items:
+        start = clock()
+        call(item)
+        append(clock() - start)
+    return out
+
+
+def each(call: Callable[[Any], object]) -> Batch:
+    """A batch that calls ``call`` on every item, one sample per call."""
+    return lambda items: per_call(items, call)
+
+
+def timed(units: int, work: Callable[[], object]) -> list[float]:
+    """Run ``work`` once; one sample: its time divided by the ``units`` it handled."""
+    start = time.perf_counter()
+    work()
+    return [(time.perf_counter() - start) / units]
+
+
+def interleave(contenders: Mapping[str, Batch], batches: Sequence[Sequence[Any]],
+               warmup: Sequence[Any]) -> dict[str, list[float]]:
+    """Run every contender on ``warmup`` (not recorded), then on each batch in turn, rotating
+    the order every round; return every contender's samples."""
+    names = list(contenders)
+    for name in names:
+        contenders[name](warmup)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for r, batch in enumerate(batches):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            gc.collect()  # nobody pays for the previous contender's garbage
+            samples[name].extend(contenders[name](batch))
+    return samples
+
+
+def split(items: Sequence[Any], parts: int) -> list[Sequence[Any]]:
+    """``items`` cut into ``parts`` consecutive batches of (nearly) equal size."""
+    parts = max(1, min(parts, len(items)))
+    step, rest = divmod(len(items), parts)
+    out, start = [], 0
+    for i in range(parts):
+        end = start + step + (1 if i < rest else 0)
+        out.append(items[start:end])
+        start = end
+    return out

@@ -1,0 +1,34 @@
+"""The seven workloads, in report order: name -> function(bench) -> cases."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..env import Bench
+from ..harness import Case
+from .reads import aggregate, list_pages, point_read
+from .vectors import ingest, search
+from .writes import concurrency, insert
+
+__all__ = ["TITLES", "WORKLOADS"]
+
+WORKLOADS: dict[str, Callable[[Bench], list[Case]]] = {
+    "point_read": point_read,
+    "insert": insert,
+    "list": list_pages,
+    "aggregate": aggregate,
+    "ingest": ingest,
+    "search": search,
+    "concurrency": concurrency,
+}
+
+TITLES = {
+    "point_read": "1. Point read by primary key",
+    "insert": "2. Single-row insert + commit",
+    "list": "3. List with a filter, keyset pagination (50 a page)",
+    "aggregate": "4. An aggregate with its children (story + steps)",
+    "ingest": "5. Bulk ingest of 768-d RAG chunks",
+    "search": "6. Top-10 vector search",
+    "search_curve": "6b. Recall vs latency over hnsw.ef_search",
+    "concurrency": "7. Concurrency: threads sharing the pool, mixed read/write",
+}

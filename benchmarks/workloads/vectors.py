@@ -1,0 +1,232 @@
+"""Workloads 5 and 6: bulk ingest of 768-d RAG chunks, and top-10 search (HNSW vs exact)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from psycopg import sql
+from sqlalchemy import cast, insert, select
+from sqlalchemy.orm import Session
+
+from .. import raw_sql
+from ..data import DIMS, Chunk, chunks, embeddings
+from ..env import Bench
+from ..harness import Batch, Case, Row, Stats, each, interleave, split, timed
+from ..orm import RagChunk
+from ..rag import aura_rag
+from .common import AIOSQL, AURA, PSYCOPG, SQLALCHEMY
+
+__all__ = ["ingest", "search"]
+
+K = 10
+INDEX = "ix_rag_chunks_embedding_768"
+DEFAULT_EF = 40  # pgvector's default hnsw.ef_search
+
+
+def _workspace(bench: Bench, path: str) -> str:
+    return bench.db.workspaces.upsert(path).id
+
+
+def _truncate(bench: Bench) -> None:
+    with bench.pool.connection() as conn:
+        conn.execute("TRUNCATE rag_chunks")
+
+
+@contextmanager
+def _without_index(bench: Bench) -> Iterator[str]:
+    """Drop the 768-d HNSW index for the block and yield its definition (not rebuilt here)."""
+    with bench.pool.connection() as conn:
+        row = conn.execute("SELECT pg_get_indexdef(%s::regclass)", (INDEX,)).fetchone()
+        assert row is not None
+        conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(INDEX)))
+    yield str(row[0])
+
+
+def _build_index(bench: Bench, definition: str) -> float:
+    """Create the HNSW index again; its build time in seconds."""
+    with bench.pool.connection() as conn:
+        conn.autocommit = True
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        began = time.perf_counter()
+        conn.execute(definition)  # pg_get_indexdef's text of our own migration's index
+        took = time.perf_counter() - began
+        conn.execute("VACUUM ANALYZE rag_chunks")
+    return took
+
+
+# -- 5. bulk ingest ------------------------------------------------------------------------------
+
+
+def ingest(bench: Bench) -> list[Case]:
+    """Insert N chunks (768-d embeddings), each contender into an emptied table, without the
+    HNSW index (bulk-load practice: build it after the load; workload 6 times the build)."""
+    rag = aura_rag(bench.db)
+    workspace = _workspace(bench, "/bench/ingest")
+    cases = []
+    with _without_index(bench) as definition:
+        for rows, rounds in bench.size.ingest:
+            data = chunks(workspace, embeddings(rows, seed=rows), seed=rows)
+            case = Case("ingest", f"{rows:,} chunks of {DIMS} dimensions", "row", notes=[
+                "table emptied (TRUNCATE, not timed) before every contender's batch; the 768-d "
+                "HNSW index is dropped during ingest, the full-text GIN index stays"])
+            if rag.fallback:
+                case.notes.append(f"aura-db: {rag.label} — this tree has no db.rag_chunks yet")
+            contenders = {k: _emptied_first(bench, op, rows) for k, op in _ingest_ops(bench).items()}
+            warm = data[: min(200, rows)]
+            samples = interleave(contenders, [data] * rounds, warm)
+            case.rows = [Row(*k.split(": ", 1), Stats.of(v)) for k, v in samples.items()]
+            cases.append(case)
+        _truncate(bench)
+        _build_index(bench, definition)
+    return cases
+
+
+def _emptied_first(bench: Bench, op: Callable[[Sequence[Chunk]], object], rows: int) -> Batch:
+    def batch(items: Sequence[Chunk]) -> list[float]:
+        _truncate(bench)
+        return timed(len(items), lambda: op(items))
+    return batch
+
+
+def _ingest_ops(bench: Bench) -> dict[str, Callable[[Sequence[Chunk]], object]]:
+    rag, pool, aq = aura_rag(bench.db), bench.pool, bench.aq
+
+    def copy(items: Sequence[Chunk]) -> None:
+        with pool.connection() as conn, conn.cursor() as cur, cur.copy(raw_sql.COPY_CHUNKS) as cp:
+            cp.set_types(raw_sql.COPY_CHUNK_TYPES)
+            for chunk in items:
+                cp.write_row(chunk.values())
+
+    def executemany(items: Sequence[Chunk]) -> None:
+        with pool.connection() as conn, conn.cursor() as cur:
+            cur.executemany(raw_sql.INSERT_CHUNK, [c.values() for c in items])
+
+    def orm(items: Sequence[Chunk]) -> None:
+        with Session(bench.engine) as s, s.begin():
+            s.execute(insert(RagChunk), [_orm_values(c) for c in items])
+
+    def via_aiosql(items: Sequence[Chunk]) -> None:
+        with pool.connection() as conn:
+            aq.insert_chunks(conn, [dict(zip(_COLUMNS, c.values(), strict=True)) for c in items])
+
+    return {f"{AURA}: {'add_many' if not rag.fallback else 'binary COPY (fallback)'}": rag.add_many,
+            f"{PSYCOPG}: binary COPY": copy, f"{PSYCOPG}: executemany": executemany,
+            f"{SQLALCHEMY}: session.execute(insert(), rows)": orm,
+            f"{AIOSQL}: insert_chunks*! (executemany)": via_aiosql}
+
+
+_COLUMNS = ("workspace_id", "content_id", "chunk_index", "content", "embedding", "source_path",
+            "content_type", "title", "metadata")
+
+
+def _orm_values(c: Chunk) -> dict[str, Any]:
+    return {"workspace_id": c.workspace_id, "content_id": c.content_id, "chunk_index": c.chunk_index,
+            "content": c.content, "embedding": c.embedding, "source_path": c.source_path,
+            "content_type": c.content_type, "title": c.title, "meta": c.metadata}
+
+
+# -- 6. vector search ----------------------------------------------------------------------------
+
+
+def search(bench: Bench) -> list[Case]:
+    """Top-10 cosine search over N chunks: HNSW through every contender at the default
+    ef_search, exact scan, and a recall/latency curve over ef_search."""
+    size = bench.size
+    workspace = _workspace(bench, "/bench/search")
+    vectors = embeddings(size.search_rows, seed=2024)
+    build = _load_for_search(bench, chunks(workspace, vectors, seed=1))
+    queries = list(embeddings(size.search_queries, seed=4242))
+    truth = _truth(vectors, np.array(queries))
+    ops = _search_ops(bench, workspace)
+    head = Case("search", f"top-{K} of {size.search_rows:,} x {DIMS}, ef_search={DEFAULT_EF}",
+                "query", notes=[f"HNSW index (m=16, ef_construction=64) built in {build:.1f} s "
+                                f"after the load", "recall@10 against exact numpy cosine search"])
+    _measure_search(bench, head, ops, queries, truth)
+    curve = Case("search_curve", f"recall vs latency over ef_search, {size.search_rows:,} x {DIMS}",
+                 "query", notes=["raw psycopg, SET LOCAL hnsw.ef_search per query; the exact scan "
+                                 "disables index scans for the query"])
+    _measure_search(bench, curve, _curve_ops(bench, workspace), queries, truth)
+    return [head, curve]
+
+
+def _load_for_search(bench: Bench, data: list[Chunk]) -> float:
+    _truncate(bench)
+    with _without_index(bench) as definition:
+        with bench.pool.connection() as conn, conn.cursor() as cur, cur.copy(raw_sql.COPY_CHUNKS) as cp:
+            cp.set_types(raw_sql.COPY_CHUNK_TYPES)
+            for chunk in data:
+                cp.write_row(chunk.values())
+        return _build_index(bench, definition)
+
+
+def _truth(vectors: np.ndarray, queries: np.ndarray) -> list[set[tuple[str, int]]]:
+    best = np.argsort(-(queries @ vectors.T), axis=1)[:, :K]
+    return [{(f"src/module_{i // 8}.py", int(i % 8)) for i in row} for row in best]
+
+
+SearchOp = Callable[[Any], list[tuple[str, int]]]
+
+
+def _measure_search(bench: Bench, case: Case, ops: dict[str, SearchOp], queries: list[Any],
+                    truth: list[set[tuple[str, int]]]) -> None:
+    contenders: dict[str, Batch] = {k: each(op) for k, op in ops.items()}
+    samples = interleave(contenders, split(queries, bench.size.rounds), queries[: max(3, len(queries) // 20)])
+    for key, values in samples.items():
+        found = [set(ops[key](q)) for q in queries]
+        recall = float(np.mean([len(f & t) / K for f, t in zip(found, truth, strict=True)]))
+        contender, _, variant = key.partition(": ")
+        case.rows.append(Row(contender, variant, Stats.of(values), {"recall@10": recall}))
+
+
+def _search_ops(bench: Bench, workspace: str) -> dict[str, SearchOp]:
+    rag, pool, aq = aura_rag(bench.db), bench.pool, bench.aq
+
+    def raw(q: Any) -> list[tuple[str, int]]:
+        with pool.connection() as conn:
+            rows = conn.execute(raw_sql.SEARCH_CHUNKS, {"q": q, "workspace_id": workspace, "k": K})
+            return [(r[1], r[2]) for r in rows]
+
+    def via_aiosql(q: Any) -> list[tuple[str, int]]:
+        with pool.connection() as conn:
+            return [(r[1], r[2]) for r in aq.search_chunks(conn, q=q, workspace_id=workspace, k=K)]
+
+    def orm(q: Any) -> list[tuple[str, int]]:
+        from pgvector.sqlalchemy import Vector
+
+        distance = cast(RagChunk.embedding, Vector(DIMS)).cosine_distance(cast(q, Vector(DIMS)))
+        stmt = (select(RagChunk.content_id, RagChunk.chunk_index)
+                .where(RagChunk.workspace_id == workspace, RagChunk.embedding_dims == DIMS)
+                .order_by(distance).limit(K))
+        with Session(bench.engine) as s:
+            return [(r[0], r[1]) for r in s.execute(stmt)]
+
+    return {f"{AURA}: {rag.label}": lambda q: rag.search(workspace, q, K, None),
+            f"{PSYCOPG}: plain pool": raw, f"{SQLALCHEMY}: select() order_by cosine_distance": orm,
+            f"{AIOSQL}: search_chunks": via_aiosql,
+            "exact scan: psycopg, index scans off": _exact(bench, workspace)}
+
+
+def _exact(bench: Bench, workspace: str) -> SearchOp:
+    def op(q: Any) -> list[tuple[str, int]]:
+        with bench.pool.connection() as conn:
+            conn.execute("SET LOCAL enable_indexscan = off")
+            rows = conn.execute(raw_sql.SEARCH_CHUNKS, {"q": q, "workspace_id": workspace, "k": K})
+            return [(r[1], r[2]) for r in rows]
+    return op
+
+
+def _curve_ops(bench: Bench, workspace: str) -> dict[str, SearchOp]:
+    def at(ef: int) -> SearchOp:
+        def op(q: Any) -> list[tuple[str, int]]:
+            with bench.pool.connection() as conn:
+                conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef)))
+                rows = conn.execute(raw_sql.SEARCH_CHUNKS, {"q": q, "workspace_id": workspace, "k": K})
+                return [(r[1], r[2]) for r in rows]
+        return op
+    ops = {f"{PSYCOPG}: ef_search={ef}": at(ef) for ef in bench.size.ef_search}
+    ops["exact scan: psycopg, index scans off"] = _exact(bench, workspace)
+    return ops
