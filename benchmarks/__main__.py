@@ -25,12 +25,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       "(default: a throwaway embedded server)")
     parser.add_argument("--no-latest", action="store_true", help="do not update benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     only = [w.strip() for w in args.only.split(",") if w.strip()]
-    try:
-        report = run(args.url, SIZES[args.size], only)
-    except ValueError as exc:
-        parser.error(str(exc))
+    unknown = sorted(set(only) - set(WORKLOADS))
+    if unknown:
+        parser.error(f"unknown workload(s) {', '.join(unknown)} (known: {', '.join(WORKLOADS)})")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    report = run(args.url, SIZES[args.size], only)
     latest = None if args.no_latest or only else HERE / "RESULTS.md"
     md = write(report, args.out, latest)
     print(f"report: {md}" + (f" (and {latest})" if latest else ""))

@@ -1,0 +1,91 @@
+"""The benchmarks cannot rot: every workload runs at ``--size tiny`` through the same code path
+as ``python -m benchmarks``, and the report it produces is checked for structure and sense."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from benchmarks.__main__ import main
+from benchmarks.report import Report, render, targets, write
+from benchmarks.run import run_on
+from benchmarks.sizes import SIZES
+from benchmarks.workloads import TITLES, WORKLOADS
+from tests.fix_db import PgServer, _create_database, _drop_database
+
+PEERS = {"aura-db", "psycopg", "sqlalchemy-orm", "aiosql"}
+
+
+@pytest.fixture(scope="module")
+def report(pg_server: PgServer, template_url: str) -> Report:
+    """One tiny run of every workload on a throwaway migrated database (one per module: the
+    checks below all read the same run)."""
+    name = _create_database(pg_server, str(conninfo_to_dict(template_url)["dbname"]))
+    try:
+        return run_on(pg_server.url_for(name), SIZES["tiny"])
+    finally:
+        _drop_database(pg_server, name)
+
+
+def test_every_workload_has_cases_with_every_peer(report: Report) -> None:
+    workloads = {c.workload for c in report.cases}
+    assert workloads == set(WORKLOADS) | {"search_curve"}
+    for case in report.cases:
+        assert case.rows, case.title
+        if case.workload != "search_curve":
+            assert {r.contender for r in case.rows} >= PEERS, case.title
+            assert case.reference.contender == "aura-db"
+
+
+def test_stats_are_positive_and_ordered(report: Report) -> None:
+    for case in report.cases:
+        for row in case.rows:
+            s = row.stats
+            assert s.n >= 1
+            assert 0 < s.min <= s.q1 <= s.p50 <= s.q3 <= s.max, (case.title, row.label)
+            assert s.p50 <= s.p95 <= s.max
+            assert math.isfinite(case.ratio(row.label, case.rows[0].label))
+
+
+def test_recall_is_a_fraction(report: Report) -> None:
+    searched = [r for c in report.cases if c.workload.startswith("search") for r in c.rows]
+    assert searched
+    for row in searched:
+        assert 0.0 <= row.extra["recall@10"] <= 1.0
+    exact = [r for r in searched if r.contender == "exact scan"]
+    assert exact and all(r.extra["recall@10"] == 1.0 for r in exact)
+
+
+def test_targets_are_checked_on_measured_values(report: Report) -> None:
+    found = targets(report)
+    assert len(found) == 8  # point read x 2 cases x 2, ingest x 2, search x 2
+    for t in found:
+        assert t.measured > 0 and math.isfinite(t.measured)
+        assert t.met in (True, False)
+
+
+def test_report_files(report: Report, tmp_path: Path) -> None:
+    latest = tmp_path / "RESULTS.md"
+    md = write(report, tmp_path / "results", latest)
+    text = md.read_text()
+    for title in TITLES.values():
+        assert f"## {title}" in text
+    assert "| PostgreSQL |" in text and "| pgvector |" in text and "| SQLAlchemy |" in text
+    assert "## Targets" in text
+    png = tmp_path / "results" / f"{report.started:%Y-%m-%d}-recall.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"](results/{png.name})" in latest.read_text()
+    data = json.loads((tmp_path / "results" / f"{report.started:%Y-%m-%d}.json").read_text())
+    assert len(data["cases"]) == len(report.cases) and data["targets"]
+    assert render(report, None).count("\n### ") == len(report.cases)
+
+
+def test_cli_rejects_an_unknown_workload(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--size", "tiny", "--only", "nope", "--url", "postgresql:///unused"])
+    assert exc.value.code == 2
+    assert "unknown workload(s) nope" in capsys.readouterr().err
