@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from . import migrations
 from .config import Config
 from .embedded import embedded_url
-from .errors import PoolForked, ServerUnavailable
+from .errors import PoolClosed, PoolForked, ServerUnavailable
 from .repositories import RepositoryAccess
 
 __all__ = ["Database", "Health", "Transaction"]
@@ -123,6 +124,7 @@ class Database(RepositoryAccess):
         self.name = name
         self.url = self.config.url or embedded_url(self.config.data_dir)
         self._pid = os.getpid()
+        self._closing = False
         self._types = _VectorTypes()
         self._pool = ConnectionPool(
             self.url,
@@ -193,6 +195,8 @@ class Database(RepositoryAccess):
     # -- use ----------------------------------------------------------------------------------
 
     def _guard(self) -> None:
+        if self._closing:
+            raise PoolClosed(f"the pool {self.name!r} is closed or closing")
         if os.getpid() != self._pid:
             raise PoolForked(
                 f"the pool {self.name!r} was opened in process {self._pid} and cannot be used in "
@@ -248,11 +252,26 @@ class Database(RepositoryAccess):
         return applied
 
     def close(self, timeout: float | None = None) -> None:
-        """Close the pool, waiting up to ``timeout`` (default ``config.close_timeout``) seconds
-        for connections in use to come back."""
+        """Close the pool: refuse new borrows at once, wait up to ``timeout`` seconds (default
+        ``config.close_timeout``) for connections in use to come back, then close every
+        connection (one still in use after the wait is closed when it is returned)."""
         if os.getpid() != self._pid:
             return  # a forked child must not close the parent's sockets
-        self._pool.close(timeout=self.config.close_timeout if timeout is None else timeout)
+        timeout = self.config.close_timeout if timeout is None else timeout
+        self._closing = True
+        deadline = time.monotonic() + timeout
+        while (busy := self._in_use()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if busy:
+            logger.warning("closing pool %r with %d connection(s) still in use after %gs",
+                           self.name, busy, timeout)
+        self._pool.close(timeout=max(deadline - time.monotonic(), 0.0))
+
+    def _in_use(self) -> int:
+        if self._pool.closed:
+            return 0
+        stats = self._pool.get_stats()
+        return int(stats.get("pool_size", 0)) - int(stats.get("pool_available", 0))
 
     @property
     def closed(self) -> bool:

@@ -20,6 +20,7 @@ __all__ = [
     "NoRows",
     "NotFound",
     "PgvectorMissing",
+    "PoolClosed",
     "PoolForked",
     "QueryArgumentError",
     "QueryFileError",
@@ -43,6 +44,10 @@ class ServerUnavailable(AuraError):
 
 class PgvectorMissing(AuraError):
     """The server has no pgvector extension available to install."""
+
+
+class PoolClosed(AuraError):
+    """The Database was closed (or is closing): it lends no more connections."""
 
 
 class PoolForked(AuraError):

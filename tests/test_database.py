@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from pgvector import Vector
 
-from aura_db import Config, ConfigError, Database, PgvectorMissing, PoolForked, ServerUnavailable
+from aura_db import Config, ConfigError, Database, PgvectorMissing, PoolClosed, PoolForked, ServerUnavailable
 from aura_db.config import mask_dsn, normalize_url
 from aura_db.migrations import migrate
 from tests.fix_db import PgServer
@@ -286,3 +286,38 @@ def test_server_without_pgvector_says_so_and_how_to_fix(pg15_url: str) -> None:
         assert conn.execute("SELECT to_regclass('workspaces')").fetchone() == (None,)
 
 
+
+
+def test_close_waits_for_connections_in_use(db_url: str) -> None:
+    import threading
+
+    db = Database(Config(url=db_url, max_size=2))
+    borrowed = threading.Event()
+    finished: list[float] = []
+
+    def work() -> None:
+        with db.connection() as conn:
+            borrowed.set()
+            conn.execute("SELECT pg_sleep(0.5)")
+        finished.append(time.monotonic())
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    assert borrowed.wait(5)
+    db.close(timeout=10)
+    closed_at = time.monotonic()
+    worker.join(5)
+    assert finished and finished[0] <= closed_at  # close returned only after the work was done
+    assert db.closed
+    with pytest.raises(PoolClosed, match="the pool 'aura' is closed or closing"), db.connection():
+        pass
+
+
+def test_close_gives_up_waiting_after_its_timeout(db_url: str) -> None:
+    db = Database(Config(url=db_url, max_size=2))
+    with db.connection() as conn:
+        started = time.monotonic()
+        db.close(timeout=0.3)
+        assert 0.3 <= time.monotonic() - started < 2.0
+        assert conn.execute("SELECT 1").fetchone() == (1,)  # the borrower is not cut off
+    assert db.closed
