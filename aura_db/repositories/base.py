@@ -13,6 +13,7 @@ import dataclasses
 import enum
 import json
 import math
+import operator
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -62,21 +63,38 @@ def typed_row(cls: type[T]) -> RowFactory[T]:
     """Like psycopg's ``class_row``, for ``SELECT *`` / ``RETURNING *``: builds ``cls`` from the
     columns named like its fields and ignores other columns, so an additive migration does not
     break code already running (rolling deploys). A missing field is an error naming it."""
-    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    makers: dict[tuple[bytes, ...], RowMaker[T]] = {}
 
     def factory(cursor: Any) -> RowMaker[T]:
-        names = [d.name for d in (cursor.description or ())]
-        missing = fields - set(names)
-        if missing:
-            raise AuraError(f"{cls.__name__}: the query returns no column {', '.join(sorted(missing))}")
-        keep = [(i, n) for i, n in enumerate(names) if n in fields]
-
-        def make(values: Any) -> T:
-            return cls(**{n: values[i] for i, n in keep})
-
-        return make
+        # Called on every execute: read the raw column names off the result (as psycopg's own
+        # class_row does; building cursor.description costs a Column object per column) and
+        # reuse the row maker built the first time this column list was seen.
+        res = cursor.pgresult
+        nfields = res.nfields if res is not None and res.status in _TUPLES else 0
+        key = tuple(res.fname(i) for i in range(nfields))
+        maker = makers.get(key)
+        if maker is None:
+            names = [n.decode(cursor.connection.info.encoding) for n in key]
+            maker = makers[key] = _row_maker(cls, fields, names)
+        return maker
 
     return factory
+
+
+_TUPLES = (psycopg.pq.ExecStatus.TUPLES_OK, psycopg.pq.ExecStatus.SINGLE_TUPLE,
+           psycopg.pq.ExecStatus.TUPLES_CHUNK)
+
+
+def _row_maker(cls: type[T], fields: tuple[str, ...], names: list[str]) -> RowMaker[T]:
+    missing = set(fields) - set(names)
+    if missing:
+        raise AuraError(f"{cls.__name__}: the query returns no column {', '.join(sorted(missing))}")
+    position = {n: i for i, n in enumerate(names)}  # a repeated name: the last column wins
+    indexes = [position[f] for f in fields]
+    pick: Callable[[Any], Any] = (
+        operator.itemgetter(*indexes) if len(indexes) > 1 else lambda values: (values[indexes[0]],))
+    return lambda values: cls(*pick(values))  # fields in declaration order: positional
 
 
 # -- input checks, before the round trip ------------------------------------------------------
