@@ -18,7 +18,7 @@ from aura_db import Database
 from . import raw_sql
 from .data import Chunk
 
-__all__ = ["AuraRag", "aura_rag"]
+__all__ = ["AuraRag", "aura_rag", "default_ef_search"]
 
 
 class AuraRag(Protocol):
@@ -27,9 +27,20 @@ class AuraRag(Protocol):
 
     def add_many(self, chunks: Sequence[Chunk]) -> None: ...
 
-    def search(self, workspace_id: str, vector: Any, k: int, ef_search: int | None) -> list[tuple[str, int]]:
-        """The (content_id, chunk_index) of the ``k`` nearest chunks, nearest first."""
+    def search(self, workspace_id: str, vector: Any, k: int, ef_search: int | None,
+               exact: bool | None = None) -> list[tuple[str, int]]:
+        """The (content_id, chunk_index) of the ``k`` nearest chunks, nearest first; ``exact``
+        forces the exact (True) or the HNSW (False) path, None lets aura-db route."""
         ...
+
+
+def default_ef_search() -> int:
+    """The ef_search aura-db's search uses by default (pgvector's own default is 40)."""
+    try:
+        from aura_db.repositories import SearchTuning
+    except ImportError:
+        return 100
+    return int(SearchTuning().ef_search)
 
 
 def aura_rag(db: Database) -> AuraRag:
@@ -44,13 +55,23 @@ class _Repository:
     fallback = False
 
     def __init__(self, db: Database) -> None:
+        from aura_db.repositories import Chunk as AuraChunk
+
         self.repo: Any = db.rag_chunks  # type: ignore[attr-defined]
+        self.chunk = AuraChunk
 
     def add_many(self, chunks: Sequence[Chunk]) -> None:
-        self.repo.add_many(chunks)
+        if not chunks:
+            return
+        workspace = chunks[0].workspace_id
+        self.repo.add_many(workspace, [
+            self.chunk(content=c.content, embedding=c.embedding, chunk_index=c.chunk_index,
+                       source_path=c.source_path, content_type=c.content_type, title=c.title,
+                       metadata=c.metadata, content_id=c.content_id) for c in chunks])
 
-    def search(self, workspace_id: str, vector: Any, k: int, ef_search: int | None) -> list[tuple[str, int]]:
-        hits = self.repo.search(workspace_id, vector, limit=k, ef_search=ef_search)
+    def search(self, workspace_id: str, vector: Any, k: int, ef_search: int | None,
+               exact: bool | None = None) -> list[tuple[str, int]]:
+        hits = self.repo.search(workspace_id, vector, k, ef_search=ef_search, exact=exact)
         return [(h.content_id, h.chunk_index) for h in hits]
 
 
@@ -67,10 +88,13 @@ class _Fallback:
             for chunk in chunks:
                 copy.write_row(chunk.values())
 
-    def search(self, workspace_id: str, vector: Any, k: int, ef_search: int | None) -> list[tuple[str, int]]:
+    def search(self, workspace_id: str, vector: Any, k: int, ef_search: int | None,
+               exact: bool | None = None) -> list[tuple[str, int]]:
         with self.db.connection() as conn:
+            if exact:
+                conn.execute("SET LOCAL enable_indexscan = off")
             if ef_search is not None:
                 conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef_search)))
-            rows = conn.execute(raw_sql.SEARCH_CHUNKS, {"q": vector, "workspace_id": workspace_id,
-                                                        "k": k}).fetchall()
+            rows = conn.execute(raw_sql.SEARCH_CHUNKS, {**raw_sql.NO_FILTERS, "embedding": vector,
+                                                        "workspace_id": workspace_id, "limit": k})
         return [(r[1], r[2]) for r in rows]

@@ -12,6 +12,7 @@ __all__ = [
     "LIST_STEPS",
     "LIST_STORIES",
     "LIST_TASKS",
+    "NO_FILTERS",
     "SEARCH_CHUNKS",
 ]
 
@@ -65,12 +66,22 @@ INSERT INTO rag_chunks (workspace_id, content_id, chunk_index, content, embeddin
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
 """
 
-# The HNSW index is partial on embedding_dims and built on the column cast to its size: a query
-# uses it when it repeats both (see migrations/foundation/0005_rag_chunks_search_indexes.sql).
+# aura-db's HNSW query (sql/queries/rag_chunks.sql, search_hnsw_768), written out: the index is
+# partial on embedding_dims and built on the column cast to its size, so a query uses it when it
+# repeats both; the nearest rows are then re-sorted by (distance, id).
 SEARCH_CHUNKS = """
-SELECT id, content_id, chunk_index, embedding::vector(768) <=> %(q)s::vector(768) AS distance
-FROM rag_chunks
-WHERE workspace_id = %(workspace_id)s AND embedding_dims = 768
-ORDER BY embedding::vector(768) <=> %(q)s::vector(768)
-LIMIT %(k)s
+WITH nearest AS MATERIALIZED (
+    SELECT id, content_id, chunk_index, content, source_path, content_type, title,
+           embedding::vector(768) <=> %(embedding)s::vector(768) AS distance
+    FROM rag_chunks
+    WHERE embedding_dims = 768 AND workspace_id = %(workspace_id)s
+      AND (%(content_types)s::text[] IS NULL OR content_type = ANY (%(content_types)s::text[]))
+      AND (%(path_like)s::text IS NULL OR source_path LIKE %(path_like)s::text ESCAPE '\\')
+    ORDER BY embedding::vector(768) <=> %(embedding)s::vector(768)
+    LIMIT %(limit)s
+)
+SELECT id, content_id, chunk_index, content, source_path, content_type, title, 1 - distance AS score
+FROM nearest
+ORDER BY distance, id
 """
+NO_FILTERS = {"content_types": None, "path_like": None}

@@ -64,10 +64,11 @@ def targets(report: Report) -> list[Target]:
                           many, many >= 5))
     for case in report.cases_of("search"):
         aura = case.reference
-        exact = case.row("exact scan").stats.p50 / aura.stats.p50
+        fastest_exact = min(r.stats.p50 for r in case.rows if r.contender == "exact scan")
+        exact = fastest_exact / aura.stats.p50
         recall = aura.extra["recall@10"]
         out.append(Target(f"search ({case.title}): aura-db recall@10", ">= 0.95", recall, recall >= 0.95))
-        out.append(Target(f"search ({case.title}): exact-scan p50 / aura-db HNSW p50", ">= 20",
+        out.append(Target(f"search ({case.title}): fastest exact-scan p50 / aura-db search p50", ">= 20",
                           exact, exact >= 20))
     return out
 
@@ -96,7 +97,8 @@ def _case_table(case: Case) -> list[str]:
     unit, f = _scale(case)
     extras = sorted({k for r in case.rows for k in r.extra})
     ref = next((r for r in case.rows if r.contender == "aura-db"), None)
-    head = (f"| contender | how | p50 ({unit}) | p95 | IQR | min | max | n | {case.unit}s/s | "
+    per = _PLURAL.get(case.unit, case.unit + "s")
+    head = (f"| contender | how | p50 ({unit}) | p95 | IQR | min | max | n | {per}/s | "
             + "".join(f"{k} | " for k in extras) + "aura-db ÷ this (p50) |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in case.rows:

@@ -41,9 +41,17 @@ INSERT INTO rag_chunks (workspace_id, content_id, chunk_index, content, embeddin
 VALUES (:workspace_id, :content_id, :chunk_index, :content, :embedding, :source_path,
         :content_type, :title, :metadata);
 
--- name: search_chunks(q, workspace_id, k)
-SELECT id, content_id, chunk_index, embedding::vector(768) <=> :q::vector(768) AS distance
-FROM rag_chunks
-WHERE workspace_id = :workspace_id AND embedding_dims = 768
-ORDER BY embedding::vector(768) <=> :q::vector(768)
-LIMIT :k;
+-- name: search_chunks(embedding, workspace_id, content_types, path_like, limit)
+WITH nearest AS MATERIALIZED (
+    SELECT id, content_id, chunk_index, content, source_path, content_type, title,
+           embedding::vector(768) <=> :embedding::vector(768) AS distance
+    FROM rag_chunks
+    WHERE embedding_dims = 768 AND workspace_id = :workspace_id
+      AND (:content_types::text[] IS NULL OR content_type = ANY (:content_types::text[]))
+      AND (:path_like::text IS NULL OR source_path LIKE :path_like::text ESCAPE '\')
+    ORDER BY embedding::vector(768) <=> :embedding::vector(768)
+    LIMIT :limit
+)
+SELECT id, content_id, chunk_index, content, source_path, content_type, title, 1 - distance AS score
+FROM nearest
+ORDER BY distance, id;
