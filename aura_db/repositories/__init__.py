@@ -33,6 +33,8 @@ from .executions import (
     UsageRow,
 )
 from .index_metadata import FileChanges, IndexMetadataRepository, IndexMetadataRow, IndexType
+from .rag_chunks import Chunk, ChunkRow, ChunkStats, RagChunksRepository, SearchIndex
+from .rag_search import HybridHit, SearchHit, SearchPlan, SearchTuning
 from .sessions import SessionRow, SessionsRepository
 from .stories import TRANSITIONS, StoriesRepository, StoryDetail, StoryRow, StoryStatus
 from .story_steps import StepDetail, StepStatus, StoryStepRow, StoryStepsRepository, StoryTaskRow
@@ -43,12 +45,16 @@ __all__ = [
     "AgentExecution",
     "AgentExecutionRow",
     "AgentExecutionsRepository",
+    "Chunk",
+    "ChunkRow",
+    "ChunkStats",
     "ConfigurationRow",
     "ConfigurationsRepository",
     "ConversationRow",
     "ConversationWithMessages",
     "ConversationsRepository",
     "FileChanges",
+    "HybridHit",
     "IndexMetadataRepository",
     "IndexMetadataRow",
     "IndexType",
@@ -56,10 +62,15 @@ __all__ = [
     "MessageRow",
     "MessagesRepository",
     "Page",
+    "RagChunksRepository",
     "RagContentType",
     "RagContext",
     "RagContextRow",
     "RepositoryAccess",
+    "SearchHit",
+    "SearchIndex",
+    "SearchPlan",
+    "SearchTuning",
     "SessionRow",
     "SessionsRepository",
     "StepDetail",
@@ -127,6 +138,10 @@ class RepositoryAccess:
     @cached_property
     def configurations(self) -> ConfigurationsRepository:
         return ConfigurationsRepository(self._connector_ref)
+
+    @cached_property
+    def rag_chunks(self) -> RagChunksRepository:
+        return RagChunksRepository(self._connector_ref)
 
     @property
     def _connector_ref(self) -> Connector:

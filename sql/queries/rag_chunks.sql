@@ -1,0 +1,431 @@
+-- RAG chunks (002 §1.5): ingest through a staging table, search routed per workspace size,
+-- hybrid (full text + vector, reciprocal rank fusion) in one statement, maintenance.
+--
+-- Vector search has two paths, chosen by the repository from count_search_candidates:
+--   exact  ORDER BY embedding <=> q on the untyped column: no HNSW index has that expression,
+--          so the planner can only filter by the workspace B-tree and sort (recall 1.0);
+--   hnsw   one query per embedding size, repeating the partial index's expression and predicate
+--          (embedding::vector(768) ... WHERE embedding_dims = 768) inside a MATERIALIZED CTE that
+--          is re-sorted by distance: with hnsw.iterative_scan = relaxed_order the index scan
+--          goes on until `limit` rows pass the filters, in slightly relaxed order.
+-- The size-specific queries differ only in the size and, for 3072, halfvec instead of vector.
+-- Settings (ef_search, iterative scan, plan_cache_mode, planner switches) are set
+-- transaction-locally by set_search_settings / set_hnsw_settings and put back by
+-- restore_search_settings before the search's transaction (or savepoint) ends.
+-- name: lock_workspace_for_rag?
+-- Mark the live workspace as RAG-indexed now (and at %(commit_sha)s when given), locking its row
+-- so concurrent ingests of one workspace serialize; returns its path and the embedding size of
+-- its chunks outside %(replaced)s (none when it has no other chunk).
+UPDATE workspaces w
+SET rag_indexed_at = now(),
+    rag_indexed_commit_sha = coalesce(%(commit_sha)s::text, w.rag_indexed_commit_sha)
+WHERE w.id = %(workspace_id)s AND w.deleted_at IS NULL
+RETURNING w.path,
+    (SELECT c.embedding_dims FROM rag_chunks c
+     WHERE c.workspace_id = w.id AND c.content_id <> ALL (%(replaced)s::text[])
+     LIMIT 1) AS embedding_dims;
+
+-- name: create_chunk_staging#
+-- An empty, unindexed temporary table for one ingest, dropped at commit (emptied when an
+-- earlier ingest of the same transaction made it). No DROP here: psycopg clears its
+-- prepared-statement cache whenever it sees one.
+CREATE TEMP TABLE IF NOT EXISTS rag_chunk_staging (
+    workspace_id text    NOT NULL,
+    content_id   text    NOT NULL,
+    chunk_index  integer NOT NULL,
+    content      text    NOT NULL,
+    embedding    vector  NOT NULL,
+    source_path  text,
+    content_type text    NOT NULL,
+    title        text,
+    metadata     jsonb
+) ON COMMIT DROP;
+TRUNCATE pg_temp.rag_chunk_staging;
+
+-- name: copy_chunk_staging#
+-- Binary COPY into the staging table (columns in this order; run with cursor.copy()).
+COPY pg_temp.rag_chunk_staging
+    (workspace_id, content_id, chunk_index, content, embedding, source_path, content_type, title, metadata)
+FROM STDIN (FORMAT BINARY);
+
+-- name: delete_unstaged_chunks#
+-- Replace semantics: drop the chunks of every staged document that the new set no longer has.
+DELETE FROM rag_chunks c
+USING (SELECT DISTINCT workspace_id, content_id FROM pg_temp.rag_chunk_staging) d
+WHERE c.workspace_id = d.workspace_id AND c.content_id = d.content_id
+  AND NOT EXISTS (
+      SELECT 1 FROM pg_temp.rag_chunk_staging s
+      WHERE s.content_id = c.content_id AND s.chunk_index = c.chunk_index);
+
+-- name: upsert_staged_chunks#
+-- Move the staged chunks into rag_chunks in one statement. A chunk whose text, embedding and
+-- attributes are unchanged is not rewritten, so it costs no new HNSW or GIN index entry.
+INSERT INTO rag_chunks AS c
+    (workspace_id, content_id, chunk_index, content, embedding, source_path, content_type, title, metadata)
+SELECT workspace_id, content_id, chunk_index, content, embedding, source_path, content_type, title, metadata
+FROM pg_temp.rag_chunk_staging
+ORDER BY content_id, chunk_index
+ON CONFLICT (workspace_id, content_id, chunk_index) DO UPDATE SET
+    content = EXCLUDED.content,
+    embedding = EXCLUDED.embedding,
+    source_path = EXCLUDED.source_path,
+    content_type = EXCLUDED.content_type,
+    title = EXCLUDED.title,
+    metadata = EXCLUDED.metadata,
+    created_at = now()
+WHERE (c.content, c.embedding, c.source_path, c.content_type, c.title, c.metadata)
+      IS DISTINCT FROM (EXCLUDED.content, EXCLUDED.embedding, EXCLUDED.source_path,
+                        EXCLUDED.content_type, EXCLUDED.title, EXCLUDED.metadata);
+
+-- name: list_content_chunks
+-- The chunks of one document, in order.
+SELECT id, workspace_id, content_id, chunk_index, content, embedding_dims, source_path,
+       content_type, title, metadata, created_at
+FROM rag_chunks
+WHERE workspace_id = %(workspace_id)s AND content_id = %(content_id)s
+ORDER BY chunk_index;
+
+-- name: delete_content_chunks$
+-- Delete one document's chunks and its 'rag' index_metadata record; returns the chunks deleted.
+WITH gone AS (
+    DELETE FROM rag_chunks
+    WHERE workspace_id = %(workspace_id)s AND content_id = %(content_id)s
+    RETURNING content_id
+), forgotten AS (
+    DELETE FROM index_metadata m
+    USING workspaces w
+    WHERE w.id = %(workspace_id)s AND m.workspace_path = w.path AND m.index_type = 'rag'
+      AND m.file_path = %(content_id)s
+)
+SELECT count(*) FROM gone;
+
+-- name: delete_path_chunks$
+-- Delete the chunks whose source_path matches an escaped LIKE prefix, and the 'rag'
+-- index_metadata records of the documents they belonged to; returns the chunks deleted.
+WITH gone AS (
+    DELETE FROM rag_chunks
+    WHERE workspace_id = %(workspace_id)s AND source_path LIKE %(path_like)s::text ESCAPE '\'
+    RETURNING content_id
+), forgotten AS (
+    DELETE FROM index_metadata m
+    USING workspaces w
+    WHERE w.id = %(workspace_id)s AND m.workspace_path = w.path AND m.index_type = 'rag'
+      AND m.file_path IN (SELECT content_id FROM gone)
+)
+SELECT count(*) FROM gone;
+
+-- name: delete_workspace_chunks$
+-- Delete every chunk of a workspace and its 'rag' index_metadata; returns the chunks deleted.
+WITH gone AS (
+    DELETE FROM rag_chunks WHERE workspace_id = %(workspace_id)s RETURNING 1
+), forgotten AS (
+    DELETE FROM index_metadata m
+    USING workspaces w
+    WHERE w.id = %(workspace_id)s AND m.workspace_path = w.path AND m.index_type = 'rag'
+)
+SELECT count(*) FROM gone;
+
+-- name: rag_stats
+-- Per content type of a workspace: chunks, distinct documents, embedding size(s).
+SELECT content_type, count(*) AS chunks, count(DISTINCT content_id) AS documents,
+       array_agg(DISTINCT embedding_dims ORDER BY embedding_dims) AS embedding_dims
+FROM rag_chunks
+WHERE workspace_id = %(workspace_id)s
+GROUP BY content_type
+ORDER BY content_type;
+
+-- name: search_indexes
+-- The HNSW indexes of rag_chunks: name, validity and storage options (m, ef_construction).
+SELECT c.relname AS name, i.indisvalid AS valid, coalesce(c.reloptions, '{}') AS options,
+       pg_relation_size(c.oid) AS size_bytes
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid
+JOIN pg_am a ON a.oid = c.relam
+WHERE i.indrelid = 'rag_chunks'::regclass AND a.amname = 'hnsw'
+ORDER BY c.relname;
+
+-- name: set_search_settings^
+-- Transaction-local: every vector query of this transaction is planned for its actual
+-- parameters (never a cached generic plan). Returns the settings the search may change as they
+-- were before (restore_search_settings puts them back), and the rows the filters keep in the
+-- workspace, counted up to %(cap)s (the routing decision needs no more).
+WITH before AS MATERIALIZED (
+    SELECT current_setting('plan_cache_mode') AS plan_cache_mode,
+           current_setting('hnsw.ef_search') AS ef_search,
+           current_setting('hnsw.iterative_scan') AS iterative_scan,
+           current_setting('hnsw.max_scan_tuples') AS max_scan_tuples,
+           current_setting('enable_seqscan') AS enable_seqscan,
+           current_setting('enable_bitmapscan') AS enable_bitmapscan,
+           current_setting('enable_sort') AS enable_sort
+)
+SELECT before.*,
+       set_config('plan_cache_mode', 'force_custom_plan', true) AS now_plan_cache_mode,
+       (SELECT count(*) FROM (
+            SELECT 1 FROM rag_chunks
+            WHERE workspace_id = %(workspace_id)s
+              AND (%(content_types)s::text[] IS NULL OR content_type = ANY (%(content_types)s::text[]))
+              AND (%(path_like)s::text IS NULL OR source_path LIKE %(path_like)s::text ESCAPE '\')
+            LIMIT %(cap)s) s) AS candidates
+FROM before;
+
+-- name: set_hnsw_settings^
+-- Transaction-local settings of the HNSW path: search breadth, iterative scans that keep going
+-- until `limit` rows pass the filters, and a planner that takes the index (the route is
+-- decided already: sorting the workspace would be the exact path).
+SELECT set_config('hnsw.ef_search', %(ef_search)s::text, true) AS ef_search,
+       set_config('hnsw.iterative_scan', 'relaxed_order', true) AS iterative_scan,
+       set_config('hnsw.max_scan_tuples', %(max_scan_tuples)s::text, true) AS max_scan_tuples,
+       set_config('enable_seqscan', 'off', true) AS enable_seqscan,
+       set_config('enable_bitmapscan', 'off', true) AS enable_bitmapscan,
+       set_config('enable_sort', 'off', true) AS enable_sort;
+
+-- name: restore_search_settings^
+-- Put back the settings set_search_settings returned. Inside a caller's transaction a search
+-- runs in a savepoint, and releasing a savepoint keeps transaction-local settings: without this
+-- they would reach the caller's next statements. (Rolling back instead would also work, but
+-- psycopg drops its whole prepared-statement cache on every ROLLBACK.)
+SELECT set_config('plan_cache_mode', %(plan_cache_mode)s::text, true),
+       set_config('hnsw.ef_search', %(ef_search)s::text, true),
+       set_config('hnsw.iterative_scan', %(iterative_scan)s::text, true),
+       set_config('hnsw.max_scan_tuples', %(max_scan_tuples)s::text, true),
+       set_config('enable_seqscan', %(enable_seqscan)s::text, true),
+       set_config('enable_bitmapscan', %(enable_bitmapscan)s::text, true),
+       set_config('enable_sort', %(enable_sort)s::text, true);
+
+-- name: search_exact
+-- Exact nearest chunks: every row of the workspace (and filters) with this embedding size,
+-- sorted by cosine distance. The untyped expression matches no HNSW index.
+SELECT id, content_id, chunk_index, content, source_path, content_type, title, 1 - distance AS score
+FROM (
+    SELECT id, content_id, chunk_index, content, source_path, content_type, title, embedding <=> %(embedding)s::vector AS distance
+    FROM rag_chunks
+    WHERE workspace_id = %(workspace_id)s AND embedding_dims = %(dims)s
+      AND (%(content_types)s::text[] IS NULL OR content_type = ANY (%(content_types)s::text[]))
+      AND (%(path_like)s::text IS NULL OR source_path LIKE %(path_like)s::text ESCAPE '\')
+    ORDER BY distance, id
+    LIMIT %(limit)s
+) nearest
+ORDER BY distance, id;
+
+-- name: search_hnsw_384
+-- Approximate nearest chunks of size 384 through ix_rag_chunks_embedding_384, re-sorted.
+WITH nearest AS MATERIALIZED (
+    SELECT id, content_id, chunk_index, content, source_path, content_type, title, embedding::vector(384) <=> %(embedding)s::vector(384) AS distance
+    FROM rag_chunks
+    WHERE embedding_dims = 384 AND workspace_id = %(workspace_id)s
+      AND (%(content_types)s::text[] IS NULL OR content_type = ANY (%(content_types)s::text[]))
+      AND (%(path_like)s::text IS NULL OR source_path LIKE %(path_like)s::text ESCAPE '\')
+    ORDER BY embedding::vector(384) <=> %(embedding)s::vector(384)
+    LIMIT %(limit)s
+)
+SELECT id, content_id, chunk_index, content, source_path, content_type, title, 1 - distance AS score
+FROM nearest
+ORDER BY distance, id;
+
+-- name: search_hnsw_768
+-- Approximate nearest chunks of size 768 through ix_rag_chunks_embedding_768, re-sorted.
+WITH nearest AS MATERIALIZED (
+    SELECT id, content_id, chunk_index, content, source_path, content_type, title, embedding::vector(768) <=> %(embedding)s::vector(768) AS distance
+    FROM rag_chunks
+    WHERE embedding_dims = 768 AND workspace_id = %(workspace_id)s
+      AND (%(content_types)s::text[] IS NULL OR content_type = ANY (%(content_types)s::text[]))
+      AND (%(path_like)s::text IS NULL OR source_path LIKE %(path_like)s::text ESCAPE '\')
+    ORDER BY embedding::vector(768) <=> %(embedding)s::vector(768)
+    LIMIT %(limit)s
+)
+SELECT id, content_id, chunk_index, content, source_path, content_type, title, 1 - distance AS score
+FROM nearest
+ORDER BY distance, id;
+
+-- name: search_hnsw_1536
+-- Approximate nearest chunks of size 1536 through ix_rag_chunks_embedding_1536, re-sorted.
+WITH nearest AS MATERIALIZED (
+    SELECT id, content_id, chunk_index, content, source_path, content_type, title, embedding::vector(1536) <=> %(embedding)s::vector(1536) AS distance
+    FROM rag_chunks
+    WHERE embedding_dims = 1536 AND workspace_id = %(workspace_id)s
+      AND (%(content_types)s::text[] IS NULL OR content_type = ANY (%(content_types)s::text[]))
+      AND (%(path_like)s::text IS NULL OR source_path LIKE %(path_like)s::text ESCAPE '\')
+    ORDER BY embedding::vector(1536) <=> %(embedding)s::vector(1536)
+    LIMIT %(limit)s
+)
+SELECT id, content_id, chunk_index, content, source_path, content_type, title, 1 - distance AS score
+FROM nearest
+ORDER BY distance, id;
+
+-- name: search_hnsw_3072
+-- Approximate nearest chunks of size 3072 through ix_rag_chunks_embedding_3072, re-sorted.
+WITH nearest AS MATERIALIZED (
+    SELECT id, content_id, chunk_index, content, source_path, content_type, title, embedding::halfvec(3072) <=> %(embedding)s::vector::halfvec(3072) AS distance
+    FROM rag_chunks
+    WHERE embedding_dims = 3072 AND workspace_id = %(workspace_id)s
+      AND (%(content_types)s::text[] IS NULL OR content_type = ANY (%(content_types)s::text[]))
+      AND (%(path_like)s::text IS NULL OR source_path LIKE %(path_like)s::text ESCAPE '\')
+    ORDER BY embedding::halfvec(3072) <=> %(embedding)s::vector::halfvec(3072)
+    LIMIT %(limit)s
+)
+SELECT id, content_id, chunk_index, content, source_path, content_type, title, 1 - distance AS score
+FROM nearest
+ORDER BY distance, id;
+
+-- name: hybrid_exact
+-- Hybrid search, exact vector leg: reciprocal rank fusion of the nearest %(candidates)s chunks
+-- and the best %(candidates)s full-text matches (websearch syntax, 'simple' configuration),
+-- score = vector_weight / (rrf_k + vector rank) + text_weight / (rrf_k + text rank).
+WITH vector_leg AS MATERIALIZED (
+    SELECT id, distance, row_number() OVER (ORDER BY distance, id) AS rank
+    FROM (
+        SELECT id, embedding <=> %(embedding)s::vector AS distance
+        FROM rag_chunks
+        WHERE workspace_id = %(workspace_id)s AND embedding_dims = %(dims)s
+          AND (%(content_types)s::text[] IS NULL OR content_type = ANY (%(content_types)s::text[]))
+          AND (%(path_like)s::text IS NULL OR source_path LIKE %(path_like)s::text ESCAPE '\')
+        ORDER BY distance, id
+        LIMIT %(candidates)s
+    ) nearest
+), text_leg AS MATERIALIZED (
+    SELECT c.id, row_number() OVER (ORDER BY ts_rank_cd(c.content_tsv, q.query) DESC, c.id) AS rank
+    FROM rag_chunks c, websearch_to_tsquery('simple', %(query_text)s) AS q(query)
+    WHERE c.workspace_id = %(workspace_id)s AND c.content_tsv @@ q.query
+      AND (%(content_types)s::text[] IS NULL OR c.content_type = ANY (%(content_types)s::text[]))
+      AND (%(path_like)s::text IS NULL OR c.source_path LIKE %(path_like)s::text ESCAPE '\')
+    ORDER BY rank
+    LIMIT %(candidates)s
+), fused AS (
+    SELECT id, v.distance, v.rank AS vector_rank, t.rank AS text_rank,
+           coalesce(%(vector_weight)s::float8 / (%(rrf_k)s::float8 + v.rank), 0)
+           + coalesce(%(text_weight)s::float8 / (%(rrf_k)s::float8 + t.rank), 0) AS score
+    FROM vector_leg v FULL JOIN text_leg t USING (id)
+)
+SELECT c.id, c.content_id, c.chunk_index, c.content, c.source_path, c.content_type, c.title,
+       f.score, f.vector_rank, f.text_rank, 1 - f.distance AS similarity
+FROM fused f JOIN rag_chunks c ON c.id = f.id
+ORDER BY f.score DESC, f.vector_rank NULLS LAST, c.id
+LIMIT %(limit)s;
+
+-- name: hybrid_hnsw_384
+-- Hybrid search as hybrid_exact, vector leg of size 384 through ix_rag_chunks_embedding_384.
+WITH nearest AS MATERIALIZED (
+    SELECT id, embedding::vector(384) <=> %(embedding)s::vector(384) AS distance
+    FROM rag_chunks
+    WHERE embedding_dims = 384 AND workspace_id = %(workspace_id)s
+      AND (%(content_types)s::text[] IS NULL OR content_type = ANY (%(content_types)s::text[]))
+      AND (%(path_like)s::text IS NULL OR source_path LIKE %(path_like)s::text ESCAPE '\')
+    ORDER BY embedding::vector(384) <=> %(embedding)s::vector(384)
+    LIMIT %(candidates)s
+), vector_leg AS (
+    SELECT id, distance, row_number() OVER (ORDER BY distance, id) AS rank FROM nearest
+), text_leg AS MATERIALIZED (
+    SELECT c.id, row_number() OVER (ORDER BY ts_rank_cd(c.content_tsv, q.query) DESC, c.id) AS rank
+    FROM rag_chunks c, websearch_to_tsquery('simple', %(query_text)s) AS q(query)
+    WHERE c.workspace_id = %(workspace_id)s AND c.content_tsv @@ q.query
+      AND (%(content_types)s::text[] IS NULL OR c.content_type = ANY (%(content_types)s::text[]))
+      AND (%(path_like)s::text IS NULL OR c.source_path LIKE %(path_like)s::text ESCAPE '\')
+    ORDER BY rank
+    LIMIT %(candidates)s
+), fused AS (
+    SELECT id, v.distance, v.rank AS vector_rank, t.rank AS text_rank,
+           coalesce(%(vector_weight)s::float8 / (%(rrf_k)s::float8 + v.rank), 0)
+           + coalesce(%(text_weight)s::float8 / (%(rrf_k)s::float8 + t.rank), 0) AS score
+    FROM vector_leg v FULL JOIN text_leg t USING (id)
+)
+SELECT c.id, c.content_id, c.chunk_index, c.content, c.source_path, c.content_type, c.title,
+       f.score, f.vector_rank, f.text_rank, 1 - f.distance AS similarity
+FROM fused f JOIN rag_chunks c ON c.id = f.id
+ORDER BY f.score DESC, f.vector_rank NULLS LAST, c.id
+LIMIT %(limit)s;
+
+-- name: hybrid_hnsw_768
+-- Hybrid search as hybrid_exact, vector leg of size 768 through ix_rag_chunks_embedding_768.
+WITH nearest AS MATERIALIZED (
+    SELECT id, embedding::vector(768) <=> %(embedding)s::vector(768) AS distance
+    FROM rag_chunks
+    WHERE embedding_dims = 768 AND workspace_id = %(workspace_id)s
+      AND (%(content_types)s::text[] IS NULL OR content_type = ANY (%(content_types)s::text[]))
+      AND (%(path_like)s::text IS NULL OR source_path LIKE %(path_like)s::text ESCAPE '\')
+    ORDER BY embedding::vector(768) <=> %(embedding)s::vector(768)
+    LIMIT %(candidates)s
+), vector_leg AS (
+    SELECT id, distance, row_number() OVER (ORDER BY distance, id) AS rank FROM nearest
+), text_leg AS MATERIALIZED (
+    SELECT c.id, row_number() OVER (ORDER BY ts_rank_cd(c.content_tsv, q.query) DESC, c.id) AS rank
+    FROM rag_chunks c, websearch_to_tsquery('simple', %(query_text)s) AS q(query)
+    WHERE c.workspace_id = %(workspace_id)s AND c.content_tsv @@ q.query
+      AND (%(content_types)s::text[] IS NULL OR c.content_type = ANY (%(content_types)s::text[]))
+      AND (%(path_like)s::text IS NULL OR c.source_path LIKE %(path_like)s::text ESCAPE '\')
+    ORDER BY rank
+    LIMIT %(candidates)s
+), fused AS (
+    SELECT id, v.distance, v.rank AS vector_rank, t.rank AS text_rank,
+           coalesce(%(vector_weight)s::float8 / (%(rrf_k)s::float8 + v.rank), 0)
+           + coalesce(%(text_weight)s::float8 / (%(rrf_k)s::float8 + t.rank), 0) AS score
+    FROM vector_leg v FULL JOIN text_leg t USING (id)
+)
+SELECT c.id, c.content_id, c.chunk_index, c.content, c.source_path, c.content_type, c.title,
+       f.score, f.vector_rank, f.text_rank, 1 - f.distance AS similarity
+FROM fused f JOIN rag_chunks c ON c.id = f.id
+ORDER BY f.score DESC, f.vector_rank NULLS LAST, c.id
+LIMIT %(limit)s;
+
+-- name: hybrid_hnsw_1536
+-- Hybrid search as hybrid_exact, vector leg of size 1536 through ix_rag_chunks_embedding_1536.
+WITH nearest AS MATERIALIZED (
+    SELECT id, embedding::vector(1536) <=> %(embedding)s::vector(1536) AS distance
+    FROM rag_chunks
+    WHERE embedding_dims = 1536 AND workspace_id = %(workspace_id)s
+      AND (%(content_types)s::text[] IS NULL OR content_type = ANY (%(content_types)s::text[]))
+      AND (%(path_like)s::text IS NULL OR source_path LIKE %(path_like)s::text ESCAPE '\')
+    ORDER BY embedding::vector(1536) <=> %(embedding)s::vector(1536)
+    LIMIT %(candidates)s
+), vector_leg AS (
+    SELECT id, distance, row_number() OVER (ORDER BY distance, id) AS rank FROM nearest
+), text_leg AS MATERIALIZED (
+    SELECT c.id, row_number() OVER (ORDER BY ts_rank_cd(c.content_tsv, q.query) DESC, c.id) AS rank
+    FROM rag_chunks c, websearch_to_tsquery('simple', %(query_text)s) AS q(query)
+    WHERE c.workspace_id = %(workspace_id)s AND c.content_tsv @@ q.query
+      AND (%(content_types)s::text[] IS NULL OR c.content_type = ANY (%(content_types)s::text[]))
+      AND (%(path_like)s::text IS NULL OR c.source_path LIKE %(path_like)s::text ESCAPE '\')
+    ORDER BY rank
+    LIMIT %(candidates)s
+), fused AS (
+    SELECT id, v.distance, v.rank AS vector_rank, t.rank AS text_rank,
+           coalesce(%(vector_weight)s::float8 / (%(rrf_k)s::float8 + v.rank), 0)
+           + coalesce(%(text_weight)s::float8 / (%(rrf_k)s::float8 + t.rank), 0) AS score
+    FROM vector_leg v FULL JOIN text_leg t USING (id)
+)
+SELECT c.id, c.content_id, c.chunk_index, c.content, c.source_path, c.content_type, c.title,
+       f.score, f.vector_rank, f.text_rank, 1 - f.distance AS similarity
+FROM fused f JOIN rag_chunks c ON c.id = f.id
+ORDER BY f.score DESC, f.vector_rank NULLS LAST, c.id
+LIMIT %(limit)s;
+
+-- name: hybrid_hnsw_3072
+-- Hybrid search as hybrid_exact, vector leg of size 3072 through ix_rag_chunks_embedding_3072.
+WITH nearest AS MATERIALIZED (
+    SELECT id, embedding::halfvec(3072) <=> %(embedding)s::vector::halfvec(3072) AS distance
+    FROM rag_chunks
+    WHERE embedding_dims = 3072 AND workspace_id = %(workspace_id)s
+      AND (%(content_types)s::text[] IS NULL OR content_type = ANY (%(content_types)s::text[]))
+      AND (%(path_like)s::text IS NULL OR source_path LIKE %(path_like)s::text ESCAPE '\')
+    ORDER BY embedding::halfvec(3072) <=> %(embedding)s::vector::halfvec(3072)
+    LIMIT %(candidates)s
+), vector_leg AS (
+    SELECT id, distance, row_number() OVER (ORDER BY distance, id) AS rank FROM nearest
+), text_leg AS MATERIALIZED (
+    SELECT c.id, row_number() OVER (ORDER BY ts_rank_cd(c.content_tsv, q.query) DESC, c.id) AS rank
+    FROM rag_chunks c, websearch_to_tsquery('simple', %(query_text)s) AS q(query)
+    WHERE c.workspace_id = %(workspace_id)s AND c.content_tsv @@ q.query
+      AND (%(content_types)s::text[] IS NULL OR c.content_type = ANY (%(content_types)s::text[]))
+      AND (%(path_like)s::text IS NULL OR c.source_path LIKE %(path_like)s::text ESCAPE '\')
+    ORDER BY rank
+    LIMIT %(candidates)s
+), fused AS (
+    SELECT id, v.distance, v.rank AS vector_rank, t.rank AS text_rank,
+           coalesce(%(vector_weight)s::float8 / (%(rrf_k)s::float8 + v.rank), 0)
+           + coalesce(%(text_weight)s::float8 / (%(rrf_k)s::float8 + t.rank), 0) AS score
+    FROM vector_leg v FULL JOIN text_leg t USING (id)
+)
+SELECT c.id, c.content_id, c.chunk_index, c.content, c.source_path, c.content_type, c.title,
+       f.score, f.vector_rank, f.text_rank, 1 - f.distance AS similarity
+FROM fused f JOIN rag_chunks c ON c.id = f.id
+ORDER BY f.score DESC, f.vector_rank NULLS LAST, c.id
+LIMIT %(limit)s;

@@ -1,0 +1,512 @@
+"""db.rag_chunks on a real server: one-COPY ingest, atomic replace under concurrent reads,
+validation that writes nothing, routing per workspace size (EXPLAIN for every embedding size),
+recall against exact scans (also once statements are prepared), hybrid RRF, maintenance."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+from pgvector import Vector
+
+from aura_db import Config, Database
+from aura_db.errors import AuraError, InvalidValue, NotFound
+from aura_db.repositories import Chunk, SearchTuning
+from aura_db.repositories.rag_search import RagSearch
+from tests.fix_db import PgServer, _create_database, _drop_database
+
+SIZES = (384, 768, 1536, 3072)
+
+
+def unit(rng: np.random.Generator, dims: int) -> np.ndarray[Any, Any]:
+    v = rng.normal(size=dims).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def near(rng: np.random.Generator, v: np.ndarray[Any, Any], noise: float = 0.05) -> np.ndarray[Any, Any]:
+    w = v + rng.normal(scale=noise / np.sqrt(v.size), size=v.size).astype(np.float32)
+    return w / np.linalg.norm(w)
+
+
+def chunks_for(content_id: str, vectors: list[Any], **kw: Any) -> list[Chunk]:
+    return [Chunk(content=f"{content_id} part {i}", embedding=v, chunk_index=i, content_id=content_id, **kw)
+            for i, v in enumerate(vectors)]
+
+
+def workspace(db: Database, path: str = "/src/app") -> str:
+    return db.workspaces.upsert(path).id
+
+
+def count_rows(db: Database, ws: str) -> int:
+    with db.connection() as c:
+        row = c.execute("SELECT count(*) FROM rag_chunks WHERE workspace_id = %s", (ws,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+# -- ingest -------------------------------------------------------------------------------------
+
+
+def test_add_many_10k_chunks_is_one_copy_and_one_insert(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = workspace(db)
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(10_000, 768)).astype(np.float32)
+    chunks = [Chunk(content=f"chunk {i}", embedding=vectors[i], chunk_index=i % 50,
+                    content_id=f"doc{i // 50}.py", source_path=f"src/doc{i // 50}.py", content_type="Code")
+              for i in range(10_000)]
+    copies: list[str] = []
+    statements: list[str] = []
+    real_copy = psycopg.Cursor.copy
+    real_execute = psycopg.Cursor.execute
+
+    def spy_copy(self: psycopg.Cursor[Any], statement: Any, *a: Any, **k: Any) -> Any:
+        copies.append(str(statement))
+        return real_copy(self, statement, *a, **k)
+
+    def spy_execute(self: psycopg.Cursor[Any], query: Any, *a: Any, **k: Any) -> Any:
+        statements.append(str(query))
+        return real_execute(self, query, *a, **k)
+
+    with db.rag_chunks.bulk_load(768):
+        monkeypatch.setattr(psycopg.Cursor, "copy", spy_copy)
+        monkeypatch.setattr(psycopg.Cursor, "execute", spy_execute)
+        started = time.perf_counter()
+        assert db.rag_chunks.add_many(ws, chunks) == 10_000
+        elapsed = time.perf_counter() - started
+        monkeypatch.undo()
+    assert len(copies) == 1 and "COPY pg_temp.rag_chunk_staging" in copies[0]
+    inserts = [s for s in statements if "INSERT INTO rag_chunks" in s]
+    assert len(inserts) == 1, "the staged rows move in one INSERT ... SELECT"
+    assert count_rows(db, ws) == 10_000
+    print(f"\nadd_many: 10,000 x 768 in {elapsed:.2f}s = {10_000 / elapsed:,.0f} rows/s")
+    assert 10_000 / elapsed > 2_000
+    index = {i.name: i for i in db.rag_chunks.search_indexes()}["ix_rag_chunks_embedding_768"]
+    assert index.valid and index.options == ["m=16", "ef_construction=64"]
+    assert index.size_bytes > 10_000 * 768 * 4
+    hits = db.rag_chunks.search(ws, vectors[1234], 3)
+    assert (hits[0].content_id, hits[0].chunk_index) == ("doc24.py", 34)
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_replace_content_replaces_the_whole_document(db: Database) -> None:
+    ws = workspace(db)
+    rng = np.random.default_rng(2)
+    vs = [unit(rng, 384) for _ in range(4)]
+    assert db.rag_chunks.replace_content(ws, "a.md", chunks_for("a.md", vs)) == 4
+    before = {r.chunk_index: r.id for r in db.rag_chunks.chunks(ws, "a.md")}
+    new = [Chunk(content="a.md part 0", embedding=vs[0], chunk_index=0),  # unchanged: same row
+           Chunk(content="changed", embedding=vs[1], chunk_index=1, title="T", metadata={"k": 1})]
+    assert db.rag_chunks.replace_content(ws, "a.md", new) == 2
+    rows = db.rag_chunks.chunks(ws, "a.md")
+    assert [(r.chunk_index, r.content, r.title, r.metadata) for r in rows] == [
+        (0, "a.md part 0", None, None), (1, "changed", "T", {"k": 1})]
+    assert rows[0].id == before[0] and rows[0].created_at < rows[1].created_at
+
+
+def test_concurrent_reader_never_sees_a_mix_of_generations(db: Database) -> None:
+    ws = workspace(db)
+    rng = np.random.default_rng(3)
+    vs = [unit(rng, 384) for _ in range(8)]
+    db.rag_chunks.replace_content(ws, "doc", [Chunk(content="gen 0 part 0", embedding=vs[0], chunk_index=0)])
+    stop = threading.Event()
+    errors: list[str] = []
+    reads: list[int] = []
+
+    def size(gen: int) -> int:
+        return 1 + gen % 7
+
+    def writer() -> None:
+        try:
+            for gen in range(1, 60):
+                db.rag_chunks.replace_content(ws, "doc", [
+                    Chunk(content=f"gen {gen} part {i}", embedding=vs[i], chunk_index=i) for i in range(size(gen))])
+        except Exception as exc:
+            errors.append(repr(exc))
+        finally:
+            stop.set()
+
+    def reader() -> None:
+        while not stop.is_set():
+            rows = db.rag_chunks.chunks(ws, "doc")
+            gens = {r.content.split()[1] for r in rows}
+            if len(gens) != 1 or len(rows) != size(int(gens.pop())):
+                errors.append(f"mixed read: {[r.content for r in rows]}")
+            reads.append(len(rows))
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader), threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert len(reads) > 20 and len(set(reads)) > 1
+    assert [r.content for r in db.rag_chunks.chunks(ws, "doc")] == [f"gen 59 part {i}" for i in range(size(59))]
+
+
+def test_ingest_records_freshness_in_the_same_transaction(db: Database) -> None:
+    ws = workspace(db)
+    rng = np.random.default_rng(4)
+    db.rag_chunks.replace_content(ws, "b.py", chunks_for("b.py", [unit(rng, 384), unit(rng, 384)]),
+                                  commit_sha="abc123")
+    given = "f" * 64
+    db.rag_chunks.replace_content(ws, "c.py", chunks_for("c.py", [unit(rng, 384)]), content_hash=given)
+    meta = {m.file_path: m.content_hash for m in db.index_metadata.list("/src/app", "rag")}
+    expected = hashlib.sha256(b"b.py part 0\x00b.py part 1").hexdigest()
+    assert meta == {"b.py": expected, "c.py": given}
+    row = db.workspaces.get(ws)
+    assert row.rag_indexed_at is not None and row.rag_indexed_commit_sha == "abc123"
+    db.rag_chunks.add_many(ws, chunks_for("d.py", [unit(rng, 384)]))
+    assert db.workspaces.get(ws).rag_indexed_commit_sha == "abc123"
+    assert "d.py" in {m.file_path for m in db.index_metadata.list("/src/app", "rag")}
+
+
+def _bad(**over: Any) -> list[Chunk]:
+    rng = np.random.default_rng(5)
+    good = [Chunk(content="fine", embedding=unit(rng, 384), chunk_index=i, content_id="x.py") for i in range(3)]
+    fields = {"content": "fine", "embedding": unit(rng, 384), "chunk_index": 2, "content_id": "x.py", **over}
+    return [*good[:2], Chunk(**fields)]
+
+
+def _nan() -> np.ndarray[Any, Any]:
+    v = np.ones(384, dtype=np.float32)
+    v[17] = np.nan
+    return v
+
+
+INVALID = [
+    ("nan", _bad(embedding=_nan()), r"rag_chunks\.embedding: chunk 2 \(chunk_index 2\): values must be finite, got nan at position 17"),
+    ("inf", _bad(embedding=[1e39] * 384), r"chunk 2 \(chunk_index 2\): values must be finite, got inf at position 0"),
+    ("zero", _bad(embedding=np.zeros(384)), r"chunk 2 \(chunk_index 2\): an all-zero vector has no cosine distance"),
+    ("size", _bad(embedding=np.ones(100)), r"chunk 2 \(chunk_index 2\): 100 dimensions is not a supported size"),
+    ("mixed", _bad(embedding=np.ones(768)), r"chunk 2 \(chunk_index 2\): 768 dimensions, but earlier chunks have 384"),
+    ("2d", _bad(embedding=np.ones((2, 384))), r"chunk 2 \(chunk_index 2\): expected one dimension"),
+    ("text", _bad(embedding="0,1"), r"chunk 2 \(chunk_index 2\): expected a numpy array"),
+    ("empty", _bad(content=""), r"rag_chunks\.content: chunk 2 \(chunk_index 2\): must not be empty or blank"),
+    ("blank", _bad(content="  \n"), r"rag_chunks\.content: chunk 2 \(chunk_index 2\): must not be empty"),
+    ("nul", _bad(content="a\x00b"), r"rag_chunks\.content: chunk 2 \(chunk_index 2\): text must not contain NUL bytes \(at offset 1\)"),
+    ("dup", _bad(chunk_index=1), r"rag_chunks\.chunk_index: chunk 2 \(chunk_index 1\): appears twice for content_id 'x.py'"),
+    ("negative", _bad(chunk_index=-1), r"rag_chunks\.chunk_index: chunk 2 \(chunk_index -1\): -1 is outside"),
+    ("no_id", _bad(content_id=None), r"rag_chunks\.content_id: chunk 2 \(chunk_index 2\): a value is required"),
+    ("type", _bad(content_type="Video"), r"rag_chunks\.content_type: chunk 2 \(chunk_index 2\): 'Video' is not one of"),
+    ("path", _bad(source_path="p" * 1001), r"rag_chunks\.source_path: chunk 2 \(chunk_index 2\): 1001 characters"),
+    ("json", _bad(metadata={"x": float("nan")}), r"rag_chunks\.metadata: chunk 2 \(chunk_index 2\): not storable as JSON"),
+]
+
+
+@pytest.mark.parametrize(("chunks", "message"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
+def test_invalid_chunks_raise_and_write_nothing(db: Database, chunks: list[Chunk], message: str) -> None:
+    ws = workspace(db)
+    before = db.workspaces.get(ws)
+    with pytest.raises(InvalidValue, match=message):
+        db.rag_chunks.add_many(ws, chunks)
+    assert count_rows(db, ws) == 0
+    assert db.workspaces.get(ws) == before
+    assert db.index_metadata.list("/src/app", "rag") == []
+
+
+def test_embedding_size_must_match_the_workspace_and_nothing_is_written(db: Database) -> None:
+    ws = workspace(db)
+    rng = np.random.default_rng(6)
+    db.rag_chunks.replace_content(ws, "a.py", chunks_for("a.py", [unit(rng, 384)]))
+    stamped = db.workspaces.get(ws)
+    with pytest.raises(InvalidValue, match=r"rag_chunks\.embedding: workspace '[0-9a-f]{16}' holds "
+                                           r"384-dimension embeddings, these chunks have 768"):
+        db.rag_chunks.replace_content(ws, "b.py", chunks_for("b.py", [unit(rng, 768)]))
+    assert count_rows(db, ws) == 1 and db.workspaces.get(ws) == stamped
+    # the only document of a workspace may change models when it is replaced
+    db.rag_chunks.replace_content(ws, "a.py", chunks_for("a.py", [unit(rng, 768)]))
+    assert [r.embedding_dims for r in db.rag_chunks.chunks(ws, "a.py")] == [768]
+
+
+def test_other_ingest_errors(db: Database) -> None:
+    ws = workspace(db)
+    rng = np.random.default_rng(7)
+    with pytest.raises(NotFound, match="workspaces: no row with id '0000000000000000'"):
+        db.rag_chunks.add_many("0000000000000000", chunks_for("a", [unit(rng, 384)]))
+    with pytest.raises(InvalidValue, match="no chunks for content_id 'a.py'"):
+        db.rag_chunks.replace_content(ws, "a.py", [])
+    with pytest.raises(InvalidValue, match=r"chunk 0 \(chunk_index 0\): 'b.py' differs from the document being replaced, 'a.py'"):
+        db.rag_chunks.replace_content(ws, "a.py", chunks_for("b.py", [unit(rng, 384)]))
+    with pytest.raises(InvalidValue, match="index_metadata.content_hash: 'nope' is not 64"):
+        db.rag_chunks.replace_content(ws, "a.py", chunks_for("a.py", [unit(rng, 384)]), content_hash="nope")
+    with pytest.raises(InvalidValue, match="rag_chunks: chunk 0: expected a Chunk, got dict"):
+        db.rag_chunks.add_many(ws, [{"content": "x"}])  # type: ignore[list-item]
+    assert count_rows(db, ws) == 0
+
+
+# -- routing and EXPLAIN, every size --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dims", SIZES)
+def test_explain_routes_large_to_hnsw_of_its_size_and_small_to_exact(db: Database, dims: int) -> None:
+    rng = np.random.default_rng(dims)
+    large, small = workspace(db, "/src/large"), workspace(db, "/src/small")
+    target = unit(rng, dims)
+    db.rag_chunks.add_many(large, chunks_for("big", [unit(rng, dims) for _ in range(299)] + [near(rng, target)]))
+    db.rag_chunks.add_many(small, chunks_for("tiny", [unit(rng, dims) for _ in range(19)] + [near(rng, target)]))
+    with db.connection() as c:
+        c.execute("ANALYZE rag_chunks")
+    db.rag_chunks.tuning = SearchTuning(exact_threshold=100)
+
+    plan = db.rag_chunks.explain_search(large, target, 5)
+    assert (plan.path, plan.query, plan.candidates) == ("hnsw", f"search_hnsw_{dims}", 101)
+    assert plan.indexes == (f"ix_rag_chunks_embedding_{dims}",)
+    assert "Index Scan" in plan.node_types and "Sort" not in plan.node_types
+
+    plan = db.rag_chunks.explain_search(small, target, 5)
+    assert (plan.path, plan.query, plan.candidates) == ("exact", "search_exact", 20)
+    assert not any(i.startswith("ix_rag_chunks_embedding") for i in plan.indexes)
+    assert plan.indexes and plan.indexes[0].startswith("ix_rag_chunks_workspace_")
+    assert "Sort" in plan.node_types
+
+    for ws, doc, size in ((large, "big", 300), (small, "tiny", 20)):
+        hits = db.rag_chunks.search(ws, target, 5)
+        assert len(hits) == 5
+        assert (hits[0].content_id, hits[0].chunk_index) == (doc, size - 1)
+        assert hits[0].score > 0.99 > hits[1].score
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+# -- recall on 20,000 x 768, module-scoped data -----------------------------------------------------
+
+WS_SIZES = {"/r/large": 15_000, "/r/medium": 4_800, "/r/small": 200}  # small: 1% of the rows
+
+
+@pytest.fixture(scope="module")
+def recall_db(pg_server: PgServer, template_url: str) -> Iterator[tuple[Database, dict[str, str], np.ndarray[Any, Any]]]:
+    """20,000 random 768-d embeddings across three workspaces of very different sizes, loaded
+    in bulk mode (COPY, then one HNSW build). The vectors are random but embedding-like:
+    a random 32-dimension latent mapped to 768 dimensions plus noise, as text embeddings have a
+    low intrinsic dimension; uniformly random 768-d vectors are the degenerate worst case
+    (see SearchTuning)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    name = _create_database(pg_server, str(conninfo_to_dict(template_url)["dbname"]))
+    database = Database(Config(url=pg_server.url_for(name), min_size=1, max_size=4, connect_timeout=10))
+    rng = np.random.default_rng(20_000)
+    projection = rng.normal(size=(32, 768)).astype(np.float32)
+
+    def embeddings(n: int) -> np.ndarray[Any, Any]:
+        latent = rng.normal(size=(n, 32)).astype(np.float32)
+        return latent @ projection + rng.normal(size=(n, 768)).astype(np.float32)
+
+    ids: dict[str, str] = {}
+    with database.rag_chunks.bulk_load(768, parallel_workers=1):
+        for path, n in WS_SIZES.items():
+            ids[path] = database.workspaces.upsert(path).id
+            vectors = embeddings(n)
+            database.rag_chunks.add_many(ids[path], [
+                Chunk(content=f"chunk {i}", embedding=vectors[i], chunk_index=i % 20, content_id=f"d{i // 20}",
+                      content_type="Code" if i % 10 else "Markdown") for i in range(n)])
+    with database.connection() as c:
+        c.autocommit = True
+        c.execute("VACUUM ANALYZE rag_chunks")
+        c.autocommit = False
+    try:
+        yield database, ids, embeddings(30)
+    finally:
+        database.close()
+        _drop_database(pg_server, name)
+
+
+def _recall(db: Any, ws: str, queries: np.ndarray[Any, Any], **kw: Any) -> tuple[float, set[int]]:
+    recalls, lengths = [], set()
+    for q in queries:
+        got = db.rag_chunks.search(ws, q, 10, **kw)
+        truth = db.rag_chunks.search(ws, q, 10, exact=True, **kw)
+        lengths.add(len(got))
+        recalls.append(len({h.id for h in got} & {h.id for h in truth}) / len(truth))
+    return float(np.mean(recalls)), lengths
+
+
+def test_recall_large_workspace_through_hnsw(recall_db: Any) -> None:
+    db, ids, queries = recall_db
+    assert db.rag_chunks.explain_search(ids["/r/large"], queries[0], 10).path == "hnsw"
+    started = time.perf_counter()
+    recall, lengths = _recall(db, ids["/r/large"], queries)
+    print(f"\nrecall@10 large (15k, HNSW): {recall:.3f}; {(time.perf_counter() - started) / 60 * 1000:.1f} ms/search avg")
+    assert recall >= 0.95 and lengths == {10}
+
+
+def test_recall_small_workspace_is_exact(recall_db: Any) -> None:
+    db, ids, queries = recall_db
+    assert db.rag_chunks.explain_search(ids["/r/small"], queries[0], 10).path == "exact"
+    recall, lengths = _recall(db, ids["/r/small"], queries)
+    assert recall == 1.0 and lengths == {10}
+
+
+def test_filtered_search_still_returns_limit_rows(recall_db: Any) -> None:
+    db, ids, queries = recall_db
+    # Markdown is 10% of the large workspace (1,500 rows): exact below the threshold, and
+    # through HNSW with iterative scans when the threshold is lowered.
+    for threshold in (10_000, 1_000):
+        db.rag_chunks.tuning = SearchTuning(exact_threshold=threshold)
+        recall, lengths = _recall(db, ids["/r/large"], queries[:10], content_types=["Markdown"])
+        assert lengths == {10} and recall >= (1.0 if threshold == 10_000 else 0.9)
+    db.rag_chunks.tuning = SearchTuning()
+
+
+def test_prepared_statements_are_never_served_a_generic_plan(recall_db: Any) -> None:
+    db, ids, queries = recall_db
+    with db.transaction() as tx:  # one connection: psycopg prepares after 5 runs
+        for q in queries[:14]:
+            for ws in (ids["/r/large"], ids["/r/small"]):
+                got = tx.rag_chunks.search(ws, q, 10)
+                truth = tx.rag_chunks.search(ws, q, 10, exact=True)
+                assert len(got) == 10
+                assert len({h.id for h in got} & {h.id for h in truth}) >= 8
+        plans = dict(tx.execute(
+            "SELECT substring(statement from 'aura-db:([a-z_0-9]+)'), generic_plans "
+            "FROM pg_prepared_statements").fetchall())
+        counts = dict(tx.execute(
+            "SELECT substring(statement from 'aura-db:([a-z_0-9]+)'), custom_plans "
+            "FROM pg_prepared_statements").fetchall())
+    assert plans["search_hnsw_768"] == 0 and plans["search_exact"] == 0
+    assert counts["search_hnsw_768"] >= 9 and counts["search_exact"] >= 20
+
+
+def test_search_settings_never_leak(recall_db: Any) -> None:
+    db, ids, queries = recall_db
+    settings = "SELECT current_setting('hnsw.ef_search'), current_setting('hnsw.iterative_scan'), " \
+               "current_setting('plan_cache_mode'), current_setting('enable_sort')"
+    defaults = ("40", "off", "auto", "on")
+    with db.transaction() as tx:
+        tx.rag_chunks.search(ids["/r/large"], queries[0], 10, ef_search=321)
+        assert tx.execute(settings).fetchone() == defaults
+    for _ in range(3):  # every pooled connection
+        db.rag_chunks.hybrid_search(ids["/r/large"], "chunk", queries[1], 10)
+        with db.connection() as c:
+            assert c.execute(settings).fetchone() == defaults
+
+
+# -- hybrid -------------------------------------------------------------------------------------------
+
+
+def test_hybrid_ranks_text_and_vector_match_above_single_matches(db: Database) -> None:
+    ws = workspace(db)
+    rng = np.random.default_rng(8)
+    q = unit(rng, 384)
+    docs = {
+        "both": ("the refresh token handler rotates keys", near(rng, q, 0.6)),
+        "vector_only": ("session cookie parsing", near(rng, q, 0.3)),
+        "text_only": ("refresh token storage: refresh token rotation", unit(rng, 384)),
+    }
+    noise = [Chunk(content=f"unrelated text {i}", embedding=unit(rng, 384), chunk_index=0, content_id=f"n{i}") for i in range(30)]
+    db.rag_chunks.add_many(ws, noise + [Chunk(content=t, embedding=v, chunk_index=0, content_id=k) for k, (t, v) in docs.items()])
+    hits = db.rag_chunks.hybrid_search(ws, "refresh token", q, 5)
+    # "both" is first in neither leg (rank 2 in each), yet first overall
+    top, second, third = hits[:3]
+    assert top.content_id == "both" and (top.vector_rank, top.text_rank) == (2, 2)
+    assert top.score == pytest.approx(2 / 62)
+    assert {second.content_id, third.content_id} == {"vector_only", "text_only"}
+    ranks = {h.content_id: (h.vector_rank, h.text_rank, h.score) for h in (second, third)}
+    assert ranks["vector_only"][:2] == (1, None) and ranks["text_only"][1] == 1
+    assert ranks["vector_only"][2] == pytest.approx(1 / 61)
+    assert top.similarity is not None and 0 < top.similarity < 1
+    only_text = {h.content_id: h for h in db.rag_chunks.hybrid_search(ws, "refresh token", q, 3, vector_weight=0)}
+    assert set(only_text) >= {"both", "text_only"}
+    assert db.rag_chunks.hybrid_search(ws, "refresh token", q, 3, content_types=["Code"]) == []
+    with pytest.raises(InvalidValue, match="weights must be non-negative"):
+        db.rag_chunks.hybrid_search(ws, "x", q, 3, text_weight=-1)
+
+
+# -- search details, hits for messages, maintenance ---------------------------------------------------
+
+
+def test_search_filters_min_score_and_fallback(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = workspace(db)
+    rng = np.random.default_rng(9)
+    q = unit(rng, 384)
+    chunks = [Chunk(content=f"c{i}", embedding=near(rng, q, 0.5 + i / 50), chunk_index=i, content_id=f"d{i % 3}",
+                    source_path=f"src/{'a_b' if i % 2 else 'axb'}/f{i}.py", content_type="Code" if i < 40 else "Markdown")
+              for i in range(60)]
+    db.rag_chunks.add_many(ws, chunks)
+    assert {h.source_path.split("/")[1] for h in db.rag_chunks.search(ws, q, 60, path_prefix="src/a_b/")} == {"a_b"}
+    assert len(db.rag_chunks.search(ws, q, 60, path_prefix="src/a_b/")) == 30
+    assert {h.content_type for h in db.rag_chunks.search(ws, q, 60, content_types="Markdown")} == {"Markdown"}
+    scored = db.rag_chunks.search(ws, q, 60, min_score=0.8)
+    assert scored and all(h.score >= 0.8 for h in scored) and len(scored) < 60
+    # HNSW route whose index scan comes back short (as when an iterative scan reaches
+    # max_scan_tuples): the exact path fills the result
+    db.rag_chunks.tuning = SearchTuning(exact_threshold=5)
+    assert db.rag_chunks.explain_search(ws, q, 10, content_types=["Markdown"]).path == "hnsw"
+    real_run = RagSearch._run
+    paths: list[str] = []
+
+    def short_hnsw(self: RagSearch, conn: Any, path: Any, *a: Any) -> list[Any]:
+        paths.append(path)
+        rows = real_run(self, conn, path, *a)
+        return rows[:3] if path == "hnsw" else rows
+
+    monkeypatch.setattr(RagSearch, "_run", short_hnsw)
+    got = db.rag_chunks.search(ws, q, 10, content_types=["Markdown"])
+    assert paths == ["hnsw", "exact"]
+    assert got == db.rag_chunks.search(ws, q, 10, content_types=["Markdown"], exact=True)
+    assert len(got) == 10 and {h.content_type for h in got} == {"Markdown"}
+    monkeypatch.undo()
+    with pytest.raises(InvalidValue, match=r"rag_chunks\.embedding \(query\): an all-zero vector"):
+        db.rag_chunks.search(ws, np.zeros(384), 3)
+    with pytest.raises(InvalidValue, match=r"rag_chunks\.limit: 0 is outside 1\.\.1000"):
+        db.rag_chunks.search(ws, q, 0)
+    assert db.rag_chunks.search(ws, Vector(unit(rng, 768).tolist()), 3) == []
+
+
+def test_record_hits_for_an_assistant_message(db: Database) -> None:
+    ws = workspace(db)
+    rng = np.random.default_rng(10)
+    q = unit(rng, 384)
+    db.rag_chunks.add_many(ws, chunks_for("guide.md", [near(rng, q), unit(rng, 384)], content_type="Markdown",
+                                          source_path="docs/guide.md"))
+    hits = db.rag_chunks.search(ws, q, 2)
+    conversation = db.conversations.create(title="t")
+    message = db.messages.append(conversation.id, "assistant", "answer")
+    rows = db.rag_chunks.record_hits(message.id, "how do I log in?", hits)
+    assert [(r.content_id, r.chunk_index, r.chunk_content, r.query, r.source_path, r.content_type)
+            for r in rows] == [("guide.md", h.chunk_index, h.content, "how do I log in?", "docs/guide.md", "Markdown")
+                               for h in hits]
+    assert [r.score for r in rows] == pytest.approx([h.score for h in hits])
+
+
+def test_delete_stats_and_escaped_prefix(db: Database) -> None:
+    ws = workspace(db)
+    rng = np.random.default_rng(11)
+    db.rag_chunks.add_many(ws, chunks_for("a", [unit(rng, 384)] * 3, source_path="src/100%_done/a.py", content_type="Code")
+                           + chunks_for("b", [unit(rng, 384)] * 2, source_path="src/100xxdone/b.py", content_type="Code")
+                           + chunks_for("c", [unit(rng, 384)], source_path="docs/c.md", content_type="Markdown"))
+    stats = db.rag_chunks.stats(ws)
+    assert [(s.content_type, s.chunks, s.documents, s.embedding_dims) for s in stats] == [
+        ("Code", 5, 2, [384]), ("Markdown", 1, 1, [384])]
+    assert db.rag_chunks.delete_path_prefix(ws, "src/100%_") == 3
+    assert {m.file_path for m in db.index_metadata.list("/src/app", "rag")} == {"b", "c"}
+    assert db.rag_chunks.delete_content(ws, "b") == 2
+    assert db.rag_chunks.delete_content(ws, "b") == 0
+    assert {m.file_path for m in db.index_metadata.list("/src/app", "rag")} == {"c"}
+    assert db.rag_chunks.delete_workspace(ws) == 1
+    assert db.rag_chunks.stats(ws) == [] and db.index_metadata.list("/src/app", "rag") == []
+
+
+def test_reindex_with_new_parameters_concurrently(db: Database) -> None:
+    ws = workspace(db)
+    rng = np.random.default_rng(12)
+    target = unit(rng, 384)
+    db.rag_chunks.add_many(ws, chunks_for("a", [unit(rng, 384) for _ in range(50)] + [target]))
+    db.rag_chunks.reindex_search_index(384, m=8, ef_construction=32)
+    index = {i.name: i for i in db.rag_chunks.search_indexes()}
+    assert index["ix_rag_chunks_embedding_384"].options == ["m=8", "ef_construction=32"]
+    assert index["ix_rag_chunks_embedding_384"].valid and "ix_rag_chunks_embedding_384_new" not in index
+    hits = db.rag_chunks.search(ws, target, 1, exact=False)
+    assert hits[0].chunk_index == 50
+    with pytest.raises(InvalidValue, match=r"rag_chunks\.m: 1 is outside 2\.\.100"):
+        db.rag_chunks.build_search_index(384, m=1)
+    with pytest.raises(InvalidValue, match=r"rag_chunks\.embedding_dims: 500 is not a supported size"):
+        db.rag_chunks.drop_search_index(500)
+    with db.transaction() as tx, pytest.raises(AuraError, match="cannot run inside a transaction"):
+        tx.rag_chunks.reindex_search_index(384)
+    with db.connection() as c:
+        assert c.autocommit is False
