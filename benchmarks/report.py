@@ -49,7 +49,7 @@ def targets(report: Report) -> list[Target]:
         ratio = case.ratio(case.reference.label, floor)
         out.append(Target(f"point read ({case.title}): aura-db time / raw psycopg "
                           f"({floor.split(': ')[1]})", "<= 1.10", ratio, ratio <= 1.10))
-        orm = next(r for r in case.rows if r.contender == "sqlalchemy-orm")
+        orm = min((r for r in case.rows if r.contender == "sqlalchemy-orm"), key=lambda r: r.stats.p50)
         speedup = orm.stats.p50 / case.reference.stats.p50
         out.append(Target(f"point read ({case.title}): SQLAlchemy ORM ({orm.variant}) time / aura-db",
                           ">= 3", speedup, speedup >= 3))

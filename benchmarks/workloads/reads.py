@@ -9,7 +9,9 @@ from psycopg.rows import class_row
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from aura_db.queries import default_catalog
 from aura_db.repositories import StoryRow
+from aura_db.repositories.stories import _row as story_row
 
 from .. import raw_sql
 from ..data import sample_story_ids, stories_with_steps
@@ -59,11 +61,15 @@ def point_read(bench: Bench) -> list[Case]:
 
 
 def _point_in_tx(bench: Bench) -> dict[str, Batch]:
-    q = bench.aq.get_story
+    q, query = bench.aq.get_story, default_catalog()["get_story"]
     return {
         f"{AURA}: tx.stories.get": in_aura_tx(bench, lambda tx, i: tx.stories.get(i)),
+        f"{AURA}: Query.optional (the named-query layer alone)": in_aura_tx(
+            bench, lambda tx, i: query.optional(tx.conn, story_row, id=i)),
         f"{PSYCOPG}: tuple rows": in_psycopg_tx(
             bench, lambda cur, i: cur.execute(raw_sql.GET_STORY, (i,)).fetchone()),
+        f"{PSYCOPG}: conn.execute (a cursor per call)": in_psycopg_tx(
+            bench, lambda cur, i: cur.connection.execute(raw_sql.GET_STORY, (i,)).fetchone()),
         f"{PSYCOPG}: class_row(StoryRow)": in_psycopg_tx(
             bench, lambda cur, i: cur.execute(raw_sql.GET_STORY, (i,)).fetchone(), class_row(StoryRow)),
         f"{SQLALCHEMY}: session.get": in_session(bench, lambda s, i: s.get(Story, i)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from .. import raw_sql
 from ..data import DIMS, Chunk, chunks, embeddings
-from ..env import Bench
+from ..env import POOL_SIZE, Bench
 from ..harness import Batch, Case, Row, Stats, each, interleave, split, timed
 from ..orm import RagChunk
 from ..rag import aura_rag, default_ef_search
@@ -148,14 +148,51 @@ def search(bench: Bench) -> list[Case]:
         f"HNSW index (m=16, ef_construction=64) built in {build:.1f} s after the load",
         f"aura-db's default search: counts the workspace's chunks (up to its exact threshold), "
         f"then the exact or the HNSW path (ef_search={ef}, iterative scan) in a rolled-back "
-        f"transaction; the peers send aura-db's HNSW statement with ef_search={ef} set per session",
+        f"transaction; the peers send aura-db's HNSW statement with the same settings "
+        f"(ef_search, iterative scan, planner forced onto the index) set once per session",
         "recall@10 against an exact numpy cosine search of the same vectors"])
-    _measure_search(bench, head, _search_ops(bench, workspace), queries, truth)
-    curve = Case("search_curve", f"recall vs latency over ef_search, {size.search_rows:,} x {DIMS}",
-                 "query", notes=["raw psycopg, SET LOCAL hnsw.ef_search then aura-db's HNSW "
-                                 "statement; the exact scan turns index scans off for the query"])
-    _measure_search(bench, curve, _curve_ops(bench, workspace), queries, truth)
+    with _peer_settings(bench, ef):
+        _measure_search(bench, head, _search_ops(bench, workspace), queries, truth)
+        curve = Case("search_curve", f"recall vs latency over ef_search, {size.search_rows:,} x {DIMS}",
+                     "query", notes=["raw psycopg, SET LOCAL hnsw.ef_search then aura-db's HNSW "
+                                     "statement; the exact scan turns index scans off for the query"])
+        _measure_search(bench, curve, _curve_ops(bench, workspace), queries, truth)
     return [head, curve]
+
+
+def _hnsw_settings(ef: int) -> dict[str, str]:
+    """The session settings of aura-db's HNSW path (its set_hnsw_settings query)."""
+    return {"hnsw.ef_search": str(ef), "hnsw.iterative_scan": "relaxed_order",
+            "hnsw.max_scan_tuples": "20000", "enable_seqscan": "off", "enable_bitmapscan": "off",
+            "enable_sort": "off"}
+
+
+@contextmanager
+def _peer_settings(bench: Bench, ef: int) -> Iterator[None]:
+    """Give every connection of the peers' pools aura-db's HNSW-path settings for the block,
+    once per session (so their search stays one round trip), and reset them afterwards."""
+    settings = _hnsw_settings(ef)
+    statements = [sql.SQL("SET {} = {}").format(sql.Identifier(*k.split(".")), sql.Literal(v))
+                  for k, v in settings.items()]
+    _on_every_connection(bench, statements)
+    try:
+        yield
+    finally:
+        _on_every_connection(bench, [sql.SQL("RESET ALL")])
+
+
+def _on_every_connection(bench: Bench, statements: list[sql.Composed | sql.SQL]) -> None:
+    with ExitStack() as stack:
+        for _ in range(POOL_SIZE):
+            conn = stack.enter_context(bench.pool.connection())
+            for st in statements:
+                conn.execute(st)
+            sa = stack.enter_context(bench.engine.connect())
+            raw = sa.connection.driver_connection
+            assert raw is not None
+            for st in statements:
+                raw.execute(st)
+            sa.commit()
 
 
 def _load_for_search(bench: Bench, data: list[Chunk]) -> float:
@@ -226,7 +263,8 @@ def _hits(rows: Any) -> list[tuple[str, int]]:
 def _exact(bench: Bench, workspace: str) -> SearchOp:
     def op(q: Any) -> list[tuple[str, int]]:
         with bench.pool.connection() as conn:
-            conn.execute("SET LOCAL enable_indexscan = off")
+            conn.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_seqscan = on; "
+                         "SET LOCAL enable_sort = on")
             return _hits(conn.execute(raw_sql.SEARCH_CHUNKS, _params(workspace, q)))
     return op
 
