@@ -29,16 +29,14 @@ from psycopg.rows import RowFactory, tuple_row
 
 from . import resources
 from .errors import MultipleRows, NoRows, QueryArgumentError, QueryFileError, QueryShapeError
+from .sqlscan import IDENT, compile_params, scan
 
 __all__ = ["Query", "QueryCatalog", "Shape", "default_catalog", "load_queries", "parse_file"]
 
 R = TypeVar("R")
 
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _NAME_LINE = re.compile(r"--\s*name\s*:(?P<rest>.*)\Z")
 _SHAPE_CHARS = "^?$!*#"
-_PARAM = re.compile(r"%\((?P<name>[^)]*)\)s")
-_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$")
 
 
 class Shape(enum.Enum):
@@ -309,7 +307,7 @@ def _parse_block(lines: list[str], start: int, end: int, file: str) -> Query:
         i += 1
     source = "".join(lines[i:end])
     body_line = i + 1
-    tokens = _scan(source, file, body_line)
+    tokens = scan(source, file, body_line)
     if not tokens.has_code:
         raise QueryFileError(f"empty body for query {name!r}", file=file, line=line_no)
     if tokens.extra_statement_at is not None and shape is not Shape.SCRIPT:
@@ -319,7 +317,7 @@ def _parse_block(lines: list[str], start: int, end: int, file: str) -> Query:
         )
     if shape is Shape.SCRIPT and tokens.params:
         raise QueryFileError(f"script {name!r} cannot take parameters", file=file, line=line_no)
-    compiled, params, offsets = _compile(source, tokens)
+    compiled, params, offsets = compile_params(source, tokens)
     tag = f"/* aura-db:{name} {file}:{line_no} */ "
     offsets = tuple((c + len(tag), s) for c, s in offsets)
     return Query(
@@ -337,7 +335,7 @@ def _parse_name(rest: str, file: str, line: int) -> tuple[str, Shape]:
             cut = i
             break
     name, suffix = rest[:cut].strip(), rest[cut:].strip()
-    if not _IDENT.match(name):
+    if not IDENT.match(name):
         raise QueryFileError(
             f"query name {name!r} is not an identifier (letters, digits, _; not starting with a digit)",
             file=file, line=line,
@@ -351,140 +349,3 @@ def _parse_name(rest: str, file: str, line: int) -> tuple[str, Shape]:
             file=file, line=line,
         ) from None
     return name, shape
-
-
-@dataclass
-class _Scan:
-    params: list[tuple[int, int, str]]  # (start, end, name) of each %(name)s in code
-    has_code: bool
-    extra_statement_at: int | None
-    trailing_semicolon: int | None
-
-
-def _scan(src: str, file: str, first_line: int) -> _Scan:
-    """Walk PostgreSQL text, skipping strings, quoted identifiers, dollar quotes and comments;
-    collect ``%(name)s`` placeholders that stand in code."""
-    result = _Scan(params=[], has_code=False, extra_statement_at=None, trailing_semicolon=None)
-    i, n = 0, len(src)
-    after_semicolon: int | None = None
-
-    def fail(message: str, at: int) -> QueryFileError:
-        return QueryFileError(message, file=file, line=first_line + src.count("\n", 0, at))
-
-    def code_seen(at: int) -> None:
-        nonlocal after_semicolon
-        if after_semicolon is not None and result.extra_statement_at is None:
-            result.extra_statement_at = at
-        result.has_code = True
-
-    while i < n:
-        ch = src[i]
-        if ch.isspace():
-            i += 1
-        elif src.startswith("--", i):
-            j = src.find("\n", i)
-            i = n if j < 0 else j + 1
-        elif src.startswith("/*", i):
-            i = _skip_block_comment(src, i, fail)
-        elif ch == "'" or (ch in "eE" and src.startswith("'", i + 1) and not _word_before(src, i)):
-            code_seen(i)
-            escapes = ch != "'"
-            i = _skip_quoted(src, i + (1 if escapes else 0), "'", escapes, fail)
-        elif ch == '"':
-            code_seen(i)
-            i = _skip_quoted(src, i, '"', False, fail)
-        elif ch == "$" and (m := _DOLLAR_TAG.match(src, i)) and not _word_before(src, i):
-            code_seen(i)
-            close = src.find(m.group(0), m.end())
-            if close < 0:
-                raise fail(f"unterminated dollar-quoted string {m.group(0)}", i)
-            i = close + len(m.group(0))
-        elif ch == "$" and i + 1 < n and src[i + 1].isdigit() and not _word_before(src, i):
-            raise fail("positional $n parameters are not allowed: write %(name)s", i)
-        elif ch == "%" and src.startswith("%(", i):
-            m = _PARAM.match(src, i)
-            if m is None:
-                raise fail("malformed parameter: write %(name)s", i)
-            if not _IDENT.match(m.group("name")):
-                raise fail(f"parameter name {m.group('name')!r} is not an identifier", i)
-            code_seen(i)
-            result.params.append((i, m.end(), m.group("name")))
-            i = m.end()
-        elif ch == ";":
-            if after_semicolon is None:
-                result.trailing_semicolon = i
-            after_semicolon = i
-            i += 1
-        else:
-            code_seen(i)
-            i += 1
-            # consume the rest of a word at once (keeps `E'...'` detection honest)
-            while i < n and (src[i].isalnum() or src[i] == "_"):
-                i += 1
-    if result.extra_statement_at is None and after_semicolon is not None:
-        result.trailing_semicolon = after_semicolon
-    return result
-
-
-def _word_before(src: str, i: int) -> bool:
-    return i > 0 and (src[i - 1].isalnum() or src[i - 1] == "_")
-
-
-def _skip_block_comment(src: str, i: int, fail: Any) -> int:
-    depth, j = 0, i
-    while j < len(src):
-        if src.startswith("/*", j):
-            depth += 1
-            j += 2
-        elif src.startswith("*/", j):
-            depth -= 1
-            j += 2
-            if depth == 0:
-                return j
-        else:
-            j += 1
-    raise fail("unterminated /* comment", i)
-
-
-def _skip_quoted(src: str, i: int, quote: str, escapes: bool, fail: Any) -> int:
-    j = i + 1
-    while j < len(src):
-        ch = src[j]
-        if escapes and ch == "\\":
-            j += 2
-        elif ch == quote:
-            if src.startswith(quote, j + 1):
-                j += 2  # doubled quote
-            else:
-                return j + 1
-        else:
-            j += 1
-    what = "quoted identifier" if quote == '"' else "string literal"
-    raise fail(f"unterminated {what}", i)
-
-
-def _compile(src: str, scan: _Scan) -> tuple[str, tuple[str, ...], tuple[tuple[int, int], ...]]:
-    """Replace each ``%(name)s`` with ``$n`` (one number per distinct name), drop a trailing
-    semicolon, and keep (compiled offset, source offset) pairs for error positions."""
-    numbers: dict[str, int] = {}
-    out: list[str] = []
-    offsets: list[tuple[int, int]] = [(0, 0)]
-    pos = compiled_len = 0
-    for start, end, name in scan.params:
-        out.append(src[pos:start])
-        compiled_len += start - pos
-        number = numbers.setdefault(name, len(numbers) + 1)
-        out.append(f"${number}")
-        compiled_len += len(f"${number}")
-        offsets.append((compiled_len, end))
-        pos = end
-    tail = src[pos:]
-    if scan.trailing_semicolon is not None and scan.extra_statement_at is None:
-        cut = scan.trailing_semicolon - pos
-        if cut >= 0:
-            tail = tail[:cut] + tail[cut + 1:]
-    out.append(tail)
-    text = "".join(out).rstrip()
-    lead = len(text) - len(text.lstrip())
-    shifted = [(0, lead)] + [(c - lead, s) for c, s in offsets[1:]]
-    return text[lead:], tuple(numbers), tuple(shifted)
