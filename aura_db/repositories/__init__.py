@@ -11,6 +11,16 @@ from functools import cached_property
 from typing import Any
 
 from .base import Connector, Page
+from .code_graph import (
+    CodeEdge,
+    CodeEdgeType,
+    CodeGraphRepository,
+    CodeNode,
+    CodeNodeRow,
+    CodeNodeType,
+    GraphHit,
+    NodeKey,
+)
 from .configurations import ConfigurationRow, ConfigurationsRepository
 from .conversations import (
     ConversationRow,
@@ -48,12 +58,19 @@ __all__ = [
     "Chunk",
     "ChunkRow",
     "ChunkStats",
+    "CodeEdge",
+    "CodeEdgeType",
+    "CodeGraphRepository",
+    "CodeNode",
+    "CodeNodeRow",
+    "CodeNodeType",
     "ConfigurationRow",
     "ConfigurationsRepository",
     "ConversationRow",
     "ConversationWithMessages",
     "ConversationsRepository",
     "FileChanges",
+    "GraphHit",
     "HybridHit",
     "IndexMetadataRepository",
     "IndexMetadataRow",
@@ -61,6 +78,7 @@ __all__ = [
     "MessageRole",
     "MessageRow",
     "MessagesRepository",
+    "NodeKey",
     "Page",
     "RagChunksRepository",
     "RagContentType",
@@ -142,6 +160,10 @@ class RepositoryAccess:
     @cached_property
     def rag_chunks(self) -> RagChunksRepository:
         return RagChunksRepository(self._connector_ref)
+
+    @cached_property
+    def code_graph(self) -> CodeGraphRepository:
+        return CodeGraphRepository(self._connector_ref)
 
     @property
     def _connector_ref(self) -> Connector:

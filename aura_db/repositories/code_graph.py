@@ -1,0 +1,337 @@
+"""The code graph (002 §1.6-1.7): bulk upsert of a repository's symbols and relationships,
+file replacement, symbol lookup and traversals (children, callers, callees, implementations,
+inheritors, references) with cycle protection and a depth cap."""
+
+from __future__ import annotations
+
+import builtins
+import enum
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+import psycopg
+from psycopg.rows import class_row, tuple_row
+
+from ..errors import InvalidValue
+from .base import Repository, check_enum, check_int, check_json, check_text, check_uuid, escape_like, show
+
+__all__ = [
+    "CodeEdge",
+    "CodeEdgeType",
+    "CodeGraphRepository",
+    "CodeNode",
+    "CodeNodeRow",
+    "CodeNodeType",
+    "GraphHit",
+    "NodeKey",
+]
+
+_T = "code_nodes"
+_E = "code_edges"
+MAX_DEPTH = 20
+
+
+class CodeNodeType(enum.StrEnum):
+    PROJECT = "Project"
+    NAMESPACE = "Namespace"
+    CLASS = "Class"
+    INTERFACE = "Interface"
+    STRUCT = "Struct"
+    RECORD = "Record"
+    ENUM = "Enum"
+    METHOD = "Method"
+    PROPERTY = "Property"
+    FIELD = "Field"
+    EVENT = "Event"
+    DELEGATE = "Delegate"
+    CONSTRUCTOR = "Constructor"
+    FUNCTION = "Function"
+    MODULE = "Module"
+
+
+class CodeEdgeType(enum.StrEnum):
+    CONTAINS = "Contains"
+    IMPLEMENTS = "Implements"
+    INHERITS = "Inherits"
+    CALLS = "Calls"
+    REFERENCES = "References"
+    RETURNS = "Returns"
+    OVERRIDES = "Overrides"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeKey:
+    """A node's natural key within its repository."""
+
+    fully_qualified_name: str
+    node_type: CodeNodeType | str
+
+
+@dataclass(frozen=True, slots=True)
+class CodeNode:
+    """A symbol to upsert (its repository is the call's)."""
+
+    name: str
+    fully_qualified_name: str
+    node_type: CodeNodeType | str
+    file_path: str | None = None
+    start_line: int | None = None
+    end_line: int | None = None
+    signature: str | None = None
+    documentation: str | None = None
+    metadata: Any = None
+
+    @property
+    def key(self) -> NodeKey:
+        return NodeKey(self.fully_qualified_name, self.node_type)
+
+
+@dataclass(frozen=True, slots=True)
+class CodeEdge:
+    """A relationship to upsert; endpoints by id or by natural key in the call's repository."""
+
+    source: NodeKey | uuid.UUID
+    target: NodeKey | uuid.UUID
+    edge_type: CodeEdgeType | str
+    metadata: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class CodeNodeRow:
+    id: uuid.UUID
+    name: str
+    fully_qualified_name: str
+    node_type: str
+    file_path: str | None
+    start_line: int | None
+    end_line: int | None
+    signature: str | None
+    documentation: str | None
+    repository_path: str | None
+    metadata: Any
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GraphHit:
+    """A node reached by a traversal: its minimal ``depth`` (hops), the node ``path`` from the
+    start (start first, this node last) and the edge types along it."""
+
+    node: CodeNodeRow
+    depth: int
+    path: list[uuid.UUID]
+    edges: list[str]
+
+
+_node_row = class_row(CodeNodeRow)
+_NODE_COPY = ["text", "text", "text", "text", "text", "int4", "int4", "text", "text", "jsonb"]
+_EDGE_COPY = ["int4", "text", "uuid", "text", "text", "uuid", "text", "text", "text", "jsonb"]
+
+
+def _hit(cursor: Any) -> Any:
+    def make(values: Sequence[Any]) -> GraphHit:
+        return GraphHit(CodeNodeRow(*values[:12]), values[12], list(values[13]), list(values[14]))
+
+    return make
+
+
+class CodeGraphRepository(Repository):
+    """``db.code_graph``: upsert a repository's graph, replace a file, find symbols, traverse."""
+
+    table: ClassVar[str] = _T
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def upsert(self, repository_path: str | None, nodes: Sequence[CodeNode],
+               edges: Sequence[CodeEdge] = ()) -> tuple[int, int]:
+        """Insert or update ``nodes`` and ``edges`` of one repository on their natural keys, in
+        one transaction (binary COPY to staging, one INSERT per table). Edge endpoints given by
+        key may be nodes of this call or already stored. Returns (nodes, edges) given.
+
+        Raises :class:`InvalidValue` naming the node or edge and the problem (nothing written)
+        and :class:`NotFound` when an edge names an unknown node.
+        """
+        repo = self._repo(repository_path)
+        node_rows = [_node_tuple(repo, i, n) for i, n in enumerate(nodes)]
+        edge_rows = [_edge_tuple(repo, i, e) for i, e in enumerate(edges)]
+        _unique(node_rows)
+        with self._conn() as conn, conn.transaction():
+            self._stage(conn, node_rows, edge_rows)
+        return len(node_rows), len(edge_rows)
+
+    def replace_file(self, repository_path: str | None, file_path: str, nodes: Sequence[CodeNode],
+                     edges: Sequence[CodeEdge] = ()) -> tuple[int, int]:
+        """Make ``nodes`` the file's only nodes, atomically: nodes of the file not given are
+        deleted (with their edges), the rest upserted (ids kept, so edges from other files
+        stay), then ``edges`` upserted. Every node must declare ``file_path``."""
+        repo = self._repo(repository_path)
+        check_text(_T, "file_path", file_path, max_len=1000)
+        node_rows = [_node_tuple(repo, i, n) for i, n in enumerate(nodes)]
+        for i, row in enumerate(node_rows):
+            if row[4] != file_path:
+                raise InvalidValue(
+                    f"{_T}.file_path: node {i} ({row[2]!r}) is in {row[4]!r}, not {file_path!r}")
+        edge_rows = [_edge_tuple(repo, i, e) for i, e in enumerate(edges)]
+        _unique(node_rows)
+        with self._conn() as conn, conn.transaction():
+            self._q("delete_file_nodes_except").affected(
+                conn, repository_path=repo, file_path=file_path,
+                fqns=[r[2] for r in node_rows], node_types=[r[3] for r in node_rows])
+            self._stage(conn, node_rows, edge_rows)
+        return len(node_rows), len(edge_rows)
+
+    def _stage(self, conn: psycopg.Connection[Any], nodes: list[tuple[Any, ...]],
+               edges: list[tuple[Any, ...]]) -> None:
+        self._q("create_graph_staging").script(conn)
+        for query, types, rows in (("copy_node_staging", _NODE_COPY, nodes),
+                                   ("copy_edge_staging", _EDGE_COPY, edges)):
+            if rows:
+                with conn.cursor() as cur, cur.copy(self._q(query).sql) as copy:
+                    copy.set_types(types)
+                    for row in rows:
+                        copy.write_row(row)
+        if nodes:
+            self._q("upsert_staged_nodes").script(conn)
+        if edges:
+            self._q("upsert_staged_edges").script(conn)
+
+    def delete_repository(self, repository_path: str | None) -> int:
+        """Delete a repository's whole graph (edges cascade); returns the nodes deleted."""
+        with self._conn() as conn:
+            return int(self._q("delete_repository_graph").scalar(
+                conn, repository_path=self._repo(repository_path)))
+
+    def counts(self, repository_path: str | None) -> tuple[int, int]:
+        """(nodes, edges) of a repository."""
+        with self._conn() as conn:
+            row = self._q("count_graph").one(conn, tuple_row, repository_path=self._repo(repository_path))
+        return int(row[0]), int(row[1])
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get(self, id: uuid.UUID | str) -> CodeNodeRow:
+        """The node with this id; :class:`NotFound` when there is none."""
+        node_id = check_uuid(_T, "id", id)
+        with self._conn() as conn:
+            row = self._q("get_code_node").optional(conn, _node_row, id=node_id)
+        if row is None:
+            raise self._not_found(node_id)
+        return row
+
+    def find(self, repository_path: str | None = None, *, name: str | None = None,
+             fully_qualified_name: str | None = None, fqn_prefix: str | None = None,
+             name_contains: str | None = None,
+             node_types: Sequence[CodeNodeType | str] | None = None,
+             any_repository: bool = False, limit: int = 100) -> builtins.list[CodeNodeRow]:
+        """Symbols matching every filter given: exact ``name``, exact ``fully_qualified_name``,
+        literal ``fqn_prefix``, case-insensitive literal ``name_contains``, ``node_types``; in
+        one repository (or all with ``any_repository``), by fully qualified name."""
+        for field, value in (("name", name), ("fully_qualified_name", fully_qualified_name),
+                             ("fully_qualified_name", fqn_prefix), ("name", name_contains)):
+            check_text(_T, field, value, max_len=1000, required=False, allow_blank=True)
+        check_int(_T, "limit", limit, minimum=1, maximum=10_000, required=True)
+        kinds = None if node_types is None else [
+            check_enum(_T, "node_type", k, CodeNodeType).value for k in node_types]
+        with self._conn() as conn:
+            return self._q("find_code_nodes").many(
+                conn, _node_row, any_repository=bool(any_repository),
+                repository_path=None if any_repository else self._repo(repository_path),
+                name=name, fqn=fully_qualified_name,
+                fqn_like=None if fqn_prefix is None else escape_like(fqn_prefix) + "%",
+                name_ilike=None if name_contains is None else f"%{escape_like(name_contains)}%",
+                node_types=kinds, limit=limit)
+
+    def traverse(self, start: uuid.UUID | str, direction: Literal["out", "in"],
+                 edge_types: Sequence[CodeEdgeType | str], max_depth: int = 1) -> builtins.list[GraphHit]:
+        """Nodes reachable from ``start`` along ``edge_types`` (``out``: in the edges'
+        direction, ``in``: against it), up to ``max_depth`` hops (at most 20); each node once,
+        at its minimal depth, never the start itself, by depth then name. Cycles end a path."""
+        node_id = check_uuid(_T, "id", start)
+        check_int(_E, "max_depth", max_depth, minimum=1, maximum=MAX_DEPTH, required=True)
+        if direction not in ("out", "in"):
+            raise InvalidValue(f"{_E}: direction must be 'out' or 'in', got {show(direction)}")
+        kinds = [check_enum(_E, "edge_type", k, CodeEdgeType).value for k in edge_types]
+        query = "walk_outgoing" if direction == "out" else "walk_incoming"
+        with self._conn() as conn:
+            return self._q(query).many(conn, _hit, start=node_id, edge_types=kinds, max_depth=max_depth)
+
+    def children(self, id: uuid.UUID | str) -> builtins.list[CodeNodeRow]:
+        """What the node contains directly (Contains edges), by fully qualified name."""
+        return [h.node for h in self.traverse(id, "out", [CodeEdgeType.CONTAINS])]
+
+    def callers(self, id: uuid.UUID | str, depth: int = 1) -> builtins.list[GraphHit]:
+        """Who calls the node, transitively up to ``depth`` hops."""
+        return self.traverse(id, "in", [CodeEdgeType.CALLS], depth)
+
+    def callees(self, id: uuid.UUID | str, depth: int = 1) -> builtins.list[GraphHit]:
+        """What the node calls, transitively up to ``depth`` hops."""
+        return self.traverse(id, "out", [CodeEdgeType.CALLS], depth)
+
+    def implementations(self, id: uuid.UUID | str, depth: int = MAX_DEPTH) -> builtins.list[GraphHit]:
+        """Types implementing an interface, directly or through inheritance (Implements and
+        Inherits edges, against their direction)."""
+        return self.traverse(id, "in", [CodeEdgeType.IMPLEMENTS, CodeEdgeType.INHERITS], depth)
+
+    def inheritors(self, id: uuid.UUID | str, depth: int = MAX_DEPTH) -> builtins.list[GraphHit]:
+        """Types deriving from the node, transitively (Inherits edges, against their direction)."""
+        return self.traverse(id, "in", [CodeEdgeType.INHERITS], depth)
+
+    def references(self, id: uuid.UUID | str) -> builtins.list[GraphHit]:
+        """Nodes that reference the node directly."""
+        return self.traverse(id, "in", [CodeEdgeType.REFERENCES])
+
+    def _repo(self, path: str | None) -> str | None:
+        return check_text(_T, "repository_path", path, max_len=1000, required=False)
+
+
+# -- validation, before the round trip -------------------------------------------------------------
+
+
+def _node_tuple(repo: str | None, i: int, node: CodeNode) -> tuple[Any, ...]:
+    if not isinstance(node, CodeNode):
+        raise InvalidValue(f"{_T}: node {i}: expected a CodeNode, got {type(node).__name__}")
+    where = f"node {i} ({node.fully_qualified_name!r})"
+    start = check_int(_T, f"start_line: {where}", node.start_line, minimum=1)
+    end = check_int(_T, f"end_line: {where}", node.end_line, minimum=1)
+    if start is not None and end is not None and end < start:
+        raise InvalidValue(f"{_T}.end_line: {where}: {end} is before start_line {start}")
+    return (
+        repo,
+        check_text(_T, f"name: {where}", node.name, max_len=500),
+        check_text(_T, f"fully_qualified_name: {where}", node.fully_qualified_name, max_len=1000),
+        check_enum(_T, f"node_type: {where}", node.node_type, CodeNodeType).value,
+        check_text(_T, f"file_path: {where}", node.file_path, max_len=1000, required=False),
+        start, end,
+        check_text(_T, f"signature: {where}", node.signature, required=False, allow_blank=True),
+        check_text(_T, f"documentation: {where}", node.documentation, required=False, allow_blank=True),
+        check_json(_T, f"metadata: {where}", node.metadata),
+    )
+
+
+def _endpoint(end: object, field: str, where: str) -> tuple[uuid.UUID | None, str | None, str | None]:
+    if isinstance(end, uuid.UUID):
+        return end, None, None
+    if not isinstance(end, NodeKey):
+        raise InvalidValue(f"{_E}.{field}: {where}: expected a node id or NodeKey, got {show(end)}")
+    fqn = check_text(_T, f"fully_qualified_name: {where} {field}", end.fully_qualified_name, max_len=1000)
+    return None, fqn, check_enum(_T, f"node_type: {where} {field}", end.node_type, CodeNodeType).value
+
+
+def _edge_tuple(repo: str | None, i: int, edge: CodeEdge) -> tuple[Any, ...]:
+    if not isinstance(edge, CodeEdge):
+        raise InvalidValue(f"{_E}: edge {i}: expected a CodeEdge, got {type(edge).__name__}")
+    where = f"edge {i}"
+    kind = check_enum(_E, f"edge_type: {where}", edge.edge_type, CodeEdgeType).value
+    return (i, repo, *_endpoint(edge.source, "source", where), *_endpoint(edge.target, "target", where),
+            kind, check_json(_E, f"metadata: {where}", edge.metadata))
+
+
+def _unique(rows: list[tuple[Any, ...]]) -> None:
+    seen: dict[tuple[str, str], int] = {}
+    for i, row in enumerate(rows):
+        first = seen.setdefault((row[2], row[3]), i)
+        if first != i:
+            raise InvalidValue(f"{_T}: node {i} ({row[2]!r}, {row[3]}) repeats node {first}")
