@@ -161,8 +161,11 @@ def search(bench: Bench) -> list[Case]:
 
 
 def _hnsw_settings(ef: int) -> dict[str, str]:
-    """The session settings of aura-db's HNSW path (its set_hnsw_settings query)."""
-    return {"hnsw.ef_search": str(ef), "hnsw.iterative_scan": "relaxed_order",
+    """The session settings of aura-db's HNSW path (its set_search_settings and
+    set_hnsw_settings queries): without force_custom_plan a prepared statement would keep a
+    generic plan made under other settings."""
+    return {"plan_cache_mode": "force_custom_plan", "hnsw.ef_search": str(ef),
+            "hnsw.iterative_scan": "relaxed_order",
             "hnsw.max_scan_tuples": "20000", "enable_seqscan": "off", "enable_bitmapscan": "off",
             "enable_sort": "off"}
 
@@ -192,7 +195,7 @@ def _on_every_connection(bench: Bench, statements: list[sql.Composed | sql.SQL])
             assert raw is not None
             for st in statements:
                 raw.execute(st)
-            sa.commit()
+            raw.commit()  # SQLAlchemy did not begin this transaction: its commit() is a no-op
 
 
 def _load_for_search(bench: Bench, data: list[Chunk]) -> float:
