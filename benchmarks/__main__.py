@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .report import write
+from .report import load, write
 from .run import run
 from .sizes import SIZES
 from .workloads import WORKLOADS
@@ -24,13 +24,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--url", help="a superuser URL of a server to create the bench database on "
                                       "(default: a throwaway embedded server)")
     parser.add_argument("--no-latest", action="store_true", help="do not update benchmarks/RESULTS.md")
+    parser.add_argument("--render", type=Path, metavar="JSON",
+                        help="measure nothing: write the report of a saved <date>.json again")
     args = parser.parse_args(argv)
     only = [w.strip() for w in args.only.split(",") if w.strip()]
     unknown = sorted(set(only) - set(WORKLOADS))
     if unknown:
         parser.error(f"unknown workload(s) {', '.join(unknown)} (known: {', '.join(WORKLOADS)})")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    report = run(args.url, SIZES[args.size], only)
+    report = load(args.render) if args.render else run(args.url, SIZES[args.size], only)
     latest = None if args.no_latest or only else HERE / "RESULTS.md"
     md = write(report, args.out, latest)
     print(f"report: {md}" + (f" (and {latest})" if latest else ""))

@@ -33,6 +33,10 @@ class AuraRag(Protocol):
         forces the exact (True) or the HNSW (False) path, None lets aura-db route."""
         ...
 
+    def route(self, workspace_id: str, vector: Any, k: int) -> str:
+        """The path a default search takes: "exact" or "hnsw"."""
+        ...
+
 
 def default_ef_search() -> int:
     """The ef_search aura-db's search uses by default (pgvector's own default is 40)."""
@@ -74,6 +78,9 @@ class _Repository:
         hits = self.repo.search(workspace_id, vector, k, ef_search=ef_search, exact=exact)
         return [(h.content_id, h.chunk_index) for h in hits]
 
+    def route(self, workspace_id: str, vector: Any, k: int) -> str:
+        return str(self.repo.explain_search(workspace_id, vector, k).path)
+
 
 class _Fallback:
     label = "fallback (binary COPY / HNSW query through aura-db's pool)"
@@ -98,3 +105,6 @@ class _Fallback:
             rows = conn.execute(raw_sql.SEARCH_CHUNKS, {**raw_sql.NO_FILTERS, "embedding": vector,
                                                         "workspace_id": workspace_id, "limit": k})
         return [(r[1], r[2]) for r in rows]
+
+    def route(self, workspace_id: str, vector: Any, k: int) -> str:
+        return "hnsw"

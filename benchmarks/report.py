@@ -9,10 +9,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .harness import Case, Row
+from .analysis import explain
+from .harness import Case, Row, Stats
 from .workloads import TITLES
 
-__all__ = ["Report", "Target", "render", "targets", "write"]
+__all__ = ["Report", "Target", "load", "render", "targets", "write"]
 
 
 @dataclass
@@ -142,6 +143,7 @@ def render(report: Report, plot_name: str | None) -> str:
         lines += [f"- {n}" for n in case.notes] + ([""] if case.notes else [])
         if case.workload == "search_curve" and plot_name:
             lines += [f"![recall vs latency]({plot_name})", ""]
+    lines += ["## Where the time goes", ""] + [f"- {n}" for n in explain(report.cases)] + [""]
     lines += ["## Notes", ""] + [f"- {n}" for n in report.notes]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -221,3 +223,13 @@ def _jsonable(report: Report) -> dict[str, Any]:
     data["targets"] = [dataclasses.asdict(t) for t in targets(report)]
     return data
 
+
+
+def load(path: Path) -> Report:
+    """A report back from the JSON ``write`` saved (to render it again)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    cases = [Case(c["workload"], c["title"], c["unit"],
+                  [Row(r["contender"], r["variant"], Stats(**r["stats"]), r["extra"]) for r in c["rows"]],
+                  c["notes"]) for c in data["cases"]]
+    return Report(data["size"], datetime.fromisoformat(data["started"]), data["seconds"],
+                  data["machine"], data["settings"], cases, data["notes"])

@@ -11,7 +11,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from benchmarks.__main__ import main
-from benchmarks.report import Report, render, targets, write
+from benchmarks.report import Report, load, render, targets, write
 from benchmarks.run import run_on
 from benchmarks.sizes import SIZES
 from benchmarks.workloads import TITLES, WORKLOADS
@@ -82,6 +82,14 @@ def test_report_files(report: Report, tmp_path: Path) -> None:
     data = json.loads((tmp_path / "results" / f"{report.started:%Y-%m-%d}.json").read_text())
     assert len(data["cases"]) == len(report.cases) and data["targets"]
     assert render(report, None).count("\n### ") == len(report.cases)
+    assert "## Where the time goes" in text and "**Point read, one transaction**" in text
+
+
+def test_a_saved_report_renders_again(report: Report, tmp_path: Path) -> None:
+    write(report, tmp_path)
+    again = load(tmp_path / f"{report.started:%Y-%m-%d}.json")
+    assert [c.title for c in again.cases] == [c.title for c in report.cases]
+    assert render(again, None) == render(report, None)
 
 
 def test_cli_rejects_an_unknown_workload(capsys: pytest.CaptureFixture[str]) -> None:

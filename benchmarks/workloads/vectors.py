@@ -151,6 +151,8 @@ def search(bench: Bench) -> list[Case]:
         f"transaction; the peers send aura-db's HNSW statement with the same settings "
         f"(ef_search, iterative scan, planner forced onto the index) set once per session",
         "recall@10 against an exact numpy cosine search of the same vectors"])
+    route = aura_rag(bench.db).route(workspace, queries[0], K)
+    head.notes.insert(0, f"aura-db's default search took the {route} path at this size")
     with _peer_settings(bench, ef):
         _measure_search(bench, head, _search_ops(bench, workspace), queries, truth)
         curve = Case("search_curve", f"recall vs latency over ef_search, {size.search_rows:,} x {DIMS}",
