@@ -271,6 +271,8 @@ def test_explain_routes_large_to_hnsw_of_its_size_and_small_to_exact(db: Databas
         assert (hits[0].content_id, hits[0].chunk_index) == (doc, size - 1)
         assert hits[0].score > 0.99 > hits[1].score
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+        hybrid = db.rag_chunks.hybrid_search(ws, f"{doc} part {size - 1}", target, 5)
+        assert (hybrid[0].content_id, hybrid[0].chunk_index, hybrid[0].vector_rank) == (doc, size - 1, 1)
 
 
 # -- recall on 20,000 x 768, module-scoped data -----------------------------------------------------
@@ -510,3 +512,41 @@ def test_reindex_with_new_parameters_concurrently(db: Database) -> None:
         tx.rag_chunks.reindex_search_index(384)
     with db.connection() as c:
         assert c.autocommit is False
+
+
+# -- stress (run with -m slow) --------------------------------------------------------------------
+
+
+@pytest.fixture
+def slow_only(request: pytest.FixtureRequest) -> None:
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("stress run: select it with -m slow")
+
+
+@pytest.mark.slow
+def test_stress_bulk_load_100k_and_search_latency(db: Database, slow_only: None) -> None:
+    rng = np.random.default_rng(100)
+    projection = rng.normal(size=(32, 768)).astype(np.float32)
+    large, small = workspace(db, "/s/large"), workspace(db, "/s/small")
+    started = time.perf_counter()
+    with db.rag_chunks.bulk_load(768):
+        for ws, n in ((large, 99_000), (small, 1_000)):
+            for batch in range(0, n, 10_000):
+                m = min(10_000, n - batch)
+                vectors = rng.normal(size=(m, 32)).astype(np.float32) @ projection + rng.normal(size=(m, 768)).astype(np.float32)
+                db.rag_chunks.add_many(ws, [Chunk(content=f"c{batch + i}", embedding=vectors[i], chunk_index=(batch + i) % 20,
+                                                  content_id=f"d{(batch + i) // 20}") for i in range(m)])
+        loaded = time.perf_counter()
+    built = time.perf_counter()
+    print(f"\n100k x 768: load {100_000 / (loaded - started):,.0f} rows/s, HNSW build {built - loaded:.1f}s")
+    queries = rng.normal(size=(20, 32)).astype(np.float32) @ projection + rng.normal(size=(20, 768)).astype(np.float32)
+    for ws, path in ((large, "hnsw"), (small, "exact")):
+        assert db.rag_chunks.explain_search(ws, queries[0], 10).path == path
+        t = time.perf_counter()
+        recall, lengths = _recall(db, ws, queries)
+        print(f"{path}: recall@10 {recall:.3f}, {(time.perf_counter() - t) / 40 * 1000:.1f} ms/search (incl. the exact truth)")
+        assert lengths == {10} and recall >= 0.95
+    t = time.perf_counter()
+    for q in queries:
+        db.rag_chunks.search(large, q, 10, exact=True)
+    print(f"exact on 99k: {(time.perf_counter() - t) / 20 * 1000:.1f} ms/search")

@@ -17,6 +17,7 @@ from psycopg.rows import class_row, tuple_row
 
 from ..errors import InvalidValue
 from .base import Repository, check_enum, check_int, check_json, check_text, check_uuid, escape_like, show
+from .rag_chunks import copy_rows
 
 __all__ = [
     "CodeEdge",
@@ -189,10 +190,7 @@ class CodeGraphRepository(Repository):
         for query, types, rows in (("copy_node_staging", _NODE_COPY, nodes),
                                    ("copy_edge_staging", _EDGE_COPY, edges)):
             if rows:
-                with conn.cursor() as cur, cur.copy(self._q(query).sql) as copy:
-                    copy.set_types(types)
-                    for row in rows:
-                        copy.write_row(row)
+                copy_rows(conn, self._q(query), types, rows)
         if nodes:
             self._q("upsert_staged_nodes").script(conn)
         if edges:

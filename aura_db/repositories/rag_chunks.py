@@ -33,11 +33,12 @@ from psycopg import sql
 from psycopg.rows import class_row, tuple_row
 
 from ..errors import AuraError, InvalidValue
+from ..queries import Query
 from .base import check_enum, check_int, check_json, check_text, escape_like, not_found, show
 from .conversations import RagContentType
 from .rag_search import SUPPORTED_DIMS, RagSearch, embedding_array
 
-__all__ = ["Chunk", "ChunkRow", "ChunkStats", "RagChunksRepository", "SearchIndex"]
+__all__ = ["Chunk", "ChunkRow", "ChunkStats", "RagChunksRepository", "SearchIndex", "copy_rows", "index_name"]
 
 _T = "rag_chunks"
 _COPY_TYPES = ["text", "text", "int4", "text", "vector", "text", "text", "text", "jsonb"]
@@ -99,6 +100,17 @@ _stats_row = class_row(ChunkStats)
 _index_row = class_row(SearchIndex)
 
 
+def copy_rows(conn: psycopg.Connection[Any], query: Query, types: list[str],
+              rows: Sequence[Sequence[Any]]) -> None:
+    """Send ``rows`` through the COPY ... FROM STDIN (FORMAT BINARY) statement ``query`` (a
+    named script without parameters), typed as ``types``, in one COPY."""
+    query.bind({})  # a COPY statement takes no parameters: refuse a query that declares some
+    with conn.cursor() as cur, cur.copy(query.sql) as copy:
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
+
+
 def index_name(dims: int) -> str:
     """The name of the HNSW index serving embeddings of ``dims`` dimensions."""
     return f"ix_rag_chunks_embedding_{dims}"
@@ -158,10 +170,7 @@ class RagChunksRepository(RagSearch):
                     f"embeddings, these chunks have {dims} (one model per workspace; delete its "
                     f"chunks to change models)")
             self._q("create_chunk_staging").script(conn)
-            with conn.cursor() as cur, cur.copy(self._q("copy_chunk_staging").sql) as copy:
-                copy.set_types(_COPY_TYPES)
-                for row in rows:
-                    copy.write_row(row)
+            copy_rows(conn, self._q("copy_chunk_staging"), _COPY_TYPES, rows)
             if replace is not None:
                 self._q("delete_unstaged_chunks").script(conn)
             self._q("upsert_staged_chunks").script(conn)
