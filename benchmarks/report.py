@@ -185,9 +185,9 @@ def plot(report: Report, path: Path) -> bool:
     hnsw = [r for r in curve[0].rows if r.contender != "exact scan"]
     xs = [r.stats.p50 * 1e3 for r in hnsw]
     ax.plot(xs, [r.extra["recall@10"] for r in hnsw], marker="o", label="HNSW (psycopg)")
-    for r, x in zip(hnsw, xs, strict=True):
-        ax.annotate(r.variant, (x, r.extra["recall@10"]), textcoords="offset points", xytext=(4, -12),
-                    fontsize=8)
+    for n, (r, x) in enumerate(zip(hnsw, xs, strict=True)):
+        ax.annotate(r.variant, (x, r.extra["recall@10"]), textcoords="offset points",
+                    xytext=(6, -12 if n % 2 else 4), fontsize=8)  # alternate: close points
     for r in curve[0].rows:
         if r.contender == "exact scan":
             ax.plot([r.stats.p50 * 1e3], [r.extra["recall@10"]], marker="s", color="black",
