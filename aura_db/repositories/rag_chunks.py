@@ -233,8 +233,9 @@ class RagChunksRepository(RagSearch):
         """Create the HNSW index of one size CONCURRENTLY (writers keep writing), with
         ``maintenance_work_mem`` and ``max_parallel_maintenance_workers`` set for the build.
 
-        No-op when it exists. Needs a Database (autocommit), not a Transaction. A failed build
-        leaves no invalid index behind. Raises :class:`InvalidValue` for bad parameters.
+        No-op when it exists. Needs a Database (autocommit), not a Transaction. The build runs
+        without statement_timeout; a failed build leaves no invalid index behind. Raises
+        :class:`InvalidValue` for bad parameters.
         """
         self._build(dims, index_name(dims), m, ef_construction, maintenance_work_mem, parallel_workers)
 
@@ -275,8 +276,10 @@ class RagChunksRepository(RagSearch):
             name=sql.Identifier(name), kind=sql.SQL(kind), dims=sql.Literal(dims),
             opclass=sql.SQL(f"{kind}_cosine_ops"), m=sql.Literal(m), efc=sql.Literal(ef_construction))
         with self._autocommit() as conn:
+            # A build of 100k x 768 takes a minute or more: no statement_timeout for it.
             conn.execute("SELECT set_config('maintenance_work_mem', %s, false), "
-                         "set_config('max_parallel_maintenance_workers', %s, false)",
+                         "set_config('max_parallel_maintenance_workers', %s, false), "
+                         "set_config('statement_timeout', '0', false)",
                          (memory, str(workers)))
             try:
                 conn.execute(ddl)
@@ -284,7 +287,8 @@ class RagChunksRepository(RagSearch):
                 conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name)))
                 raise
             finally:
-                conn.execute("RESET maintenance_work_mem; RESET max_parallel_maintenance_workers")
+                conn.execute("RESET maintenance_work_mem; RESET max_parallel_maintenance_workers; "
+                             "RESET statement_timeout")
 
     @contextmanager
     def _autocommit(self) -> Iterator[psycopg.Connection[Any]]:
