@@ -30,6 +30,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "AURA_STATEMENT_TIMEOUT": ("statement_timeout", "30 (seconds, 0 = none)"),
     "AURA_IDLE_IN_TRANSACTION_TIMEOUT": ("idle_in_transaction_timeout", "60 (seconds, 0 = none)"),
     "AURA_APPLICATION_NAME": ("application_name", "aura-db"),
+    "AURA_POOL_CHECK_AFTER_IDLE": ("check_after_idle", "5 (seconds; 0 = a round trip on every checkout)"),
 }
 
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)(?P<pw>[^@/?#\s]*)(?=@)", re.I)
@@ -88,6 +89,7 @@ class Config:
     idle_in_transaction_timeout: float = 60.0
     application_name: str = "aura-db"
     close_timeout: float = 10.0
+    check_after_idle: float = 5.0
 
     def __post_init__(self) -> None:
         if self.url is not None:
@@ -103,7 +105,7 @@ class Config:
         for name in ("connect_timeout", "close_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0 seconds, got {getattr(self, name)!r}")
-        for name in ("statement_timeout", "idle_in_transaction_timeout"):
+        for name in ("statement_timeout", "idle_in_transaction_timeout", "check_after_idle"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0 seconds, got {getattr(self, name)!r}")
         if not self.application_name or len(self.application_name) > 63:
@@ -120,7 +122,7 @@ class Config:
         casts: dict[str, type] = {
             "min_size": int, "max_size": int, "connect_timeout": float,
             "statement_timeout": float, "idle_in_transaction_timeout": float,
-            "application_name": str,
+            "application_name": str, "check_after_idle": float,
         }
         for var, (field, _) in ENV_VARS.items():
             if field in casts and env.get(var):

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import threading
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -94,11 +96,21 @@ class Transaction(RepositoryAccess):
     ``with tx.savepoint():`` to be able to catch its error and go on.
     """
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self.conn = conn
+    def __init__(self, conn: psycopg.Connection[Any],
+                 on_raw_use: Callable[[psycopg.Connection[Any]], None] | None = None) -> None:
+        self._conn = conn
+        self._on_raw_use = on_raw_use
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        """The psycopg connection itself (whatever it is used for is undone on return to the
+        pool: the session is RESET)."""
+        if self._on_raw_use is not None:
+            self._on_raw_use(self._conn)
+        return self._conn
 
     def _connector(self) -> AbstractContextManager[psycopg.Connection[Any]]:
-        return nullcontext(self.conn)
+        return nullcontext(self._conn)
 
     def execute(self, query: Any, params: Any = None) -> psycopg.Cursor[Any]:
         """Run one statement on the transaction's connection (``conn.execute``)."""
@@ -107,7 +119,7 @@ class Transaction(RepositoryAccess):
     @contextmanager
     def savepoint(self) -> Iterator[Transaction]:
         """A nested transaction (SAVEPOINT): an exception rolls back only the inner block."""
-        with self.conn.transaction():
+        with self._conn.transaction():
             yield self
 
 
@@ -126,6 +138,11 @@ class Database(RepositoryAccess):
         self._pid = os.getpid()
         self._closing = False
         self._types = _VectorTypes()
+        # pooled connections that code with raw access touched (RESET on return), and when each
+        # connection last came back (a quiet, recently used one needs no checkout round trip)
+        self._touched: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+        self._last_return: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = \
+            weakref.WeakKeyDictionary()
         self._pool = ConnectionPool(
             self.url,
             name=name,
@@ -140,7 +157,7 @@ class Database(RepositoryAccess):
                 "connect_timeout": max(1, int(min(self.config.connect_timeout, 10))),
             },
             configure=self._configure,
-            check=ConnectionPool.check_connection,
+            check=self._check,
             reset=self._reset,
         )
         self._open()
@@ -180,17 +197,34 @@ class Database(RepositoryAccess):
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.rollback()  # TypeInfo.fetch may have opened a transaction
 
-    @staticmethod
-    def _reset(conn: psycopg.Connection[Any]) -> None:
-        # Undo what a borrower may have changed in its session, in one round trip. RESET is
-        # transactional, so it must run outside a transaction; the startup options
-        # (statement_timeout, application_name, ...) are the defaults RESET ALL returns to.
+    def _check(self, conn: psycopg.Connection[Any]) -> None:
+        """On checkout: a connection used within ``config.check_after_idle`` seconds whose socket
+        is quiet is healthy, with no round trip; otherwise (the server closed or wrote to it, or it
+        sat idle) ask the server. A killed backend or restarted server never reaches the caller."""
+        if conn.closed or conn.broken:
+            raise psycopg.OperationalError("the connection is closed")
+        last = self._last_return.get(conn)
+        quiet = last is not None and time.monotonic() - last < self.config.check_after_idle
+        if not quiet or select.select([conn.fileno()], [], [], 0)[0]:
+            ConnectionPool.check_connection(conn)
+
+    def _reset(self, conn: psycopg.Connection[Any]) -> None:
+        """On return: undo what code with raw access changed in the session (SET, advisory locks,
+        LISTEN), in one round trip. Connections only repositories used are left as they are:
+        repositories change nothing beyond their transaction."""
+        self._last_return[conn] = time.monotonic()
+        if conn not in self._touched:
+            return
+        self._touched.discard(conn)
         autocommit = conn.autocommit
-        conn.autocommit = True
+        conn.autocommit = True  # RESET is transactional: run it outside a transaction
         try:
             conn.execute("RESET ALL; SELECT pg_advisory_unlock_all(); UNLISTEN *")
         finally:
             conn.autocommit = autocommit
+
+    def _touch(self, conn: psycopg.Connection[Any]) -> None:
+        self._touched.add(conn)
 
     # -- use ----------------------------------------------------------------------------------
 
@@ -205,13 +239,26 @@ class Database(RepositoryAccess):
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """Borrow a connection; it commits on normal exit and rolls back on an exception."""
+        """Borrow a connection; it commits on normal exit and rolls back on an exception.
+        Session state it changes is RESET when it goes back to the pool."""
         self._guard()
         with self._pool.connection() as conn:
+            self._touch(conn)
             yield conn
 
-    def _connector(self) -> AbstractContextManager[psycopg.Connection[Any]]:
-        return self.connection()
+    @contextmanager
+    def _connector(self) -> Iterator[psycopg.Connection[Any]]:
+        """The borrow behind repository calls made outside a transaction: autocommit, so a
+        one-statement call costs one round trip (no BEGIN/COMMIT). A repository method that runs
+        several statements that must hold together opens ``conn.transaction()`` itself."""
+        self._guard()
+        with self._pool.connection() as conn:
+            conn.autocommit = True
+            try:
+                yield conn
+            finally:
+                if not conn.closed:
+                    conn.autocommit = False
 
     @contextmanager
     def transaction(self, actor: str | None = None) -> Iterator[Transaction]:
@@ -220,10 +267,11 @@ class Database(RepositoryAccess):
 
         Everything in the block commits together or rolls back together on an exception.
         """
-        with self.connection() as conn, conn.transaction():
+        self._guard()
+        with self._pool.connection() as conn, conn.transaction():
             if actor is not None:
                 conn.execute("SELECT set_config('aura.actor', %s, true)", (actor,))
-            yield Transaction(conn)
+            yield Transaction(conn, self._touch)
 
     def health(self) -> Health:
         """Server and pgvector versions, pool statistics and the pending-migration count."""

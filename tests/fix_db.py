@@ -213,6 +213,17 @@ def pytest_configure(config: pytest.Config) -> None:
     Query.script = recording_script  # type: ignore[method-assign]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Long stress runs (@pytest.mark.slow) are left out unless asked for with ``-m slow``;
+    their small versions run by default."""
+    if "slow" in (config.option.markexpr or ""):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
 def _complete_run(session: pytest.Session) -> bool:
     config = session.config
     args = [a for a in config.args if a not in ("tests", "tests/", str(Path(__file__).parent))]

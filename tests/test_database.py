@@ -9,6 +9,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -321,3 +322,62 @@ def test_close_gives_up_waiting_after_its_timeout(db_url: str) -> None:
         assert 0.3 <= time.monotonic() - started < 2.0
         assert conn.execute("SELECT 1").fetchone() == (1,)  # the borrower is not cut off
     assert db.closed
+
+
+# -- round trips on the pooled path (counted from libpq's protocol trace) ------------------------
+
+
+def _messages(db: Database, work: Any) -> list[str]:
+    path = Path(tempfile.mkdtemp()) / "trace"
+    with open(path, "w") as trace:
+        with db._connector() as conn:
+            pgconn = conn.pgconn
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            work()
+        finally:
+            pgconn.untrace()
+    lines = path.read_text().splitlines()
+    shutil.rmtree(path.parent)
+    return lines
+
+
+def test_a_repository_call_outside_a_transaction_is_one_round_trip(db_url: str) -> None:
+    with Database(Config(url=db_url, min_size=1, max_size=1)) as db:
+        story = db.stories.create("one round trip")
+        for _ in range(8):
+            db.stories.get(story.id)  # warm: psycopg prepares the statement on its 5th run
+        lines = _messages(db, lambda: [db.stories.get(story.id) for _ in range(5)])
+    assert sum("ReadyForQuery" in line for line in lines) == 5, lines
+    assert not [line for line in lines if '"BEGIN"' in line or '"COMMIT"' in line or "RESET" in line]
+
+
+def test_raw_access_is_reset_and_an_idle_connection_is_checked(db_url: str) -> None:
+    with Database(Config(url=db_url, min_size=1, max_size=1, check_after_idle=0)) as db:
+        story = db.stories.create("checked")
+
+        def raw_then_repository() -> None:
+            with db.connection() as conn:  # raw access: RESET when it goes back
+                conn.execute("SELECT 1")
+            db.stories.get(story.id)
+
+        lines = _messages(db, raw_then_repository)
+    queries = [line.split("Query", 1)[1].strip() for line in lines if "\tQuery\t" in line]
+    # checkout check, BEGIN, SELECT 1, COMMIT, RESET; then checkout check for the repository call
+    assert queries == ['""', '"BEGIN"', '"SELECT 1"', '"COMMIT"',
+                       '"RESET ALL; SELECT pg_advisory_unlock_all(); UNLISTEN *"', '""'], queries
+
+
+def test_a_transaction_using_only_repositories_skips_the_reset(db_url: str) -> None:
+    with Database(Config(url=db_url, min_size=1, max_size=1)) as db:
+        story = db.stories.create("tx")
+        db.stories.get(story.id)
+
+        def in_transaction() -> None:
+            with db.transaction(actor="alice") as tx:
+                tx.stories.get(story.id)
+
+        lines = _messages(db, in_transaction)
+    assert not [line for line in lines if "RESET" in line]
+    assert sum("ReadyForQuery" in line for line in lines) == 4  # BEGIN, actor, SELECT, COMMIT

@@ -517,14 +517,8 @@ def test_reindex_with_new_parameters_concurrently(db: Database) -> None:
 # -- stress (run with -m slow) --------------------------------------------------------------------
 
 
-@pytest.fixture
-def slow_only(request: pytest.FixtureRequest) -> None:
-    if "slow" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("stress run: select it with -m slow")
-
-
 @pytest.mark.slow
-def test_stress_bulk_load_100k_and_search_latency(db: Database, slow_only: None) -> None:
+def test_stress_bulk_load_100k_and_search_latency(db: Database) -> None:
     rng = np.random.default_rng(100)
     projection = rng.normal(size=(32, 768)).astype(np.float32)
     large, small = workspace(db, "/s/large"), workspace(db, "/s/small")

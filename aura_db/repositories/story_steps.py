@@ -109,7 +109,7 @@ class StoryStepsRepository(Repository):
         check_text(_T, "capability", capability, max_len=100)
         check_text(_T, "description", description, required=False)
         check_int(_T, "wave", wave, required=True)
-        with self._conn() as conn, conn.pipeline():
+        with self._conn() as conn, conn.pipeline(), conn.transaction():
             self._q("lock_story_for_steps").execute(conn, tuple_row, story_id=sid)
             cur = self._q("add_story_step").execute(
                 conn, step_row, story_id=sid, name=name, capability=capability,
@@ -142,7 +142,7 @@ class StoryStepsRepository(Repository):
         ids = [check_uuid(_T, "id", s) for s in step_ids]
         if len(set(ids)) != len(ids):
             raise InvalidValue(f"{_T}.id: a step appears twice in the new order")
-        with self._conn() as conn:
+        with self._conn() as conn, conn.transaction():
             if self._q("lock_story_for_steps").optional(conn, tuple_row, story_id=sid) is None:
                 raise not_found("stories", sid)
             changed = self._q("reorder_story_steps").affected(conn, story_id=sid, ids=ids)
@@ -235,7 +235,7 @@ class StoryStepsRepository(Repository):
         """Append a task to a live step."""
         sid = check_uuid(_T, "id", step_id)
         check_text("story_tasks", "description", description)
-        with self._conn() as conn, conn.pipeline():
+        with self._conn() as conn, conn.pipeline(), conn.transaction():
             self._q("lock_story_step_for_tasks").execute(conn, tuple_row, step_id=sid)
             cur = self._q("add_story_task").execute(conn, task_row, step_id=sid, description=description)
         row = cur.fetchone()
