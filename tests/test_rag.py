@@ -57,9 +57,12 @@ def test_add_many_10k_chunks_is_one_copy_and_one_insert(db: Database, monkeypatc
     ws = workspace(db)
     rng = np.random.default_rng(1)
     vectors = rng.normal(size=(10_000, 768)).astype(np.float32)
-    chunks = [Chunk(content=f"chunk {i}", embedding=vectors[i], chunk_index=i % 50,
-                    content_id=f"doc{i // 50}.py", source_path=f"src/doc{i // 50}.py", content_type="Code")
-              for i in range(10_000)]
+
+    def chunks(first: int, n: int) -> list[Chunk]:
+        return [Chunk(content=f"chunk {i}", embedding=vectors[i], chunk_index=i % 50,
+                      content_id=f"doc{i // 50}.py", source_path=f"src/doc{i // 50}.py", content_type="Code")
+                for i in range(first, first + n)]
+
     copies: list[str] = []
     statements: list[str] = []
     real_copy = psycopg.Cursor.copy
@@ -77,8 +80,13 @@ def test_add_many_10k_chunks_is_one_copy_and_one_insert(db: Database, monkeypatc
         monkeypatch.setattr(psycopg.Cursor, "copy", spy_copy)
         monkeypatch.setattr(psycopg.Cursor, "execute", spy_execute)
         started = time.perf_counter()
-        assert db.rag_chunks.add_many(ws, chunks) == 10_000
+        assert db.rag_chunks.add_many(ws, chunks(0, 8_000)) == 8_000  # first load: straight in
         elapsed = time.perf_counter() - started
+        assert len(copies) == 1 and "COPY rag_chunks" in copies[0], copies
+        assert not [s for s in statements if "INSERT INTO rag_chunks" in s]
+        copies.clear()
+        statements.clear()
+        assert db.rag_chunks.add_many(ws, chunks(6_000, 4_000)) == 4_000  # 2,000 overlap: upsert
         monkeypatch.undo()
     assert len(copies) == 1 and "COPY pg_temp.rag_chunk_staging" in copies[0]
     inserts = [s for s in statements if "INSERT INTO rag_chunks" in s]

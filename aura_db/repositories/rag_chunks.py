@@ -143,9 +143,11 @@ class RagChunksRepository(RagSearch):
     def add_many(self, workspace_id: str, chunks: Sequence[Chunk], *,
                  commit_sha: str | None = None) -> int:
         """Bulk upsert chunks of many documents (each chunk names its ``content_id``) with one
-        binary COPY and one INSERT; chunks of those documents not given are kept. Returns the
-        number of chunks. Records each document in index_metadata (hash of its given chunks)
-        and the workspace's rag_indexed_at. Raises as :meth:`replace_content`.
+        binary COPY and one INSERT; chunks of those documents not given are kept. Into a
+        workspace that holds no chunk yet (an initial load) the COPY goes straight into
+        rag_chunks. Returns the number of chunks. Records each document in index_metadata
+        (hash of its given chunks) and the workspace's rag_indexed_at. Raises as
+        :meth:`replace_content`.
         """
         if not chunks:
             return 0
@@ -169,11 +171,15 @@ class RagChunksRepository(RagSearch):
                     f"{_T}.embedding: workspace {workspace_id!r} holds {existing}-dimension "
                     f"embeddings, these chunks have {dims} (one model per workspace; delete its "
                     f"chunks to change models)")
-            self._q("create_chunk_staging").script(conn)
-            copy_rows(conn, self._q("copy_chunk_staging"), _COPY_TYPES, rows)
-            if replace is not None:
-                self._q("delete_unstaged_chunks").script(conn)
-            self._q("upsert_staged_chunks").script(conn)
+            if replace is None and existing is None:
+                # the workspace's first load: nothing to upsert against, so no staging hop
+                copy_rows(conn, self._q("copy_chunks_direct"), _COPY_TYPES, rows)
+            else:
+                self._q("create_chunk_staging").script(conn)
+                copy_rows(conn, self._q("copy_chunk_staging"), _COPY_TYPES, rows)
+                if replace is not None:
+                    self._q("delete_unstaged_chunks").script(conn)
+                self._q("upsert_staged_chunks").script(conn)
             self._q("record_index_metadata").affected(
                 conn, workspace_path=path, index_type="rag", paths=list(hashes),
                 hashes=list(hashes.values()), indexed_at=None)

@@ -58,19 +58,23 @@ def embedding_array(value: object, what: str) -> np.ndarray[Any, np.dtype[np.flo
     if isinstance(value, str | bytes) or not isinstance(value, np.ndarray | Sequence):
         raise InvalidValue(f"{what}: expected a numpy array, a list of numbers or a Vector, "
                            f"got {type(value).__name__} {show(value)}")
-    try:
-        with np.errstate(over="ignore"):
-            array = np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise InvalidValue(f"{what}: not a vector of numbers ({exc})") from None
+    if isinstance(value, np.ndarray) and value.dtype == np.float32:
+        array = value  # the common case (an embedding model's output): nothing to convert
+    else:
+        try:
+            with np.errstate(over="ignore"):
+                array = np.asarray(value, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise InvalidValue(f"{what}: not a vector of numbers ({exc})") from None
     if array.ndim != 1:
         raise InvalidValue(f"{what}: expected one dimension, got shape {array.shape}")
     if array.size not in SUPPORTED_DIMS:
         raise InvalidValue(f"{what}: {array.size} dimensions is not a supported size "
                            f"({', '.join(map(str, SUPPORTED_DIMS))})")
-    bad = np.flatnonzero(~np.isfinite(array))
-    if bad.size:
-        raise InvalidValue(f"{what}: values must be finite, got {array[bad[0]]} at position {bad[0]}")
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise InvalidValue(f"{what}: values must be finite, got {array[bad]} at position {bad}")
     if not array.any():
         raise InvalidValue(f"{what}: an all-zero vector has no cosine distance")
     return array

@@ -48,6 +48,13 @@ COPY pg_temp.rag_chunk_staging
     (workspace_id, content_id, chunk_index, content, embedding, source_path, content_type, title, metadata)
 FROM STDIN (FORMAT BINARY);
 
+-- name: copy_chunks_direct#
+-- A workspace's first load (it holds no chunk yet, and its row is locked): binary COPY straight
+-- into rag_chunks, with nothing to conflict with (columns in this order; run with cursor.copy()).
+COPY rag_chunks
+    (workspace_id, content_id, chunk_index, content, embedding, source_path, content_type, title, metadata)
+FROM STDIN (FORMAT BINARY);
+
 -- name: delete_unstaged_chunks#
 -- Replace semantics: drop the chunks of every staged document that the new set no longer has.
 DELETE FROM rag_chunks c
