@@ -1,0 +1,53 @@
+"""typed_row: rows as frozen dataclasses from SELECT * (tolerant of added columns)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+import psycopg
+import pytest
+
+from aura_db import AuraError
+from aura_db.repositories.base import typed_row
+
+
+class Colour(enum.StrEnum):
+    RED = "red"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Slotted:
+    id: int
+    colour: Colour
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "colour", Colour(self.colour))
+
+
+@dataclasses.dataclass(frozen=True)
+class Plain:
+    id: int
+    colour: str
+
+
+def test_rows_ignore_added_columns_and_run_post_init(conn: psycopg.Connection[Any]) -> None:
+    with conn.cursor(row_factory=typed_row(Slotted)) as cur:
+        rows = cur.execute("SELECT 'red' AS colour, 'added later' AS extra, g AS id "
+                           "FROM generate_series(1, 2) g").fetchall()
+    assert rows == [Slotted(1, Colour.RED), Slotted(2, Colour.RED)]
+    assert type(rows[0].colour) is Colour
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rows[0].id = 5  # type: ignore[misc]
+
+
+def test_non_slotted_dataclasses_go_through_init(conn: psycopg.Connection[Any]) -> None:
+    with conn.cursor(row_factory=typed_row(Plain)) as cur:
+        assert cur.execute("SELECT 1 AS id, 'blue' AS colour").fetchall() == [Plain(1, "blue")]
+
+
+def test_a_missing_column_is_named(conn: psycopg.Connection[Any]) -> None:
+    with conn.cursor(row_factory=typed_row(Slotted)) as cur, \
+            pytest.raises(AuraError, match="Slotted: the query returns no column colour"):
+        cur.execute("SELECT 1 AS id").fetchall()
