@@ -556,3 +556,28 @@ def test_stress_bulk_load_100k_and_search_latency(db: Database) -> None:
     for q in queries:
         db.rag_chunks.search(large, q, 10, exact=True)
     print(f"exact on 99k: {(time.perf_counter() - t) / 20 * 1000:.1f} ms/search")
+
+
+def test_an_hnsw_search_sends_its_settings_with_the_query(db_url: str) -> None:
+    from aura_db import Config
+    from tests.test_database import _messages
+
+    with Database(Config(url=db_url, min_size=1, max_size=1)) as db:
+        ws = workspace(db)
+        rng = np.random.default_rng(7)
+        vectors = list(rng.normal(size=(20, 384)).astype(np.float32))
+        db.rag_chunks.add_many(ws, chunks_for("a.py", vectors))
+        for _ in range(6):  # warm: types, prepared statements
+            db.rag_chunks.search(ws, vectors[0], 3, exact=False)
+        hits: list[Any] = []
+        lines = _messages(db, lambda: hits.extend(db.rag_chunks.search(ws, vectors[0], 3, exact=False)))
+    assert len(hits) == 3 and hits[0].score == pytest.approx(1.0, abs=1e-5)
+    sent = [line.split("\t")[2].strip() for line in lines if line.startswith("F\t")]
+    batches: list[list[str]] = [[]]
+    for message in sent:
+        batches[-1].append(message)
+        if message in ("Sync", "Flush"):
+            batches.append([])
+    # BEGIN | search settings + routing count | HNSW settings + the search | restore | COMMIT | end
+    # then psycopg's pipeline exit: Sync/Flush only
+    assert [b.count("Execute") for b in batches if "Execute" in b] == [1, 1, 2, 1, 1], sent

@@ -247,7 +247,7 @@ class RagSearch(Repository):
     def _searching(self, req: _Request) -> Iterator[tuple[psycopg.Connection[Any], int]]:
         """A transaction (a savepoint in the caller's) with the search settings applied, and the
         rows the filters keep in the workspace (capped). Pipelined: settings and count, the
-        search, then restore and commit, are three round trips."""
+        search (with the HNSW settings), then restore and commit, are three round trips."""
         cap = max(self.tuning.exact_threshold, req.limit) + 1
         with self._conn() as conn, conn.pipeline(), conn.transaction():
             before = self._q("set_search_settings").one(
@@ -282,8 +282,9 @@ class RagSearch(Repository):
             return self._q(f"{kind}_exact")
         ef = self.tuning.ef_for(req.limit) if ef_search is None else check_int(
             _T, "ef_search", ef_search, minimum=1, maximum=1000, required=True)
-        self._q("set_hnsw_settings").one(conn, tuple_row, ef_search=ef,
-                                         max_scan_tuples=self.tuning.max_scan_tuples)
+        # sent unread: in the pipeline it shares the search's round trip
+        self._q("set_hnsw_settings").execute(conn, tuple_row, ef_search=ef,
+                                             max_scan_tuples=self.tuning.max_scan_tuples)
         return self._q(f"{kind}_hnsw_{req.dims}")
 
     def _run(self, conn: psycopg.Connection[Any], path: Path, req: _Request, ef_search: int | None,
