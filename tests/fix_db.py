@@ -190,6 +190,19 @@ def conn(db_url: str) -> Iterator[psycopg.Connection[Any]]:
         yield connection
 
 
+def statements_sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the names of the named queries sent from now on (each is one round trip)."""
+    sent: list[str] = []
+    original = psycopg.RawCursor.execute
+
+    def spy(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        sent.append(str(query).split()[1].removeprefix("aura-db:"))
+        return original(self, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.RawCursor, "execute", spy)
+    return sent
+
+
 # -- every named query must be exercised by the suite --------------------------------------------
 
 _EXERCISED: set[str] = set()

@@ -9,9 +9,7 @@ import psycopg
 import pytest
 
 from aura_db import Database
-from aura_db.check import check_queries
 from aura_db.errors import ConcurrencyConflict, InvalidValue, NotFound
-from aura_db.queries import default_catalog
 from aura_db.repositories import (
     ConversationRow,
     MessageRole,
@@ -19,6 +17,7 @@ from aura_db.repositories import (
     RagContentType,
     RagContext,
 )
+from tests.fix_db import statements_sent
 
 
 def count(db: Database, table: str) -> int:
@@ -35,23 +34,6 @@ def make_story(db: Database) -> uuid.UUID:
     return uuid.UUID(str(row[0]))
 
 
-def statements_sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record the names of the named queries sent from now on (each is one round trip)."""
-    sent: list[str] = []
-    original = psycopg.RawCursor.execute
-
-    def spy(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        sent.append(str(query).split()[1].removeprefix("aura-db:"))
-        return original(self, query, params, **kwargs)
-
-    monkeypatch.setattr(psycopg.RawCursor, "execute", spy)
-    return sent
-
-
-def test_queries_fit_the_schema(conn: psycopg.Connection[Any]) -> None:
-    problems = [p for p in check_queries(conn, default_catalog()) if p.file == "conversations.sql"]
-    assert problems == []
-    assert len(default_catalog().in_file("conversations.sql")) == 11
 
 
 # -- conversations ---------------------------------------------------------------------------

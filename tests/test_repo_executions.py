@@ -10,10 +10,9 @@ import psycopg
 import pytest
 
 from aura_db import Database
-from aura_db.check import check_queries
 from aura_db.errors import InvalidTransition, InvalidValue, NotFound
-from aura_db.queries import default_catalog
 from aura_db.repositories import AgentExecution, AgentExecutionRow, ToolStatus, UsageRow
+from tests.fix_db import statements_sent
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -44,23 +43,6 @@ def insert_run(db: Database, at: datetime, **fields: Any) -> None:
         conn.execute(f"INSERT INTO agent_executions ({names}) VALUES ({marks})", list(values.values()))
 
 
-def statements_sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record the names of the named queries sent from now on (each is one round trip)."""
-    sent: list[str] = []
-    original = psycopg.RawCursor.execute
-
-    def spy(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        sent.append(str(query).split()[1].removeprefix("aura-db:"))
-        return original(self, query, params, **kwargs)
-
-    monkeypatch.setattr(psycopg.RawCursor, "execute", spy)
-    return sent
-
-
-def test_queries_fit_the_schema(conn: psycopg.Connection[Any]) -> None:
-    problems = [p for p in check_queries(conn, default_catalog()) if p.file == "executions.sql"]
-    assert problems == []
-    assert len(default_catalog().in_file("executions.sql")) == 8
 
 
 # -- agent executions -------------------------------------------------------------------------
