@@ -411,8 +411,10 @@ def plan(
         else:
             ops = _pending(catalog, state, target, find_drift(list(catalog.infos.values()), state))
             what = "migrate" + (f" --to {target}" if target else "")
+        cleanup = {op.migration_id: invalid_indexes(conn, op.statements) for op in ops
+                   if not op.transactional and op.direction == "apply"}
     return mp.render_plan(
         ops, lock_timeout=settings.lock_timeout, statement_timeout=settings.statement_timeout,
         header=f"aura-db plan: {what} on {describe_server(url)} at {datetime.now():%Y-%m-%d %H:%M:%S}",
-        who=mp.applied_by(),
+        who=mp.applied_by(), cleanup=cleanup,
     )

@@ -337,6 +337,9 @@ def test_a_half_failed_concurrent_index_is_shown_then_cleaned_up(
     assert "FAILED HALF-WAY" in out and "INVALID index ux_t_a_v" in out
     with psycopg.connect(empty_db_url, autocommit=True) as conn:
         conn.execute("DELETE FROM t_a WHERE id = 2")
+    script = plan(empty_db_url, directory=mig)  # the plan shows the cleanup migrate will do
+    cleanup = script.index("DROP INDEX CONCURRENTLY IF EXISTS ux_t_a_v;  -- INVALID, left by a failed run")
+    assert cleanup < script.index("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ux_t_a_v")
     assert migrate(empty_db_url, directory=mig, settings=FAST) == ["0002_ux"]
     assert scalar(empty_db_url, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ux_t_a_v'::regclass")
     row = next(s for s in status(empty_db_url, directory=mig) if s.id == "0002_ux")
