@@ -105,6 +105,9 @@ def cmd_plan(args: argparse.Namespace, out: Out) -> int:
 
 def cmd_verify(args: argparse.Namespace, out: Out) -> int:
     config, url = database_url(args)
+    if args.accept_renames:
+        for d in migrations.accept_renames(url, directory=_directory(args)):
+            out(f"recorded rename: {d.migration_id} -> {d.new_id}")
     drift = migrations.verify(url, directory=_directory(args))
     for d in drift:
         out(f"{d.kind}: {d.message}")
@@ -191,6 +194,8 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_plan)
 
     p = add("verify", "fail when applied migration files were edited, renamed or deleted")
+    p.add_argument("--accept-renames", action="store_true",
+                   help="record renamed migrations (same content, new id) under their new ids")
     p.set_defaults(func=cmd_verify)
 
     p = add("unlock", "show who holds the migration lock; remove a stale yoyo lock row")

@@ -110,14 +110,14 @@ class Operation:
         return f"{self.direction} {self.module}/{self.migration_id} ({mode})"
 
 
-def _yoyo_hash(migration_id: str) -> str:
+def yoyo_hash(migration_id: str) -> str:
     # yoyo's "hash" is a hash of the id (yoyo.migrations.get_migration_hash)
     return hashlib.sha256(migration_id.encode("utf-8")).hexdigest()
 
 
 def bookkeeping(op: Operation, who: str, duration: sql.Composable) -> list[sql.Composed]:
     """The statements recording ``op``: yoyo's mark/unmark and log rows and our file row."""
-    h, mid = sql.Literal(_yoyo_hash(op.migration_id)), sql.Literal(op.migration_id)
+    h, mid = sql.Literal(yoyo_hash(op.migration_id)), sql.Literal(op.migration_id)
     log = sql.SQL(
         'INSERT INTO "_yoyo_log" (id, migration_hash, migration_id, operation, username, hostname, '
         "created_at_utc) VALUES (gen_random_uuid()::text, {}, {}, {}, {}, {}, "

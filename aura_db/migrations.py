@@ -47,6 +47,7 @@ __all__ = [
     "MigrationInfo",
     "MigrationSettings",
     "MigrationStatus",
+    "accept_renames",
     "describe_server",
     "load_migrations",
     "migrate",
@@ -391,6 +392,28 @@ def verify(url: str, *, directory: Path | None = None) -> list[Drift]:
     infos = load_migrations(directory)
     with _reader(url) as conn:
         return find_drift(infos, read_state(conn))
+
+
+def accept_renames(url: str, *, directory: Path | None = None,
+                   settings: MigrationSettings | None = None) -> list[Drift]:
+    """Record every renamed migration (same content, new id) under its new id, in one
+    transaction under the migration lock, so the rename stops being drift; returns them.
+    Edited or deleted files are left for the operator."""
+    settings = settings or MigrationSettings()
+    catalog = _Catalog(directory)
+    with _run(url, settings) as conn:
+        renames = [d for d in find_drift(list(catalog.infos.values()), read_state(conn))
+                   if d.kind == "renamed" and d.new_id]
+        with conn.transaction():
+            for d in renames:
+                assert d.new_id is not None
+                new = catalog.infos[d.new_id]
+                conn.execute('UPDATE "_yoyo_migration" SET migration_id = %s, migration_hash = %s '
+                             "WHERE migration_id = %s", (new.id, mp.yoyo_hash(new.id), d.migration_id))
+                conn.execute("UPDATE aura_migration_files SET migration_id = %s, module = %s "
+                             "WHERE migration_id = %s", (new.id, new.module, d.migration_id))
+                logger.info("recorded rename of %s to %s", d.migration_id, new.id)
+        return renames
 
 
 def plan(

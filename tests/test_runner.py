@@ -174,6 +174,20 @@ def test_rollback_refuses_a_migration_whose_files_changed(empty_db_url: str, mig
     assert rollback(empty_db_url, directory=mig, settings=FAST, allow_drift=True) == ["0003_ix"]
 
 
+def test_a_rename_can_be_accepted(empty_db_url: str, mig: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    migrate(empty_db_url, directory=mig, settings=FAST, target="0002_b")
+    _rename(mig)  # also rewrites the (not yet applied) dependants' -- depends: lines
+    assert [d.kind for d in verify(empty_db_url, directory=mig)] == ["renamed"]
+    assert main(["--url", empty_db_url, "--migrations-dir", str(mig), "verify", "--accept-renames"]) == 0
+    out = capsys.readouterr().out
+    assert "recorded rename: 0002_b -> 0002_renamed" in out and "0 problem(s)" in out
+    assert verify(empty_db_url, directory=mig) == []
+    assert "0002_renamed" in applied_ids(empty_db_url) and "0002_b" not in applied_ids(empty_db_url)
+    assert sorted(s.id for s in status(empty_db_url, directory=mig) if s.pending) == ["0001_c", "0003_ix"]
+    assert sorted(migrate(empty_db_url, directory=mig, settings=FAST)) == ["0001_c", "0003_ix"]
+    assert rollback(empty_db_url, directory=mig, settings=FAST, target="0001_a")[-1] == "0002_renamed"
+
+
 # -- plan -----------------------------------------------------------------------------------------
 
 
