@@ -158,7 +158,6 @@ class Database(RepositoryAccess):
             },
             configure=self._configure,
             check=self._check,
-            reset=self._reset,
         )
         self._open()
 
@@ -208,14 +207,11 @@ class Database(RepositoryAccess):
         if not quiet or select.select([conn.fileno()], [], [], 0)[0]:
             ConnectionPool.check_connection(conn)
 
-    def _reset(self, conn: psycopg.Connection[Any]) -> None:
+    @staticmethod
+    def _reset(conn: psycopg.Connection[Any]) -> None:
         """On return: undo what code with raw access changed in the session (SET, advisory locks,
-        LISTEN), in one round trip. Connections only repositories used are left as they are:
+        LISTEN), in one round trip. Connections only repositories used are not reset:
         repositories change nothing beyond their transaction."""
-        self._last_return[conn] = time.monotonic()
-        if conn not in self._touched:
-            return
-        self._touched.discard(conn)
         autocommit = conn.autocommit
         conn.autocommit = True  # RESET is transactional: run it outside a transaction
         try:
@@ -238,27 +234,48 @@ class Database(RepositoryAccess):
             )
 
     @contextmanager
+    def _borrow(self, *, autocommit: bool = False, raw: bool = False) -> Iterator[psycopg.Connection[Any]]:
+        """Take a connection from the pool and give it back, committing (or rolling back on an
+        exception) in between. The return is done here, not by a pool ``reset`` callback:
+        psycopg_pool hands every return with such a callback to a worker thread, a handoff that
+        cost more than the query itself and stopped aura-db scaling with threads."""
+        self._guard()
+        conn = self._pool.getconn()
+        try:
+            if raw:
+                self._touch(conn)
+            conn.autocommit = autocommit
+            with conn:  # commit, or roll back on an exception (a pooled connection stays open)
+                yield conn
+        finally:
+            self._give_back(conn)
+
+    def _give_back(self, conn: psycopg.Connection[Any]) -> None:
+        try:
+            if not conn.closed:
+                if conn in self._touched:
+                    self._touched.discard(conn)
+                    self._reset(conn)
+                conn.autocommit = False
+                self._last_return[conn] = time.monotonic()
+        except psycopg.Error as exc:
+            logger.warning("discarding a connection that failed its reset: %s", exc)
+            conn.close()  # the pool replaces a closed connection
+        finally:
+            self._pool.putconn(conn)
+
+    @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
         """Borrow a connection; it commits on normal exit and rolls back on an exception.
         Session state it changes is RESET when it goes back to the pool."""
-        self._guard()
-        with self._pool.connection() as conn:
-            self._touch(conn)
+        with self._borrow(raw=True) as conn:
             yield conn
 
-    @contextmanager
-    def _connector(self) -> Iterator[psycopg.Connection[Any]]:
+    def _connector(self) -> AbstractContextManager[psycopg.Connection[Any]]:
         """The borrow behind repository calls made outside a transaction: autocommit, so a
         one-statement call costs one round trip (no BEGIN/COMMIT). A repository method that runs
         several statements that must hold together opens ``conn.transaction()`` itself."""
-        self._guard()
-        with self._pool.connection() as conn:
-            conn.autocommit = True
-            try:
-                yield conn
-            finally:
-                if not conn.closed:
-                    conn.autocommit = False
+        return self._borrow(autocommit=True)
 
     @contextmanager
     def transaction(self, actor: str | None = None) -> Iterator[Transaction]:
@@ -267,8 +284,7 @@ class Database(RepositoryAccess):
 
         Everything in the block commits together or rolls back together on an exception.
         """
-        self._guard()
-        with self._pool.connection() as conn, conn.transaction():
+        with self._borrow() as conn, conn.transaction():
             if actor is not None:
                 conn.execute("SELECT set_config('aura.actor', %s, true)", (actor,))
             yield Transaction(conn, self._touch)
