@@ -33,31 +33,31 @@ def _point_in_tx(case: Case) -> str:
 def _point_pooled(case: Case) -> str:
     plain, safe = _us(case, "psycopg: plain pool"), _us(case, "psycopg: aura-db's pool (check + reset)")
     aura = case.reference.stats.p50 * 1e6
-    return (f"**Point read, a connection borrowed per call** ({case.title}): the same raw psycopg "
-            f"call costs {plain:.0f} µs on a plain pool and {safe:.0f} µs on aura-db's pool: "
-            f"{safe - plain:.0f} µs ({safe / plain:.2f}x) is the price of the pool's safety "
-            f"features, `check` on checkout (one empty query, a round trip) and `RESET ALL; "
-            f"pg_advisory_unlock_all(); UNLISTEN *` on return (another round trip). They are "
-            f"deliberate and kept. On the same pool aura-db's repository takes "
-            f"{aura / safe:.2f}x the raw call. Inside `db.transaction()` (previous case) "
-            f"neither is paid per call.")
+    return (f"**Point read, a connection borrowed per call** ({case.title}): the raw psycopg call "
+            f"costs {plain:.0f} µs on a plain pool and {safe:.0f} µs on a pool given psycopg_pool's "
+            f"own `check_connection` on checkout and a `reset` callback (the usual way to get those "
+            f"guarantees; psycopg_pool runs every return through a worker thread when a reset "
+            f"callback is set). aura-db keeps the guarantees without paying per call: a repository "
+            f"call runs in autocommit (no BEGIN/COMMIT), a connection is checked with a round trip "
+            f"only when it sat idle or its socket shows the server wrote to or closed it, RESET runs "
+            f"only after raw access, and returns are inline. It takes {aura:.0f} µs: "
+            f"{aura / plain:.2f}x the plain pool, {aura / safe:.2f}x the checked one.")
 
 
 def _ingest(case: Case) -> str:
     aura = case.reference.stats.p50
     copy, many = case.row("psycopg: binary COPY").stats.p50, case.row("psycopg: executemany").stats.p50
     return (f"**Ingest** ({case.title}): aura-db's add_many reaches {copy / aura:.2f}x the "
-            f"throughput of a raw binary COPY and {many / aura:.2f}x that of executemany. add_many "
-            f"is an upsert with bookkeeping, not a plain COPY: binary COPY into a temporary staging "
-            f"table, then one INSERT ... SELECT ... ON CONFLICT DO UPDATE (skipping unchanged rows), "
-            f"plus the workspace lock and per-document index_metadata. A profile (pyinstrument, "
-            f"30,000 chunks, 2026-11-23) put 57% of add_many in that INSERT ... SELECT, 23% in "
-            f"Python validation (check_json's NUL scan and json.dumps of each chunk's metadata, "
-            f"embedding_array's finiteness checks) and 13% in the staging COPY: the validation is "
-            f"the part a change in aura-db could shrink. executemany is no straw man in psycopg 3: "
-            f"it pipelines every statement, so "
-            f"the per-row server work (a 3 KB vector, the generated tsvector, the GIN index, WAL) "
-            f"dominates all contenders and the >= 5x target over it cannot hold on this server.")
+            f"throughput of a raw binary COPY and {many / aura:.2f}x that of executemany. The table "
+            f"is emptied before each batch, so this is a workspace's first load, which add_many "
+            f"COPYs straight into rag_chunks (later loads go through a staging table and one "
+            f"INSERT ... ON CONFLICT). The rest of the gap to a raw COPY is what add_many adds: "
+            f"validating every chunk in Python before anything is sent (finite, non-zero vectors of "
+            f"one supported size, text without NUL bytes, JSON metadata), the workspace row lock and "
+            f"an index_metadata row per document, all in one transaction. executemany is no straw "
+            f"man in psycopg 3: it pipelines every statement, so the per-row server work (a 3 KB "
+            f"vector, the generated tsvector, the GIN index, WAL) dominates all contenders and the "
+            f">= 5x target over it cannot hold on this server.")
 
 
 def _search(case: Case) -> str:
@@ -68,20 +68,21 @@ def _search(case: Case) -> str:
     return (f"**Search** ({case.title}): aura-db's default search took {routed} "
             f"(p50 {aura.stats.p50 * 1e3:.2f} ms, recall@10 {aura.extra['recall@10']:.3f}); the same "
             f"HNSW statement sent raw takes {raw.stats.p50 * 1e3:.2f} ms, the fastest exact scan "
-            f"{exact.stats.p50 * 1e3:.1f} ms. aura-db adds two round trips per search before the "
-            f"query (counting the workspace's chunks, up to its exact threshold of 10,000, to route; "
-            f"setting the HNSW parameters) and rolls the transaction back; workspaces at or under "
-            f"the threshold are always searched exactly (recall 1.0).")
+            f"{exact.stats.p50 * 1e3:.1f} ms. aura-db's search is one pipelined transaction: the "
+            f"search settings with a routing count (the rows its filters keep, up to the exact "
+            f"threshold of 10,000), then the HNSW settings with the query, then restoring the "
+            f"settings and COMMIT; workspaces (or filters) at or under the threshold are searched "
+            f"exactly (recall 1.0).")
 
 
 def _concurrency(case: Case) -> str:
     aura = case.reference.stats.p50
     raw = min(r.stats.p50 for r in case.rows if r.contender == "psycopg")
     return (f"**Concurrency** ({case.title}): aura-db completes {1 / aura:,.0f} operations/s against "
-            f"{1 / raw:,.0f} for raw psycopg on a plain pool ({raw / aura:.2f}x). With two cores "
-            f"shared by client and server the server is the bottleneck, and each aura-db operation "
-            f"costs it three statements instead of one (the pool's check and reset, see the point "
-            f"reads), so the gap widens with threads instead of closing.")
+            f"{1 / raw:,.0f} for raw psycopg on a plain pool ({raw / aura:.2f}x the time per "
+            f"operation). Each aura-db read is one statement on the borrowed connection, and "
+            f"connections go back to the pool inline; with two cores shared by client and server, "
+            f"the server and the GIL bound both.")
 
 
 _EXPLAINERS: list[tuple[Callable[[Case], bool], Callable[[Case], str]]] = [
