@@ -80,7 +80,8 @@ def _concurrency(case: Case) -> str:
     raw = min(r.stats.p50 for r in case.rows if r.contender == "psycopg")
     return (f"**Concurrency** ({case.title}): aura-db completes {1 / aura:,.0f} operations/s against "
             f"{1 / raw:,.0f} for raw psycopg on a plain pool (aura-db takes {aura / raw:.2f}x its time "
-            f"per operation; the mix is 80% point reads, 20% inserts). Each aura-db read is one statement on the borrowed connection, and "
+            f"per operation; the mix is 80% point reads, 20% inserts). Each aura-db read is one "
+            f"statement on the borrowed connection, and "
             f"connections go back to the pool inline; with two cores shared by client and server, "
             f"the server and the GIL bound both.")
 
