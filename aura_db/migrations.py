@@ -192,12 +192,11 @@ def _run(url: str, settings: MigrationSettings) -> Iterator[psycopg.Connection[A
             backend.connection.close()
 
 
-def _check_pgvector(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT current_setting('server_version'), "
-            "(SELECT 1 FROM pg_available_extensions WHERE name = 'vector')"
-        ).fetchone()
+def _check_pgvector(conn: psycopg.Connection[Any], url: str) -> None:
+    row = conn.execute(
+        "SELECT current_setting('server_version'), "
+        "(SELECT 1 FROM pg_available_extensions WHERE name = 'vector')"
+    ).fetchone()
     assert row is not None
     version, available = row
     if available is None:
@@ -249,7 +248,7 @@ def migrate(
         _refuse_drift(drift, allow_drift)
         ops = _pending(catalog, state, target, drift)
         if ops:
-            _check_pgvector(url)
+            _check_pgvector(conn, url)
         who = mp.applied_by()
         for op in ops:
             _apply(conn, op, settings, who)

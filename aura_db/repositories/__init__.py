@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from .base import Connector, Page
+from .base import Page
 from .code_graph import (
     CodeEdge,
     CodeEdgeType,
@@ -119,52 +119,48 @@ class RepositoryAccess:
 
     @cached_property
     def stories(self) -> StoriesRepository:
-        return StoriesRepository(self._connector_ref)
+        return StoriesRepository(self._connector)
 
     @cached_property
     def story_steps(self) -> StoryStepsRepository:
-        return StoryStepsRepository(self._connector_ref)
+        return StoryStepsRepository(self._connector)
 
     @cached_property
     def workspaces(self) -> WorkspacesRepository:
-        return WorkspacesRepository(self._connector_ref)
+        return WorkspacesRepository(self._connector)
 
     @cached_property
     def conversations(self) -> ConversationsRepository:
-        return ConversationsRepository(self._connector_ref)
+        return ConversationsRepository(self._connector)
 
     @cached_property
     def messages(self) -> MessagesRepository:
-        return MessagesRepository(self._connector_ref)
+        return MessagesRepository(self._connector)
 
     @cached_property
     def agent_executions(self) -> AgentExecutionsRepository:
-        return AgentExecutionsRepository(self._connector_ref)
+        return AgentExecutionsRepository(self._connector)
 
     @cached_property
     def tool_executions(self) -> ToolExecutionsRepository:
-        return ToolExecutionsRepository(self._connector_ref)
+        return ToolExecutionsRepository(self._connector)
 
     @cached_property
     def index_metadata(self) -> IndexMetadataRepository:
-        return IndexMetadataRepository(self._connector_ref)
+        return IndexMetadataRepository(self._connector)
 
     @cached_property
     def sessions(self) -> SessionsRepository:
-        return SessionsRepository(self._connector_ref)
+        return SessionsRepository(self._connector)
 
     @cached_property
     def configurations(self) -> ConfigurationsRepository:
-        return ConfigurationsRepository(self._connector_ref)
+        return ConfigurationsRepository(self._connector)
 
     @cached_property
     def rag_chunks(self) -> RagChunksRepository:
-        return RagChunksRepository(self._connector_ref)
+        return RagChunksRepository(self._connector)
 
     @cached_property
     def code_graph(self) -> CodeGraphRepository:
-        return CodeGraphRepository(self._connector_ref)
-
-    @property
-    def _connector_ref(self) -> Connector:
-        return self._connector
+        return CodeGraphRepository(self._connector)

@@ -288,9 +288,9 @@ def translate(exc: psycopg.Error, table: str) -> AuraError | None:
         return InvalidValue(f"{where}: the row breaks constraint {constraint}")
     if isinstance(exc, pg.NotNullViolation):
         return InvalidValue(f"{where}.{diag.column_name}: a value is required (got None)")
-    if isinstance(exc, pg.DataError | pg.SerializationFailure):
-        if isinstance(exc, pg.SerializationFailure):
-            return ConcurrencyConflict(f"{where}: {diag.message_primary}")
+    if isinstance(exc, pg.SerializationFailure):
+        return ConcurrencyConflict(f"{where}: {diag.message_primary}")
+    if isinstance(exc, pg.DataError):
         return InvalidValue(f"{where}: {(diag.message_primary or str(exc)).strip()}")
     return None
 
