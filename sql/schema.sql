@@ -811,6 +811,81 @@ COMMENT ON COLUMN public.rag_chunks.metadata IS 'Indexer-specific details (JSON 
 COMMENT ON COLUMN public.rag_chunks.created_at IS 'When the chunk was indexed (database clock).';
 
 --
+-- Name: rag_search_calibrations; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.rag_search_calibrations (
+    workspace_id character varying(16) NOT NULL,
+    embedding_dims integer NOT NULL,
+    ef_search integer,
+    recall real NOT NULL,
+    recall_target real NOT NULL,
+    queries integer NOT NULL,
+    chunks integer NOT NULL,
+    calibrated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ck_rag_search_calibrations_chunks_non_negative CHECK ((chunks >= 0)),
+    CONSTRAINT ck_rag_search_calibrations_ef_search_range CHECK (((ef_search >= 1) AND (ef_search <= 1000))),
+    CONSTRAINT ck_rag_search_calibrations_embedding_dims_supported CHECK ((embedding_dims = ANY (ARRAY[384, 768, 1536, 3072]))),
+    CONSTRAINT ck_rag_search_calibrations_queries_positive CHECK ((queries > 0)),
+    CONSTRAINT ck_rag_search_calibrations_recall_range CHECK (((recall >= (0)::double precision) AND (recall <= (1)::double precision))),
+    CONSTRAINT ck_rag_search_calibrations_recall_target_range CHECK (((recall_target > (0)::double precision) AND (recall_target <= (1)::double precision)))
+);
+
+--
+-- Name: TABLE rag_search_calibrations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.rag_search_calibrations IS 'Measured HNSW recall per workspace and embedding size, and the ef_search (or the exact path) its vector searches use. Written by db.rag_chunks.calibrate_search; read by every search.';
+
+--
+-- Name: COLUMN rag_search_calibrations.workspace_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.rag_search_calibrations.workspace_id IS 'Workspace whose chunks were measured (FK, cascade).';
+
+--
+-- Name: COLUMN rag_search_calibrations.embedding_dims; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.rag_search_calibrations.embedding_dims IS 'Embedding size measured, i.e. the HNSW index used.';
+
+--
+-- Name: COLUMN rag_search_calibrations.ef_search; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.rag_search_calibrations.ef_search IS 'Smallest hnsw.ef_search whose recall met recall_target; NULL: none did, searches go exact.';
+
+--
+-- Name: COLUMN rag_search_calibrations.recall; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.rag_search_calibrations.recall IS 'Mean top-10 recall of the HNSW path against the exact scan at ef_search (at the widest ef_search tried when ef_search is NULL).';
+
+--
+-- Name: COLUMN rag_search_calibrations.recall_target; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.rag_search_calibrations.recall_target IS 'Recall the calibration had to meet (0-1].';
+
+--
+-- Name: COLUMN rag_search_calibrations.queries; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.rag_search_calibrations.queries IS 'Sample queries measured (pairs of the workspace''s chunks).';
+
+--
+-- Name: COLUMN rag_search_calibrations.chunks; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.rag_search_calibrations.chunks IS 'Chunks of this size in the workspace when measured.';
+
+--
+-- Name: COLUMN rag_search_calibrations.calibrated_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.rag_search_calibrations.calibrated_at IS 'When it was measured (database clock).';
+
+--
 -- Name: sessions; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1687,6 +1762,13 @@ ALTER TABLE ONLY public.rag_chunks
     ADD CONSTRAINT rag_chunks_pkey PRIMARY KEY (id);
 
 --
+-- Name: rag_search_calibrations rag_search_calibrations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.rag_search_calibrations
+    ADD CONSTRAINT rag_search_calibrations_pkey PRIMARY KEY (workspace_id, embedding_dims);
+
+--
 -- Name: sessions sessions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2149,6 +2231,13 @@ ALTER TABLE ONLY public.messages
 
 ALTER TABLE ONLY public.rag_chunks
     ADD CONSTRAINT fk_rag_chunks_workspace_id FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
+
+--
+-- Name: rag_search_calibrations fk_rag_search_calibrations_workspace_id; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.rag_search_calibrations
+    ADD CONSTRAINT fk_rag_search_calibrations_workspace_id FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
 
 --
 -- Name: story_steps fk_story_steps_story_id; Type: FK CONSTRAINT; Schema: public; Owner: -

@@ -215,6 +215,9 @@ INSERT INTO index_metadata (file_path, workspace_path, content_hash, index_type)
     VALUES ('src/login.py', '/src/app', repeat('ab', 32), 'rag');
 INSERT INTO sessions (client_id) VALUES ('cli-1');
 INSERT INTO configurations (key, value) VALUES ('rag.top_k', '10');
+INSERT INTO rag_search_calibrations (workspace_id, embedding_dims, ef_search, recall, recall_target,
+                                     queries, chunks)
+    VALUES (%(ws)s, 768, 100, 0.97, 0.95, 40, 20000);
 INSERT INTO rag_chunks (workspace_id, content_id, chunk_index, content, title, embedding,
                         source_path, content_type)
     SELECT %(ws)s, format('src/m%%s/f%%s.py', d, g), 0, 'The handlers return ' || g, 'Handlers',
@@ -313,6 +316,15 @@ CHECKS = [
     ("UPDATE story_tasks SET description = ''", "ck_story_tasks_description_not_blank"),
     ("UPDATE story_tasks SET completed_at = created_at - interval '1 second'",
      "ck_story_tasks_completed_after_created"),
+    ("UPDATE rag_search_calibrations SET embedding_dims = 512",
+     "ck_rag_search_calibrations_embedding_dims_supported"),
+    ("UPDATE rag_search_calibrations SET ef_search = 0", "ck_rag_search_calibrations_ef_search_range"),
+    ("UPDATE rag_search_calibrations SET ef_search = 1001", "ck_rag_search_calibrations_ef_search_range"),
+    ("UPDATE rag_search_calibrations SET recall = 1.01", "ck_rag_search_calibrations_recall_range"),
+    ("UPDATE rag_search_calibrations SET recall_target = 0",
+     "ck_rag_search_calibrations_recall_target_range"),
+    ("UPDATE rag_search_calibrations SET queries = 0", "ck_rag_search_calibrations_queries_positive"),
+    ("UPDATE rag_search_calibrations SET chunks = -1", "ck_rag_search_calibrations_chunks_non_negative"),
 ]
 
 
@@ -349,6 +361,8 @@ FOREIGN_KEYS = [
     ("UPDATE conversations SET story_id = %(missing)s", "fk_conversations_story_id"),
     ("UPDATE story_steps SET story_id = %(missing)s", "fk_story_steps_story_id"),
     ("UPDATE story_tasks SET step_id = %(missing)s", "fk_story_tasks_step_id"),
+    ("UPDATE rag_search_calibrations SET workspace_id = 'ffffffffffffffff'",
+     "fk_rag_search_calibrations_workspace_id"),
 ]
 
 
@@ -410,6 +424,8 @@ NOT_NULLS = [
     ("INSERT INTO stories (description) VALUES ('no title')", "title"),
     ("INSERT INTO story_steps (story_id, name, capability) VALUES (%(story)s, 'n', 'c')", "order"),
     ("UPDATE story_steps SET status = NULL", "status"),
+    ("INSERT INTO rag_search_calibrations (workspace_id, embedding_dims, recall_target, queries, chunks) "
+     "VALUES (%(ws)s, 384, 0.95, 1, 1)", "recall"),
 ]
 
 
@@ -437,6 +453,7 @@ def test_deletes_cascade_or_set_null_as_specified(seeded: tuple[Any, dict[str, A
         assert conn.execute("SELECT count(*) FROM code_edges").fetchone() == (0,)
         conn.execute("DELETE FROM workspaces")
         assert conn.execute("SELECT count(*) FROM rag_chunks").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM rag_search_calibrations").fetchone() == (0,)
 
 
 # --- triggers -----------------------------------------------------------------------------------
@@ -630,7 +647,7 @@ def test_every_table_and_column_has_a_comment(seeded: tuple[Any, dict[str, Any]]
     tables = conn.execute("SELECT count(*) FROM pg_class WHERE relkind = 'r' "
                           "AND relnamespace = current_schema()::regnamespace "
                           "AND relname <> ALL (%s)", (list(BOOKKEEPING),)).fetchone()
-    assert tables == (15,)
+    assert tables == (16,)
 
 
 def test_every_foreign_key_has_an_index_on_its_leading_columns(
