@@ -44,7 +44,7 @@ from .executions import (
 )
 from .index_metadata import FileChanges, IndexMetadataRepository, IndexMetadataRow, IndexType
 from .rag_chunks import Chunk, ChunkRow, ChunkStats, RagChunksRepository, SearchIndex
-from .rag_search import HybridHit, SearchHit, SearchPlan, SearchTuning
+from .rag_search import HybridHit, SearchCalibration, SearchHit, SearchPlan, SearchTuning
 from .sessions import SessionRow, SessionsRepository
 from .stories import TRANSITIONS, StoriesRepository, StoryDetail, StoryRow, StoryStatus
 from .story_steps import StepDetail, StepStatus, StoryStepRow, StoryStepsRepository, StoryTaskRow
@@ -85,6 +85,7 @@ __all__ = [
     "RagContext",
     "RagContextRow",
     "RepositoryAccess",
+    "SearchCalibration",
     "SearchHit",
     "SearchIndex",
     "SearchPlan",

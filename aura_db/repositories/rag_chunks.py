@@ -14,7 +14,11 @@ per row (~290 rows/s at 100k x 768 on 2 cores), while COPY into an unindexed tab
 
     with db.rag_chunks.bulk_load(768):          # drops ix_rag_chunks_embedding_768
         db.rag_chunks.add_many(ws, chunks)      # searches meanwhile take the exact path
-    # on exit: CREATE INDEX CONCURRENTLY with maintenance_work_mem / parallel workers set
+    # on exit: CREATE INDEX CONCURRENTLY with maintenance_work_mem / parallel workers set,
+    # then the recall calibration of the workspaces above the exact threshold
+
+An ingest (outside a caller's transaction) that takes an uncalibrated workspace past the
+exact-path threshold calibrates its searches after committing (see ``calibrate_search``).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from ..errors import AuraError, InvalidValue
 from ..queries import Query
 from .base import check_enum, check_int, check_json, check_text, escape_like, not_found, show
 from .conversations import RagContentType
-from .rag_search import SUPPORTED_DIMS, RagSearch, embedding_array
+from .rag_search import SUPPORTED_DIMS, RagSearch, embedding_array, index_name
 
 __all__ = ["Chunk", "ChunkRow", "ChunkStats", "RagChunksRepository", "SearchIndex", "copy_rows", "index_name"]
 
@@ -111,11 +115,6 @@ def copy_rows(conn: psycopg.Connection[Any], query: Query, types: list[str],
             copy.write_row(row)
 
 
-def index_name(dims: int) -> str:
-    """The name of the HNSW index serving embeddings of ``dims`` dimensions."""
-    return f"ix_rag_chunks_embedding_{dims}"
-
-
 class RagChunksRepository(RagSearch):
     """``db.rag_chunks``: ingest (replace a document, bulk add), search (see
     :class:`~aura_db.repositories.rag_search.RagSearch`), delete, stats and index builds."""
@@ -159,31 +158,47 @@ class RagChunksRepository(RagSearch):
         check_text("workspaces", "rag_indexed_commit_sha", commit_sha, max_len=40, required=False)
         rows, dims = _validate(workspace_id, chunks, replace)
         hashes = _hashes(rows, replace, content_hash)
-        with self._conn() as conn, conn.transaction():
-            locked = self._q("lock_workspace_for_rag").optional(
-                conn, tuple_row, workspace_id=workspace_id, commit_sha=commit_sha,
-                replaced=[replace] if replace is not None else [])
-            if locked is None:
-                raise not_found("workspaces", workspace_id)
-            path, existing = locked
-            if existing is not None and existing != dims:
-                raise InvalidValue(
-                    f"{_T}.embedding: workspace {workspace_id!r} holds {existing}-dimension "
-                    f"embeddings, these chunks have {dims} (one model per workspace; delete its "
-                    f"chunks to change models)")
-            if replace is None and existing is None:
-                # the workspace's first load: nothing to upsert against, so no staging hop
-                copy_rows(conn, self._q("copy_chunks_direct"), _COPY_TYPES, rows)
-            else:
-                self._q("create_chunk_staging").script(conn)
-                copy_rows(conn, self._q("copy_chunk_staging"), _COPY_TYPES, rows)
-                if replace is not None:
-                    self._q("delete_unstaged_chunks").script(conn)
-                self._q("upsert_staged_chunks").script(conn)
-            self._q("record_index_metadata").affected(
-                conn, workspace_path=path, index_type="rag", paths=list(hashes),
-                hashes=list(hashes.values()), indexed_at=None)
+        threshold = self.tuning.exact_threshold
+        with self._conn() as conn:
+            owned = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            with conn.transaction():
+                uncalibrated = self._move(conn, workspace_id, rows, dims, hashes, replace,
+                                          commit_sha, threshold)
+        if owned and self.tuning.auto_calibrate and uncalibrated is not None \
+                and uncalibrated + len(rows) > threshold:
+            # this ingest may have taken the workspace onto the HNSW path: measure its recall
+            self._auto_calibrate(workspace_id, dims)
         return len(rows)
+
+    def _move(self, conn: psycopg.Connection[Any], workspace_id: str, rows: list[tuple[Any, ...]],
+              dims: int, hashes: dict[str, str], replace: str | None, commit_sha: str | None,
+              threshold: int) -> int | None:
+        """The ingest's transaction; returns the workspace's chunks before it (capped above
+        ``threshold``) when it has no search calibration, else None."""
+        locked = self._q("lock_workspace_for_rag").optional(
+            conn, tuple_row, workspace_id=workspace_id, commit_sha=commit_sha,
+            replaced=[replace] if replace is not None else [], cap=threshold + 1)
+        if locked is None:
+            raise not_found("workspaces", workspace_id)
+        path, existing, uncalibrated = locked
+        if existing is not None and existing != dims:
+            raise InvalidValue(
+                f"{_T}.embedding: workspace {workspace_id!r} holds {existing}-dimension "
+                f"embeddings, these chunks have {dims} (one model per workspace; delete its "
+                f"chunks to change models)")
+        if replace is None and existing is None:
+            # the workspace's first load: nothing to upsert against, so no staging hop
+            copy_rows(conn, self._q("copy_chunks_direct"), _COPY_TYPES, rows)
+        else:
+            self._q("create_chunk_staging").script(conn)
+            copy_rows(conn, self._q("copy_chunk_staging"), _COPY_TYPES, rows)
+            if replace is not None:
+                self._q("delete_unstaged_chunks").script(conn)
+            self._q("upsert_staged_chunks").script(conn)
+        self._q("record_index_metadata").affected(
+            conn, workspace_path=path, index_type="rag", paths=list(hashes),
+            hashes=list(hashes.values()), indexed_at=None)
+        return None if uncalibrated is None else int(uncalibrated)
 
     def chunks(self, workspace_id: str, content_id: str) -> builtins.list[ChunkRow]:
         """The chunks of one document, by chunk_index (empty when none)."""
@@ -240,22 +255,31 @@ class RagChunksRepository(RagSearch):
         ``maintenance_work_mem`` and ``max_parallel_maintenance_workers`` set for the build.
 
         No-op when it exists. Needs a Database (autocommit), not a Transaction. The build runs
-        without statement_timeout; a failed build leaves no invalid index behind. Raises
-        :class:`InvalidValue` for bad parameters.
+        without statement_timeout; a failed build leaves no invalid index behind. Then, when
+        :attr:`SearchTuning.auto_calibrate`, the workspaces that search through the index are
+        calibrated (:meth:`calibrate_workspaces`). Raises :class:`InvalidValue` for bad
+        parameters.
         """
         self._build(dims, index_name(dims), m, ef_construction, maintenance_work_mem, parallel_workers)
+        self._calibrate_built(dims)
 
     def reindex_search_index(self, dims: int, *, m: int = 16, ef_construction: int = 64,
                              maintenance_work_mem: str = "1GB", parallel_workers: int = 1) -> None:
         """Rebuild the HNSW index of one size with new ``m`` / ``ef_construction`` without a
         moment without an index: build the new one CONCURRENTLY under a temporary name, drop
-        the old one CONCURRENTLY, rename the new one into place."""
+        the old one CONCURRENTLY, rename the new one into place; then recalibrate as
+        :meth:`build_search_index` does (the new graph has a new recall)."""
         name = index_name(dims)
         self._build(dims, name + "_new", m, ef_construction, maintenance_work_mem, parallel_workers)
         with self._autocommit() as conn:
             conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name)))
             conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
                 sql.Identifier(name + "_new"), sql.Identifier(name)))
+        self._calibrate_built(dims)
+
+    def _calibrate_built(self, dims: int) -> None:
+        if self.tuning.auto_calibrate:
+            self.calibrate_workspaces(dims)
 
     @contextmanager
     def bulk_load(self, dims: int, **build: Any) -> Iterator[RagChunksRepository]:

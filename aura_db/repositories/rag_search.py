@@ -6,6 +6,15 @@ B-trees. Up to the threshold the search is *exact* (B-tree + sort: recall 1.0, c
 the workspace); above it, it goes through the HNSW index of the embedding's size with iterative
 scans, and falls back to the exact path when the index returns fewer than ``limit`` rows.
 
+How wide the HNSW path searches is measured, not assumed: HNSW recall depends on the data
+(embedding-like vectors reach recall@10 0.95 at ef_search 40-100, uniformly random 768-d ones
+need ~1000). :meth:`RagSearch.calibrate_search` measures, on queries built from the workspace's
+own chunks, the smallest ef_search whose recall against the exact scan meets
+:attr:`SearchTuning.recall_target` (or that none does: then the workspace is searched exactly)
+and records it in ``rag_search_calibrations``, which every search reads in the round trip that
+already counts the workspace. Index builds and the ingest that takes a workspace past the
+threshold calibrate on their own.
+
 Every setting is transaction-local, inside a transaction (or a savepoint of the caller's) that
 restores the previous values before it ends: nothing leaks to the caller's transaction or to
 the next borrower of the pooled connection. ``plan_cache_mode = force_custom_plan`` is set
@@ -15,10 +24,13 @@ workspace and filters.
 
 from __future__ import annotations
 
+import logging
+import math
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -26,7 +38,7 @@ import psycopg
 from pgvector import HalfVector, Vector
 from psycopg.rows import RowFactory, class_row, dict_row, tuple_row
 
-from ..errors import InvalidValue
+from ..errors import AuraError, InvalidValue
 from ..queries import Query
 from .base import Repository, check_enum, check_int, check_number, check_text, escape_like, show
 from .conversations import MessagesRepository, RagContentType, RagContext, RagContextRow
@@ -35,15 +47,23 @@ __all__ = [
     "SUPPORTED_DIMS",
     "HybridHit",
     "RagSearch",
+    "SearchCalibration",
     "SearchHit",
     "SearchPlan",
     "SearchTuning",
     "embedding_array",
+    "index_name",
 ]
 
 SUPPORTED_DIMS = (384, 768, 1536, 3072)
 _T = "rag_chunks"
 Path = Literal["exact", "hnsw"]
+logger = logging.getLogger(__name__)
+
+
+def index_name(dims: int) -> str:
+    """The name of the HNSW index serving embeddings of ``dims`` dimensions."""
+    return f"ix_rag_chunks_embedding_{dims}"
 
 
 def embedding_array(value: object, what: str) -> np.ndarray[Any, np.dtype[np.float32]]:
@@ -82,25 +102,59 @@ def embedding_array(value: object, what: str) -> np.ndarray[Any, np.dtype[np.flo
 
 @dataclass(frozen=True, slots=True)
 class SearchTuning:
-    """How searches route and how wide the HNSW path searches.
+    """How searches route, how wide the HNSW path searches, and how that width is calibrated.
 
     ``exact_threshold``: workspaces (after filters) with at most this many chunks are searched
     exactly. Measured on 2 cores with 768-d chunks: exact ~2.3 µs per chunk (16k chunks: 37 ms),
-    HNSW with iterative scans 4-9 ms whatever the size, so 10,000 (~20 ms) keeps the worst
+    HNSW with iterative scans 4-15 ms whatever the size, so 10,000 (~20 ms) keeps the worst
     exact search near the cost of a wide HNSW one while giving recall 1.0 below it.
-    ``ef_search``: HNSW candidate list, raised to ``2 * limit`` for large limits. 100 gives
-    recall@10 >= 0.95 on embedding-like (low intrinsic dimension) data; uniformly random 768-d
-    vectors are the worst case (recall@10 0.33 at 100, 0.94 at 1000) — raise it there.
+    ``ef_search``: HNSW candidate list of a workspace that has no calibration (raised to
+    ``2 * limit`` for large limits). 100 gives recall@10 >= 0.95 on embedding-like (low
+    intrinsic dimension) data; uniformly random 768-d vectors are the worst case (recall@10
+    0.33 at 100, ~0.95 at 1000), which calibration detects.
     ``max_scan_tuples``: how far an iterative scan may go before giving up (then the search
     falls back to the exact path).
+    ``recall_target``: the top-10 recall a calibration must show, as the lower bound of a
+    one-sided 95% confidence interval over its queries (so a calibration that barely passes
+    on its sample does not ship an ef_search that misses the target on the next queries).
+    ``calibration_queries``: queries per calibration (each costs one exact search and one
+    HNSW search per ef_search tried). ``ef_ladder``: the ef_search values tried, in order.
+    ``auto_calibrate``: calibrate after index builds and when an ingest takes a workspace past
+    ``exact_threshold`` (seconds of work at 10-20k chunks; off: call calibrate_search).
     """
 
     exact_threshold: int = 10_000
     ef_search: int = 100
     max_scan_tuples: int = 20_000
+    recall_target: float = 0.95
+    calibration_queries: int = 40
+    ef_ladder: tuple[int, ...] = (40, 100, 200, 400, 1000)
+    auto_calibrate: bool = True
 
-    def ef_for(self, limit: int) -> int:
-        return min(1000, max(self.ef_search, 2 * limit))
+    def ef_for(self, limit: int, base: int | None = None) -> int:
+        return min(1000, max(self.ef_search if base is None else base, 2 * limit))
+
+
+@dataclass(frozen=True, slots=True)
+class SearchCalibration:
+    """The measured recall of one workspace's HNSW path (``rag_search_calibrations``).
+
+    ``ef_search`` is what its searches use; None when no ef_search of the ladder met
+    ``recall_target``: its searches then take the exact path. ``recall`` is the mean top-10
+    recall measured at ``ef_search`` (at the widest one tried when None)."""
+
+    workspace_id: str
+    embedding_dims: int
+    ef_search: int | None
+    recall: float
+    recall_target: float
+    queries: int
+    chunks: int
+    calibrated_at: datetime
+
+    @property
+    def path(self) -> Path:
+        return "exact" if self.ef_search is None else "hnsw"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,11 +192,15 @@ class HybridHit:
 
 @dataclass(frozen=True, slots=True)
 class SearchPlan:
-    """How a search would run: the route, the query, and the plan's node types and indexes."""
+    """How a search would run: the route, the query, the HNSW ef_search (None on the exact
+    path), whether the workspace's calibration decided them, and the plan's node types and
+    indexes."""
 
     path: Path
     query: str
     candidates: int
+    ef_search: int | None
+    calibrated: bool
     node_types: tuple[str, ...]
     indexes: tuple[str, ...]
     plan: Any  # EXPLAIN (FORMAT JSON) output
@@ -150,6 +208,7 @@ class SearchPlan:
 
 _hit = class_row(SearchHit)
 _hybrid_hit = class_row(HybridHit)
+_calibration = class_row(SearchCalibration)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +218,14 @@ class _Request:
     dims: int
     limit: int
     filters: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    path: Path
+    ef_search: int | None  # the HNSW path's
+    candidates: int
+    calibrated: bool
 
 
 class RagSearch(Repository):
@@ -180,11 +247,10 @@ class RagSearch(Repository):
         """
         req = self._request(workspace_id, embedding, limit, content_types, path_prefix)
         floor = check_number(_T, "min_score", min_score)
-        with self._searching(req) as (conn, count):
-            path = self._path(count, req, exact)
-            rows = self._run(conn, path, req, ef_search, "search", _hit)
-            if path == "hnsw" and exact is None and len(rows) < req.limit:
-                rows = self._run(conn, "exact", req, ef_search, "search", _hit)
+        with self._searching(req, exact, ef_search) as (conn, route):
+            rows = self._run(conn, route, req, "search", _hit)
+            if route.path == "hnsw" and exact is None and len(rows) < req.limit:
+                rows = self._run(conn, _EXACT, req, "search", _hit)
         return [h for h in rows if floor is None or h.score >= floor]
 
     def hybrid_search(self, workspace_id: str, query_text: str, embedding: object, limit: int = 10, *,
@@ -209,8 +275,8 @@ class RagSearch(Repository):
         wide = check_int(_T, "candidates", candidates, minimum=1, maximum=10_000)
         req.filters.update(query_text=query_text, vector_weight=weights[0], text_weight=weights[1],
                            rrf_k=rrf_k, candidates=wide or max(4 * req.limit, 40))
-        with self._searching(req) as (conn, count):
-            return self._run(conn, self._path(count, req, exact), req, ef_search, "hybrid", _hybrid_hit)
+        with self._searching(req, exact, ef_search) as (conn, route):
+            return self._run(conn, route, req, "hybrid", _hybrid_hit)
 
     def explain_search(self, workspace_id: str, embedding: object, limit: int = 10, *,
                        content_types: Sequence[RagContentType | str] | None = None,
@@ -219,9 +285,8 @@ class RagSearch(Repository):
         """How :meth:`search` would run with these arguments: its route and EXPLAIN plan
         (node types and index names), planned with the same settings."""
         req = self._request(workspace_id, embedding, limit, content_types, path_prefix)
-        with self._searching(req) as (conn, count):
-            path = self._path(count, req, exact)
-            query = self._settle(conn, path, req, ef_search, "search")
+        with self._searching(req, exact, ef_search) as (conn, route):
+            query = self._settle(conn, route, req, "search")
             with psycopg.RawCursor(conn) as cur:
                 cur.execute("EXPLAIN (FORMAT JSON) " + query.sql, query.bind(self._args(query, req)))
                 row = cur.fetchone()
@@ -229,7 +294,8 @@ class RagSearch(Repository):
         nodes: list[str] = []
         indexes: list[str] = []
         _walk(row[0][0]["Plan"], nodes, indexes)
-        return SearchPlan(path, query.name, count, tuple(nodes), tuple(indexes), row[0])
+        return SearchPlan(route.path, query.name, route.candidates, route.ef_search, route.calibrated,
+                          tuple(nodes), tuple(indexes), row[0])
 
     def record_hits(self, message_id: uuid.UUID | str, query_text: str,
                     hits: Sequence[SearchHit | HybridHit]) -> list[RagContextRow]:
@@ -241,19 +307,166 @@ class RagSearch(Repository):
                                content_type=h.content_type) for h in hits]
         return MessagesRepository(self._connector, self._catalog).attach_rag_contexts(message_id, contexts)
 
+    # -- recall calibration -------------------------------------------------------------------------
+
+    def calibrate_search(self, workspace_id: str, dims: int | None = None, *,
+                         recall_target: float | None = None, queries: Sequence[object] | None = None,
+                         sample_size: int | None = None) -> SearchCalibration:
+        """Measure how wide the HNSW path must search this workspace, and record it.
+
+        Finds the exact top 10 of each query, then tries the ef_search values of
+        :attr:`SearchTuning.ef_ladder` in order until recall against the exact scan meets
+        ``recall_target`` (default :attr:`SearchTuning.recall_target`) at 95% confidence. When
+        none does, the workspace's searches take the exact path. The result goes to
+        ``rag_search_calibrations``; every later search of the workspace uses it.
+
+        ``queries``: real query embeddings (e.g. recent questions), the best measure; the first
+        ef_search that meets the target is kept. Without them, ``sample_size`` (default
+        :attr:`SearchTuning.calibration_queries`) queries are made from a fixed sample of the
+        workspace's chunks, each moved away from itself as far as its 10th nearest neighbour
+        is. Such probes still sit nearer the graph than real queries (on embedding-like data
+        they measured 0.975 at ef_search 40 where fresh queries got 0.922), so one more ladder
+        step is kept as headroom (when the widest step is the first to pass, there is none:
+        exact). ``dims`` defaults to the size of the workspace's chunks.
+
+        Costs one exact search and up to one HNSW search per ladder step per query (2-4 s at
+        15,000 chunks on 2 cores). Raises :class:`InvalidValue` for bad arguments, a workspace
+        without chunks (of that size), or no valid HNSW index of that size (build it first).
+        """
+        check_text(_T, "workspace_id", workspace_id, max_len=16)
+        if dims is not None and dims not in SUPPORTED_DIMS:
+            raise InvalidValue(f"{_T}.embedding_dims: {show(dims)} is not a supported size "
+                               f"({', '.join(map(str, SUPPORTED_DIMS))})")
+        target = self.tuning.recall_target if recall_target is None else check_number(
+            "rag_search_calibrations", "recall_target", recall_target)
+        if target is None or not 0 < target <= 1:
+            raise InvalidValue(f"rag_search_calibrations.recall_target: expected a number in (0, 1], "
+                               f"got {show(recall_target)}")
+        check_int("rag_search_calibrations", "sample_size", sample_size, minimum=2, maximum=1000)
+        given = None if queries is None else [
+            embedding_array(q, f"rag_search_calibrations: query {i}") for i, q in enumerate(queries)]
+        if given is not None and not 2 <= len(given) <= 1000:
+            raise InvalidValue(f"rag_search_calibrations: expected 2 to 1000 queries, got {len(given)}")
+        wanted = self.tuning.calibration_queries if sample_size is None else sample_size
+        with self._conn() as conn:
+            sample = self._q("calibration_sample").many(
+                conn, tuple_row, workspace_id=workspace_id, dims=dims, n=1 if given else wanted)
+            if not sample:
+                size = "" if dims is None else f" of {dims} dimensions"
+                raise InvalidValue(f"{_T}: workspace {workspace_id!r} has no chunks{size} to calibrate on")
+            dims, chunks = int(sample[0][0]), int(sample[0][2])
+            valid = {row[0] for row in self._q("search_indexes").many(conn, tuple_row) if row[1]}
+        if index_name(dims) not in valid:
+            raise InvalidValue(f"{_T}: no valid HNSW index {index_name(dims)} to calibrate against "
+                               f"(build_search_index({dims}) first)")
+        if given is not None:
+            for i, q in enumerate(given):
+                if q.size != dims:
+                    raise InvalidValue(f"rag_search_calibrations: query {i} has {q.size} dimensions, "
+                                       f"workspace {workspace_id!r} holds {dims}-dimension embeddings")
+        probes = given if given is not None else [
+            self._probe(workspace_id, row[1], seed) for seed, row in enumerate(sample)]
+        ef, recall = self._measure(workspace_id, probes, min(10, chunks), target, headroom=given is None)
+        with self._conn() as conn:
+            return self._q("save_search_calibration").one(
+                conn, _calibration, workspace_id=workspace_id, embedding_dims=dims, ef_search=ef,
+                recall=recall, recall_target=target, queries=len(probes), chunks=chunks)
+
+    def _measure(self, workspace_id: str, probes: Sequence[Any], limit: int, target: float, *,
+                 headroom: bool) -> tuple[int | None, float]:
+        """(ef_search, its mean recall): the first ladder step meeting ``target`` (with
+        ``headroom``, the step after it), or (None, recall at the widest step) when there is
+        none."""
+        truths = [{h.id for h in self.search(workspace_id, q, limit, exact=True)} for q in probes]
+        recall, passed = 0.0, False
+        for ef in self.tuning.ef_ladder:
+            found = [len({h.id for h in self.search(workspace_id, q, limit, exact=False, ef_search=ef)}
+                         & truth) / len(truth) for q, truth in zip(probes, truths, strict=True)]
+            recall = float(np.mean(found))
+            logger.debug("calibration of %s: ef_search %d, recall %.3f (lower bound %.3f)",
+                         workspace_id, ef, recall, _lower_bound(found))
+            if passed:
+                return ef, recall  # the headroom step
+            if _lower_bound(found) >= target:
+                if not headroom:
+                    return ef, recall
+                passed = True
+        return None, recall  # also when only the widest step passed: no headroom is left
+
+    def calibrate_workspaces(self, dims: int) -> list[SearchCalibration]:
+        """Calibrate every workspace holding more than :attr:`SearchTuning.exact_threshold`
+        chunks of ``dims`` dimensions (those whose searches take that HNSW index), largest
+        first; done after every index build when :attr:`SearchTuning.auto_calibrate`."""
+        with self._conn() as conn:
+            names = self._q("workspaces_to_calibrate").many(
+                conn, tuple_row, dims=dims, threshold=self.tuning.exact_threshold)
+        return [self.calibrate_search(name, dims) for (name,) in names]
+
+    def search_calibrations(self, workspace_id: str | None = None) -> list[SearchCalibration]:
+        """The recorded calibrations of one workspace (of every workspace when None)."""
+        with self._conn() as conn:
+            return self._q("list_search_calibrations").many(conn, _calibration, workspace_id=workspace_id)
+
+    def _probe(self, workspace_id: str, chunk: Vector, seed: int) -> np.ndarray[Any, Any]:
+        """A query near the workspace's data but not in it: one of its chunks moved in a random
+        direction until it is only as similar to that chunk as the chunk is to its 10th
+        nearest neighbour (measured through the index, where the chunk itself sits). A stored
+        chunk as the query would overstate recall: the graph links it to its neighbours."""
+        x = chunk.to_numpy().astype(np.float32)
+        x /= np.linalg.norm(x)
+        scores = [h.score for h in self.search(workspace_id, x, 11, exact=False, ef_search=100)
+                  if h.score < 0.9999]  # not the chunk itself (or its exact copies)
+        similarity = min(max(scores[min(9, len(scores) - 1)] if scores else 0.5, 0.05), 0.99)
+        direction = np.random.default_rng(seed).standard_normal(x.size).astype(np.float32)
+        direction -= direction.dot(x) * x
+        direction /= np.linalg.norm(direction)
+        return x + math.sqrt(1 / similarity**2 - 1) * direction
+
+    def _auto_calibrate(self, workspace_id: str, dims: int) -> SearchCalibration | None:
+        """Calibrate after an ingest committed: a failure is logged, never raised (the chunks
+        are stored; searches use the configured ef_search until a calibration succeeds)."""
+        try:
+            with self._conn() as conn:
+                indexes = self._q("search_indexes").many(conn, tuple_row)
+            if (index_name(dims), True) not in {(row[0], row[1]) for row in indexes}:
+                return None  # a bulk load: the index build at its end calibrates
+            return self.calibrate_search(workspace_id, dims)
+        except InvalidValue as exc:
+            logger.info("rag_chunks: search calibration of workspace %s skipped: %s", workspace_id, exc)
+        except (AuraError, psycopg.Error) as exc:  # e.g. the workspace deleted meanwhile
+            logger.warning("rag_chunks: search calibration of workspace %s failed: %s", workspace_id, exc)
+        return None
+
     # -- the route --------------------------------------------------------------------------------
 
     @contextmanager
-    def _searching(self, req: _Request) -> Iterator[tuple[psycopg.Connection[Any], int]]:
+    def _searching(self, req: _Request, exact: bool | None,
+                   ef_search: int | None) -> Iterator[tuple[psycopg.Connection[Any], _Route]]:
         """A transaction (a savepoint in the caller's) with the search settings applied, and the
-        rows the filters keep in the workspace (capped). Pipelined: settings and count, the
-        search (with the HNSW settings), then restore and commit, are three round trips."""
+        route: from the rows the filters keep in the workspace (capped) and its calibration.
+        Pipelined: settings, count and calibration, the search (with the HNSW settings), then
+        restore and commit, are three round trips."""
+        if ef_search is not None:
+            check_int(_T, "ef_search", ef_search, minimum=1, maximum=1000, required=True)
         cap = max(self.tuning.exact_threshold, req.limit) + 1
         with self._conn() as conn, conn.pipeline(), conn.transaction():
             before = self._q("set_search_settings").one(
-                conn, dict_row, workspace_id=req.workspace_id, cap=cap, **_only(req.filters, _FILTERS))
-            yield conn, int(before["candidates"])
+                conn, dict_row, workspace_id=req.workspace_id, dims=req.dims, cap=cap,
+                **_only(req.filters, _FILTERS))
+            yield conn, self._route(before, req, exact, ef_search)
             self._q("restore_search_settings").execute(conn, tuple_row, **_only(before, _SETTINGS))
+
+    def _route(self, before: dict[str, Any], req: _Request, exact: bool | None,
+               ef_search: int | None) -> _Route:
+        count, calibrated = int(before["candidates"]), bool(before["calibrated"])
+        if exact is None:
+            small = count <= max(self.tuning.exact_threshold, req.limit)
+            # a calibration without ef_search: no HNSW width met the recall target
+            exact = small or (calibrated and before["calibrated_ef"] is None)
+        if exact:
+            return _Route("exact", None, count, calibrated)
+        ef = ef_search if ef_search is not None else self.tuning.ef_for(req.limit, before["calibrated_ef"])
+        return _Route("hnsw", ef, count, calibrated)
 
     def _request(self, workspace_id: str, embedding: object, limit: int,
                  content_types: Sequence[RagContentType | str] | None,
@@ -270,26 +483,18 @@ class RagSearch(Repository):
         return _Request(workspace_id, Vector(array), array.size, limit,
                         {"content_types": kinds, "path_like": like})
 
-    def _path(self, count: int, req: _Request, exact: bool | None) -> Path:
-        if exact is not None:
-            return "exact" if exact else "hnsw"
-        return "exact" if count <= max(self.tuning.exact_threshold, req.limit) else "hnsw"
-
-    def _settle(self, conn: psycopg.Connection[Any], path: Path, req: _Request,
-                ef_search: int | None, kind: str) -> Query:
+    def _settle(self, conn: psycopg.Connection[Any], route: _Route, req: _Request, kind: str) -> Query:
         """Apply the HNSW path's settings (for that path) and return the query to run."""
-        if path == "exact":
+        if route.path == "exact":
             return self._q(f"{kind}_exact")
-        ef = self.tuning.ef_for(req.limit) if ef_search is None else check_int(
-            _T, "ef_search", ef_search, minimum=1, maximum=1000, required=True)
         # sent unread: in the pipeline it shares the search's round trip
-        self._q("set_hnsw_settings").execute(conn, tuple_row, ef_search=ef,
+        self._q("set_hnsw_settings").execute(conn, tuple_row, ef_search=route.ef_search,
                                              max_scan_tuples=self.tuning.max_scan_tuples)
         return self._q(f"{kind}_hnsw_{req.dims}")
 
-    def _run(self, conn: psycopg.Connection[Any], path: Path, req: _Request, ef_search: int | None,
-             kind: str, row_factory: RowFactory[Any]) -> list[Any]:
-        query = self._settle(conn, path, req, ef_search, kind)
+    def _run(self, conn: psycopg.Connection[Any], route: _Route, req: _Request, kind: str,
+             row_factory: RowFactory[Any]) -> list[Any]:
+        query = self._settle(conn, route, req, kind)
         return query.many(conn, row_factory, **self._args(query, req))
 
     @staticmethod
@@ -299,6 +504,7 @@ class RagSearch(Repository):
         return _only(args, query.params)
 
 
+_EXACT = _Route("exact", None, 0, False)
 _FILTERS = ("content_types", "path_like")
 _SETTINGS = ("plan_cache_mode", "ef_search", "iterative_scan", "max_scan_tuples", "enable_seqscan",
              "enable_bitmapscan", "enable_sort")
@@ -306,6 +512,13 @@ _SETTINGS = ("plan_cache_mode", "ef_search", "iterative_scan", "max_scan_tuples"
 
 def _only(args: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if k in names}
+
+
+def _lower_bound(recalls: Sequence[float]) -> float:
+    """The lower end of a one-sided 95% confidence interval of the mean recall."""
+    if len(recalls) < 2:
+        return float(np.mean(recalls))
+    return float(np.mean(recalls) - 1.645 * np.std(recalls, ddof=1) / math.sqrt(len(recalls)))
 
 
 def _walk(plan: dict[str, Any], nodes: list[str], indexes: list[str]) -> None:

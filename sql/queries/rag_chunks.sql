@@ -1,7 +1,8 @@
 -- RAG chunks (002 §1.5): ingest through a staging table, search routed per workspace size,
 -- hybrid (full text + vector, reciprocal rank fusion) in one statement, maintenance.
 --
--- Vector search has two paths, chosen by the repository from count_search_candidates:
+-- Vector search has two paths, chosen by the repository from set_search_settings (the rows the
+-- filters keep, and the workspace's recall calibration from rag_search_calibrations):
 --   exact  ORDER BY embedding <=> q on the untyped column: no HNSW index has that expression,
 --          so the planner can only filter by the workspace B-tree and sort (recall 1.0);
 --   hnsw   one query per embedding size, repeating the partial index's expression and predicate
@@ -14,8 +15,10 @@
 -- restore_search_settings before the search's transaction (or savepoint) ends.
 -- name: lock_workspace_for_rag?
 -- Mark the live workspace as RAG-indexed now (and at %(commit_sha)s when given), locking its row
--- so concurrent ingests of one workspace serialize; returns its path and the embedding size of
--- its chunks outside %(replaced)s (none when it has no other chunk).
+-- so concurrent ingests of one workspace serialize; returns its path, the embedding size of
+-- its chunks outside %(replaced)s (none when it has no other chunk), and, when none of its
+-- sizes is calibrated yet, its chunks counted up to %(cap)s (the ingest that takes it past the
+-- exact-path threshold calibrates its searches).
 UPDATE workspaces w
 SET rag_indexed_at = now(),
     rag_indexed_commit_sha = coalesce(%(commit_sha)s::text, w.rag_indexed_commit_sha)
@@ -23,7 +26,11 @@ WHERE w.id = %(workspace_id)s AND w.deleted_at IS NULL
 RETURNING w.path,
     (SELECT c.embedding_dims FROM rag_chunks c
      WHERE c.workspace_id = w.id AND c.content_id <> ALL (%(replaced)s::text[])
-     LIMIT 1) AS embedding_dims;
+     LIMIT 1) AS embedding_dims,
+    CASE WHEN NOT EXISTS (SELECT 1 FROM rag_search_calibrations k WHERE k.workspace_id = w.id)
+         THEN (SELECT count(*) FROM (
+                   SELECT 1 FROM rag_chunks c WHERE c.workspace_id = w.id LIMIT %(cap)s) n)
+    END AS uncalibrated_chunks;
 
 -- name: create_chunk_staging#
 -- An empty, unindexed temporary table for one ingest, dropped at commit (emptied when an
@@ -141,6 +148,52 @@ WHERE workspace_id = %(workspace_id)s
 GROUP BY content_type
 ORDER BY content_type;
 
+-- name: calibration_sample
+-- The workspace's chunks of %(dims)s dimensions (its size when NULL: one model per workspace)
+-- the recall calibration builds its queries from: a fixed pseudo-random sample of %(n)s, the
+-- same on every run over the same chunks, with how many chunks of that size there are.
+SELECT embedding_dims, embedding, count(*) OVER () AS chunks
+FROM rag_chunks
+WHERE workspace_id = %(workspace_id)s
+  AND embedding_dims = coalesce(%(dims)s::integer,
+        (SELECT embedding_dims FROM rag_chunks WHERE workspace_id = %(workspace_id)s LIMIT 1))
+ORDER BY md5(id::text)
+LIMIT %(n)s;
+
+-- name: workspaces_to_calibrate
+-- The workspaces holding more than %(threshold)s chunks of %(dims)s dimensions (those whose
+-- searches take the HNSW path of that size), largest first.
+SELECT workspace_id
+FROM rag_chunks
+WHERE embedding_dims = %(dims)s
+GROUP BY workspace_id
+HAVING count(*) > %(threshold)s
+ORDER BY count(*) DESC, workspace_id;
+
+-- name: save_search_calibration^
+-- Record (or replace) the calibration of one workspace and embedding size.
+INSERT INTO rag_search_calibrations AS k
+    (workspace_id, embedding_dims, ef_search, recall, recall_target, queries, chunks)
+VALUES (%(workspace_id)s, %(embedding_dims)s, %(ef_search)s, %(recall)s, %(recall_target)s,
+        %(queries)s, %(chunks)s)
+ON CONFLICT (workspace_id, embedding_dims) DO UPDATE SET
+    ef_search = EXCLUDED.ef_search,
+    recall = EXCLUDED.recall,
+    recall_target = EXCLUDED.recall_target,
+    queries = EXCLUDED.queries,
+    chunks = EXCLUDED.chunks,
+    calibrated_at = now()
+RETURNING workspace_id, embedding_dims, ef_search, recall, recall_target, queries, chunks,
+          calibrated_at;
+
+-- name: list_search_calibrations
+-- The calibrations of one workspace (every workspace when %(workspace_id)s is NULL).
+SELECT workspace_id, embedding_dims, ef_search, recall, recall_target, queries, chunks,
+       calibrated_at
+FROM rag_search_calibrations
+WHERE %(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s
+ORDER BY workspace_id, embedding_dims;
+
 -- name: search_indexes
 -- The HNSW indexes of rag_chunks: name, validity and storage options (m, ef_construction).
 SELECT c.relname AS name, i.indisvalid AS valid, coalesce(c.reloptions, '{}') AS options,
@@ -154,8 +207,10 @@ ORDER BY c.relname;
 -- name: set_search_settings^
 -- Transaction-local: every vector query of this transaction is planned for its actual
 -- parameters (never a cached generic plan). Returns the settings the search may change as they
--- were before (restore_search_settings puts them back), and the rows the filters keep in the
--- workspace, counted up to %(cap)s (the routing decision needs no more).
+-- were before (restore_search_settings puts them back), the rows the filters keep in the
+-- workspace, counted up to %(cap)s (the routing decision needs no more), and the workspace's
+-- calibration for embeddings of %(dims)s dimensions: whether there is one, and its ef_search
+-- (NULL in a calibration: the HNSW path did not meet the recall target, search exactly).
 WITH before AS MATERIALIZED (
     SELECT current_setting('plan_cache_mode') AS plan_cache_mode,
            current_setting('hnsw.ef_search') AS ef_search,
@@ -172,8 +227,12 @@ SELECT before.*,
             WHERE workspace_id = %(workspace_id)s
               AND (%(content_types)s::text[] IS NULL OR content_type = ANY (%(content_types)s::text[]))
               AND (%(path_like)s::text IS NULL OR source_path LIKE %(path_like)s::text ESCAPE '\')
-            LIMIT %(cap)s) s) AS candidates
-FROM before;
+            LIMIT %(cap)s) s) AS candidates,
+       k.workspace_id IS NOT NULL AS calibrated,
+       k.ef_search AS calibrated_ef
+FROM before
+LEFT JOIN rag_search_calibrations k
+    ON k.workspace_id = %(workspace_id)s AND k.embedding_dims = %(dims)s;
 
 -- name: set_hnsw_settings^
 -- Transaction-local settings of the HNSW path: search breadth, iterative scans that keep going
