@@ -822,7 +822,9 @@ CREATE TABLE public.rag_search_calibrations (
     recall_target real NOT NULL,
     queries integer NOT NULL,
     chunks integer NOT NULL,
+    changed_chunks integer DEFAULT 0 NOT NULL,
     calibrated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ck_rag_search_calibrations_changed_chunks_non_negative CHECK ((changed_chunks >= 0)),
     CONSTRAINT ck_rag_search_calibrations_chunks_non_negative CHECK ((chunks >= 0)),
     CONSTRAINT ck_rag_search_calibrations_ef_search_range CHECK (((ef_search >= 1) AND (ef_search <= 1000))),
     CONSTRAINT ck_rag_search_calibrations_embedding_dims_supported CHECK ((embedding_dims = ANY (ARRAY[384, 768, 1536, 3072]))),
@@ -878,6 +880,12 @@ COMMENT ON COLUMN public.rag_search_calibrations.queries IS 'Sample queries meas
 --
 
 COMMENT ON COLUMN public.rag_search_calibrations.chunks IS 'Chunks of this size in the workspace when measured.';
+
+--
+-- Name: COLUMN rag_search_calibrations.changed_chunks; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.rag_search_calibrations.changed_chunks IS 'Chunks written or deleted in the workspace since it was measured; over chunks / 2, the next ingest measures again.';
 
 --
 -- Name: COLUMN rag_search_calibrations.calibrated_at; Type: COMMENT; Schema: public; Owner: -

@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
 
+from aura_db import Config, Database
 from aura_db.cli import build_parser, main
 from aura_db.migrations import load_migrations
+from aura_db.repositories import Chunk, SearchTuning
 
 SECRET = "pa55-w0rd"
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,3 +117,30 @@ def test_python_dash_m_runs_the_cli(db_url: str) -> None:
     out, err = proc.communicate()
     assert code == 0, err
     assert "0 pending" in out
+
+
+def test_calibrate_search_measures_large_workspaces_and_shows_them(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(9)
+    with Database(Config(url=db_url, min_size=1, max_size=2)) as db:
+        db.rag_chunks.tuning = SearchTuning(auto_calibrate=False)
+        ws = db.workspaces.upsert("/src/cli").id
+        vectors = rng.normal(size=(10_050, 384)).astype(np.float32)
+        with db.rag_chunks.bulk_load(384):  # no calibration: auto_calibrate is off here
+            db.rag_chunks.add_many(ws, [Chunk(content=f"c{i}", embedding=v, chunk_index=i, content_id="doc")
+                                        for i, v in enumerate(vectors)])
+        small = db.workspaces.upsert("/src/small").id
+        db.rag_chunks.add_many(small, [Chunk(content="c", embedding=vectors[0], chunk_index=0, content_id="d")])
+    assert main(["--url", db_url, "calibrate-search", "--show"]) == 0
+    assert capsys.readouterr().out == "0 calibration(s)\n"
+    assert main(["--url", db_url, "calibrate-search", "--recall-target", "0.5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "1 calibration(s) measured"  # the small workspace is searched exactly
+    assert lines[0].startswith(f"{ws} 384-d: hnsw ef_search ")
+    assert "on 40 queries, target 0.5, 10,050 chunks, 0 changed since " in lines[0]
+    assert main(["--url", db_url, "calibrate-search", "--show", "--workspace", ws]) == 0
+    assert capsys.readouterr().out.splitlines() == [lines[0], "1 calibration(s)"]
+    assert main(["--url", db_url, "calibrate-search", "--workspace", small]) == 0
+    # one chunk, one probe: met at ef_search 40, kept with one step of headroom
+    assert capsys.readouterr().out.startswith(f"{small} 384-d: hnsw ef_search 100; recall@10 1.000 on 1 queries")

@@ -423,14 +423,26 @@ def test_the_ingest_that_crosses_the_threshold_calibrates(db: Database) -> None:
     assert (queries, chunks) == (12, 120) and ef in (100, 200, 400, 1000, None)
     plan = db.rag_chunks.explain_search(ws, rng.normal(size=384), 10)
     assert plan.calibrated and plan.path == ("exact" if ef is None else "hnsw")
-    # an ingest inside the caller's transaction never calibrates (it may still roll back) ...
+    # an ingest inside the caller's transaction never calibrates (it may still roll back)
     with db.transaction() as tx:
         tx.rag_chunks.add_many(other, chunks_for("a", list(rng.normal(size=(120, 384)))))
     assert _calibrated(db, other) == []
-    # ... nor one that finds the workspace calibrated already (its later growth: recalibrate)
-    db.rag_chunks.add_many(ws, chunks_for("c", list(rng.normal(size=(40, 384)))))
-    assert _calibrated(db, ws)[0][2] == 120
-    assert db.rag_chunks.calibrate_search(ws).chunks == 160
+    db.rag_chunks.add_many(other, chunks_for("z", [rng.normal(size=384)]))  # the next one does
+    assert [(queries, chunks) for _, queries, chunks in _calibrated(db, other)] == [(12, 121)]
+    # once calibrated, writes and deletes count as changes; past half the chunks measured, the
+    # next ingest measures again
+    db.rag_chunks.add_many(ws, chunks_for("c", list(rng.normal(size=(40, 384))), source_path="docs/c.md"))
+    [calibration] = db.rag_chunks.search_calibrations(ws)
+    assert (calibration.chunks, calibration.changed_chunks) == (120, 40)
+    assert db.rag_chunks.delete_path_prefix(ws, "docs/") == 40
+    assert db.rag_chunks.search_calibrations(ws)[0].changed_chunks == 80
+    db.rag_chunks.replace_content(ws, "a", chunks_for("a", list(rng.normal(size=(70, 384)))))
+    [again] = db.rag_chunks.search_calibrations(ws)
+    assert (again.chunks, again.changed_chunks) == (110, 0) and again.calibrated_at > calibration.calibrated_at
+    assert db.rag_chunks.delete_content(ws, "b") == 40
+    assert db.rag_chunks.search_calibrations(ws)[0].changed_chunks == 40
+    assert db.rag_chunks.delete_workspace(ws) == 70
+    assert db.rag_chunks.search_calibrations(ws) == []
 
 
 def test_calibration_routes_searches(db: Database) -> None:

@@ -325,6 +325,8 @@ CHECKS = [
      "ck_rag_search_calibrations_recall_target_range"),
     ("UPDATE rag_search_calibrations SET queries = 0", "ck_rag_search_calibrations_queries_positive"),
     ("UPDATE rag_search_calibrations SET chunks = -1", "ck_rag_search_calibrations_chunks_non_negative"),
+    ("UPDATE rag_search_calibrations SET changed_chunks = -1",
+     "ck_rag_search_calibrations_changed_chunks_non_negative"),
 ]
 
 

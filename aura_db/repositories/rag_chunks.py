@@ -18,7 +18,9 @@ per row (~290 rows/s at 100k x 768 on 2 cores), while COPY into an unindexed tab
     # then the recall calibration of the workspaces above the exact threshold
 
 An ingest (outside a caller's transaction) that takes an uncalibrated workspace past the
-exact-path threshold calibrates its searches after committing (see ``calibrate_search``).
+exact-path threshold, or finds more chunks written or deleted since the workspace's last
+calibration than half of those measured then, calibrates its searches after committing (see
+``calibrate_search``); deleting all of a workspace's chunks deletes its calibrations.
 """
 
 from __future__ import annotations
@@ -162,25 +164,24 @@ class RagChunksRepository(RagSearch):
         with self._conn() as conn:
             owned = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
             with conn.transaction():
-                uncalibrated = self._move(conn, workspace_id, rows, dims, hashes, replace,
-                                          commit_sha, threshold)
-        if owned and self.tuning.auto_calibrate and uncalibrated is not None \
-                and uncalibrated + len(rows) > threshold:
-            # this ingest may have taken the workspace onto the HNSW path: measure its recall
+                calibrate = self._move(conn, workspace_id, rows, dims, hashes, replace, commit_sha,
+                                       threshold)
+        if owned and calibrate and self.tuning.auto_calibrate:
+            # the workspace came onto the HNSW path, or changed much since it was measured
             self._auto_calibrate(workspace_id, dims)
         return len(rows)
 
     def _move(self, conn: psycopg.Connection[Any], workspace_id: str, rows: list[tuple[Any, ...]],
               dims: int, hashes: dict[str, str], replace: str | None, commit_sha: str | None,
-              threshold: int) -> int | None:
-        """The ingest's transaction; returns the workspace's chunks before it (capped above
-        ``threshold``) when it has no search calibration, else None."""
+              threshold: int) -> bool:
+        """The ingest's transaction; returns whether the workspace's search recall should be
+        measured once it is committed (see lock_workspace_for_rag)."""
         locked = self._q("lock_workspace_for_rag").optional(
             conn, tuple_row, workspace_id=workspace_id, commit_sha=commit_sha,
-            replaced=[replace] if replace is not None else [], cap=threshold + 1)
+            replaced=[replace] if replace is not None else [], cap=threshold + 1, changed=len(rows))
         if locked is None:
             raise not_found("workspaces", workspace_id)
-        path, existing, uncalibrated = locked
+        path, existing, calibrate = locked
         if existing is not None and existing != dims:
             raise InvalidValue(
                 f"{_T}.embedding: workspace {workspace_id!r} holds {existing}-dimension "
@@ -198,7 +199,7 @@ class RagChunksRepository(RagSearch):
         self._q("record_index_metadata").affected(
             conn, workspace_path=path, index_type="rag", paths=list(hashes),
             hashes=list(hashes.values()), indexed_at=None)
-        return None if uncalibrated is None else int(uncalibrated)
+        return bool(calibrate)
 
     def chunks(self, workspace_id: str, content_id: str) -> builtins.list[ChunkRow]:
         """The chunks of one document, by chunk_index (empty when none)."""
@@ -225,7 +226,8 @@ class RagChunksRepository(RagSearch):
                 conn, workspace_id=workspace_id, path_like=escape_like(prefix) + "%"))
 
     def delete_workspace(self, workspace_id: str) -> int:
-        """Delete every chunk of a workspace (and its 'rag' index_metadata); returns how many."""
+        """Delete every chunk of a workspace (and its 'rag' index_metadata and search
+        calibrations); returns how many."""
         with self._conn() as conn:
             return int(self._q("delete_workspace_chunks").scalar(conn, workspace_id=workspace_id))
 

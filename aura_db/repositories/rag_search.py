@@ -119,8 +119,10 @@ class SearchTuning:
     on its sample does not ship an ef_search that misses the target on the next queries).
     ``calibration_queries``: queries per calibration (each costs one exact search and one
     HNSW search per ef_search tried). ``ef_ladder``: the ef_search values tried, in order.
-    ``auto_calibrate``: calibrate after index builds and when an ingest takes a workspace past
-    ``exact_threshold`` (seconds of work at 10-20k chunks; off: call calibrate_search).
+    ``auto_calibrate``: calibrate after index builds, when an ingest takes a workspace past
+    ``exact_threshold``, and when one finds more chunks changed since the last calibration than
+    half of those it measured (seconds of work at 10-20k chunks, ~15 s at 100k; off: call
+    calibrate_search yourself).
     """
 
     exact_threshold: int = 10_000
@@ -141,7 +143,8 @@ class SearchCalibration:
 
     ``ef_search`` is what its searches use; None when no ef_search of the ladder met
     ``recall_target``: its searches then take the exact path. ``recall`` is the mean top-10
-    recall measured at ``ef_search`` (at the widest one tried when None)."""
+    recall measured at ``ef_search`` (at the widest one tried when None). ``changed_chunks``:
+    chunks written or deleted since; past ``chunks / 2`` the next ingest measures again."""
 
     workspace_id: str
     embedding_dims: int
@@ -150,6 +153,7 @@ class SearchCalibration:
     recall_target: float
     queries: int
     chunks: int
+    changed_chunks: int
     calibrated_at: datetime
 
     @property

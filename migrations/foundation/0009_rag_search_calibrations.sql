@@ -10,8 +10,11 @@
 -- read the result in the round trip that already counts the workspace. ef_search NULL means no
 -- ef_search met the target: that workspace's searches take the exact path.
 -- Rows are written after every HNSW index build of aura-db (bulk_load, build_search_index,
--- reindex_search_index) for workspaces above the exact-path threshold, and when an ingest takes
--- a workspace past that threshold. A workspace without a row uses the configured ef_search.
+-- reindex_search_index) for workspaces above the exact-path threshold, when an ingest takes a
+-- workspace past that threshold, and again by the ingest that finds more chunks written or
+-- deleted since the last measurement (changed_chunks) than half the chunks measured then: a
+-- workspace that grew or churned has a new graph neighbourhood. A workspace without a row uses
+-- the configured ef_search; deleting all of a workspace's chunks deletes its rows.
 
 CREATE TABLE rag_search_calibrations (
     workspace_id   varchar(16)  NOT NULL
@@ -22,6 +25,7 @@ CREATE TABLE rag_search_calibrations (
     recall_target  real         NOT NULL,
     queries        integer      NOT NULL,
     chunks         integer      NOT NULL,
+    changed_chunks integer      NOT NULL DEFAULT 0,
     calibrated_at  timestamptz  NOT NULL DEFAULT now(),
     PRIMARY KEY (workspace_id, embedding_dims),
     CONSTRAINT ck_rag_search_calibrations_embedding_dims_supported
@@ -31,7 +35,8 @@ CREATE TABLE rag_search_calibrations (
     CONSTRAINT ck_rag_search_calibrations_recall_target_range
         CHECK (recall_target > 0 AND recall_target <= 1),
     CONSTRAINT ck_rag_search_calibrations_queries_positive CHECK (queries > 0),
-    CONSTRAINT ck_rag_search_calibrations_chunks_non_negative CHECK (chunks >= 0)
+    CONSTRAINT ck_rag_search_calibrations_chunks_non_negative CHECK (chunks >= 0),
+    CONSTRAINT ck_rag_search_calibrations_changed_chunks_non_negative CHECK (changed_chunks >= 0)
 );
 
 COMMENT ON TABLE rag_search_calibrations IS
@@ -47,4 +52,7 @@ COMMENT ON COLUMN rag_search_calibrations.recall IS
 COMMENT ON COLUMN rag_search_calibrations.recall_target IS 'Recall the calibration had to meet (0-1].';
 COMMENT ON COLUMN rag_search_calibrations.queries IS 'Sample queries measured (pairs of the workspace''s chunks).';
 COMMENT ON COLUMN rag_search_calibrations.chunks IS 'Chunks of this size in the workspace when measured.';
+COMMENT ON COLUMN rag_search_calibrations.changed_chunks IS
+    'Chunks written or deleted in the workspace since it was measured; over chunks / 2, the next '
+    'ingest measures again.';
 COMMENT ON COLUMN rag_search_calibrations.calibrated_at IS 'When it was measured (database clock).';

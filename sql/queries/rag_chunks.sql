@@ -15,10 +15,18 @@
 -- restore_search_settings before the search's transaction (or savepoint) ends.
 -- name: lock_workspace_for_rag?
 -- Mark the live workspace as RAG-indexed now (and at %(commit_sha)s when given), locking its row
--- so concurrent ingests of one workspace serialize; returns its path, the embedding size of
--- its chunks outside %(replaced)s (none when it has no other chunk), and, when none of its
--- sizes is calibrated yet, its chunks counted up to %(cap)s (the ingest that takes it past the
--- exact-path threshold calibrates its searches).
+-- so concurrent ingests of one workspace serialize; returns its path, the embedding size of its
+-- chunks outside %(replaced)s (none when it has no other chunk), and whether the ingest should
+-- measure the workspace's search recall once committed: without a calibration, when its chunks
+-- (counted up to %(cap)s, the exact-path threshold + 1) plus the %(changed)s chunks written now
+-- pass the threshold; with one, when its changed_chunks, bumped here by %(changed)s, exceed
+-- half the chunks it measured.
+WITH bumped AS (
+    UPDATE rag_search_calibrations k
+    SET changed_chunks = least(k.changed_chunks::bigint + %(changed)s::integer, 2147483647)
+    WHERE k.workspace_id = %(workspace_id)s
+    RETURNING k.chunks, k.changed_chunks
+)
 UPDATE workspaces w
 SET rag_indexed_at = now(),
     rag_indexed_commit_sha = coalesce(%(commit_sha)s::text, w.rag_indexed_commit_sha)
@@ -27,10 +35,12 @@ RETURNING w.path,
     (SELECT c.embedding_dims FROM rag_chunks c
      WHERE c.workspace_id = w.id AND c.content_id <> ALL (%(replaced)s::text[])
      LIMIT 1) AS embedding_dims,
-    CASE WHEN NOT EXISTS (SELECT 1 FROM rag_search_calibrations k WHERE k.workspace_id = w.id)
-         THEN (SELECT count(*) FROM (
+    CASE WHEN EXISTS (SELECT 1 FROM bumped)
+         THEN (SELECT bool_or(b.changed_chunks > b.chunks / 2) FROM bumped b)
+         ELSE (SELECT count(*) FROM (
                    SELECT 1 FROM rag_chunks c WHERE c.workspace_id = w.id LIMIT %(cap)s) n)
-    END AS uncalibrated_chunks;
+              + %(changed)s::integer >= %(cap)s
+    END AS calibrate;
 
 -- name: create_chunk_staging#
 -- An empty, unindexed temporary table for one ingest, dropped at commit (emptied when an
@@ -100,7 +110,8 @@ WHERE workspace_id = %(workspace_id)s AND content_id = %(content_id)s
 ORDER BY chunk_index;
 
 -- name: delete_content_chunks$
--- Delete one document's chunks and its 'rag' index_metadata record; returns the chunks deleted.
+-- Delete one document's chunks and its 'rag' index_metadata record, counting them as changes
+-- of the workspace's search calibration; returns the chunks deleted.
 WITH gone AS (
     DELETE FROM rag_chunks
     WHERE workspace_id = %(workspace_id)s AND content_id = %(content_id)s
@@ -110,12 +121,17 @@ WITH gone AS (
     USING workspaces w
     WHERE w.id = %(workspace_id)s AND m.workspace_path = w.path AND m.index_type = 'rag'
       AND m.file_path = %(content_id)s
+), bumped AS (
+    UPDATE rag_search_calibrations
+    SET changed_chunks = least(changed_chunks::bigint + (SELECT count(*) FROM gone), 2147483647)
+    WHERE workspace_id = %(workspace_id)s
 )
 SELECT count(*) FROM gone;
 
 -- name: delete_path_chunks$
 -- Delete the chunks whose source_path matches an escaped LIKE prefix, and the 'rag'
--- index_metadata records of the documents they belonged to; returns the chunks deleted.
+-- index_metadata records of the documents they belonged to, counting them as changes of the
+-- workspace's search calibration; returns the chunks deleted.
 WITH gone AS (
     DELETE FROM rag_chunks
     WHERE workspace_id = %(workspace_id)s AND source_path LIKE %(path_like)s::text ESCAPE '\'
@@ -125,17 +141,24 @@ WITH gone AS (
     USING workspaces w
     WHERE w.id = %(workspace_id)s AND m.workspace_path = w.path AND m.index_type = 'rag'
       AND m.file_path IN (SELECT content_id FROM gone)
+), bumped AS (
+    UPDATE rag_search_calibrations
+    SET changed_chunks = least(changed_chunks::bigint + (SELECT count(*) FROM gone), 2147483647)
+    WHERE workspace_id = %(workspace_id)s
 )
 SELECT count(*) FROM gone;
 
 -- name: delete_workspace_chunks$
--- Delete every chunk of a workspace and its 'rag' index_metadata; returns the chunks deleted.
+-- Delete every chunk of a workspace, its 'rag' index_metadata and its search calibrations;
+-- returns the chunks deleted.
 WITH gone AS (
     DELETE FROM rag_chunks WHERE workspace_id = %(workspace_id)s RETURNING 1
 ), forgotten AS (
     DELETE FROM index_metadata m
     USING workspaces w
     WHERE w.id = %(workspace_id)s AND m.workspace_path = w.path AND m.index_type = 'rag'
+), uncalibrated AS (
+    DELETE FROM rag_search_calibrations WHERE workspace_id = %(workspace_id)s
 )
 SELECT count(*) FROM gone;
 
@@ -171,7 +194,7 @@ HAVING count(*) > %(threshold)s
 ORDER BY count(*) DESC, workspace_id;
 
 -- name: save_search_calibration^
--- Record (or replace) the calibration of one workspace and embedding size.
+-- Record (or replace) the calibration of one workspace and embedding size; no change since.
 INSERT INTO rag_search_calibrations AS k
     (workspace_id, embedding_dims, ef_search, recall, recall_target, queries, chunks)
 VALUES (%(workspace_id)s, %(embedding_dims)s, %(ef_search)s, %(recall)s, %(recall_target)s,
@@ -182,14 +205,15 @@ ON CONFLICT (workspace_id, embedding_dims) DO UPDATE SET
     recall_target = EXCLUDED.recall_target,
     queries = EXCLUDED.queries,
     chunks = EXCLUDED.chunks,
+    changed_chunks = 0,
     calibrated_at = now()
 RETURNING workspace_id, embedding_dims, ef_search, recall, recall_target, queries, chunks,
-          calibrated_at;
+          changed_chunks, calibrated_at;
 
 -- name: list_search_calibrations
 -- The calibrations of one workspace (every workspace when %(workspace_id)s is NULL).
 SELECT workspace_id, embedding_dims, ef_search, recall, recall_target, queries, chunks,
-       calibrated_at
+       changed_chunks, calibrated_at
 FROM rag_search_calibrations
 WHERE %(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s
 ORDER BY workspace_id, embedding_dims;
