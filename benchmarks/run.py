@@ -91,8 +91,8 @@ def _notes() -> list[str]:
         "(benchmarks/raw_sql.py); SQLAlchemy 2.0 ORM over psycopg 3 with models mapped onto aura-db's "
         "tables (benchmarks/orm.py); aiosql over psycopg 3 loading the same SQL in its `:name` dialect "
         "(benchmarks/sql/peers.sql). All check they return the same answers before they are timed.",
-        "Pools: aura-db's Database (psycopg_pool; a checkout check when a connection sat idle or its "
-        "socket is not quiet, RESET only after raw access, returns inline), "
+        "Pools: aura-db's Database (psycopg_pool; a checkout round trip only when a connection sat "
+        "idle, else libpq reads what the server sent, RESET only after raw access, returns inline), "
         "a plain psycopg_pool.ConnectionPool shared by raw psycopg and aiosql, SQLAlchemy's QueuePool; "
         "8 connections each, all opened before timing.",
         "Samples: per call for calls, pages and queries; per batch (time / rows) for ingest; per run "
