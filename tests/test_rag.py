@@ -476,6 +476,40 @@ def test_calibration_routes_searches(db: Database) -> None:
     assert again.calibrated_at > given.calibrated_at and again.queries == 8
 
 
+def test_ingest_and_delete_of_one_document_do_not_deadlock(db: Database) -> None:
+    # Both count their chunks as calibration changes. An ingest that locked the calibration row
+    # before the chunk rows deadlocked against a delete, which locks them the other way round.
+    db.rag_chunks.tuning = SearchTuning(exact_threshold=10, calibration_queries=4)
+    rng = np.random.default_rng(8)
+    ws = workspace(db)
+    db.rag_chunks.add_many(ws, chunks_for("base", list(rng.normal(size=(30, 384)))))
+    assert db.rag_chunks.search_calibrations(ws)
+    db.rag_chunks.tuning = SearchTuning(exact_threshold=10, auto_calibrate=False)
+    versions = [chunks_for("x", list(rng.normal(size=(5, 384)))) for _ in range(4)]
+    errors: list[BaseException] = []
+    rounds = {"written": 0, "deleted": 0}
+    stop = time.monotonic() + 2
+
+    def loop(kind: str) -> None:
+        try:
+            while time.monotonic() < stop:
+                if kind == "written":
+                    db.rag_chunks.replace_content(ws, "x", versions[rounds[kind] % 4])
+                else:
+                    db.rag_chunks.delete_content(ws, "x")
+                rounds[kind] += 1
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=loop, args=(kind,)) for kind in rounds]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and min(rounds.values()) > 10
+    assert count_rows(db, ws) in (30, 35)
+
+
 def test_calibration_refuses_bad_input_and_writes_nothing(db: Database) -> None:
     db.rag_chunks.tuning = SearchTuning(exact_threshold=10, calibration_queries=4)
     rng = np.random.default_rng(5)

@@ -175,13 +175,13 @@ class RagChunksRepository(RagSearch):
               dims: int, hashes: dict[str, str], replace: str | None, commit_sha: str | None,
               threshold: int) -> bool:
         """The ingest's transaction; returns whether the workspace's search recall should be
-        measured once it is committed (see lock_workspace_for_rag)."""
+        measured once it is committed (see count_calibration_changes)."""
         locked = self._q("lock_workspace_for_rag").optional(
             conn, tuple_row, workspace_id=workspace_id, commit_sha=commit_sha,
-            replaced=[replace] if replace is not None else [], cap=threshold + 1, changed=len(rows))
+            replaced=[replace] if replace is not None else [])
         if locked is None:
             raise not_found("workspaces", workspace_id)
-        path, existing, calibrate = locked
+        path, existing = locked
         if existing is not None and existing != dims:
             raise InvalidValue(
                 f"{_T}.embedding: workspace {workspace_id!r} holds {existing}-dimension "
@@ -199,7 +199,8 @@ class RagChunksRepository(RagSearch):
         self._q("record_index_metadata").affected(
             conn, workspace_path=path, index_type="rag", paths=list(hashes),
             hashes=list(hashes.values()), indexed_at=None)
-        return bool(calibrate)
+        return bool(self._q("count_calibration_changes").scalar(
+            conn, workspace_id=workspace_id, changed=len(rows), cap=threshold + 1))
 
     def chunks(self, workspace_id: str, content_id: str) -> builtins.list[ChunkRow]:
         """The chunks of one document, by chunk_index (empty when none)."""

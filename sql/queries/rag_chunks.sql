@@ -15,18 +15,8 @@
 -- restore_search_settings before the search's transaction (or savepoint) ends.
 -- name: lock_workspace_for_rag?
 -- Mark the live workspace as RAG-indexed now (and at %(commit_sha)s when given), locking its row
--- so concurrent ingests of one workspace serialize; returns its path, the embedding size of its
--- chunks outside %(replaced)s (none when it has no other chunk), and whether the ingest should
--- measure the workspace's search recall once committed: without a calibration, when its chunks
--- (counted up to %(cap)s, the exact-path threshold + 1) plus the %(changed)s chunks written now
--- pass the threshold; with one, when its changed_chunks, bumped here by %(changed)s, exceed
--- half the chunks it measured.
-WITH bumped AS (
-    UPDATE rag_search_calibrations k
-    SET changed_chunks = least(k.changed_chunks::bigint + %(changed)s::integer, 2147483647)
-    WHERE k.workspace_id = %(workspace_id)s
-    RETURNING k.chunks, k.changed_chunks
-)
+-- so concurrent ingests of one workspace serialize; returns its path and the embedding size of
+-- its chunks outside %(replaced)s (none when it has no other chunk).
 UPDATE workspaces w
 SET rag_indexed_at = now(),
     rag_indexed_commit_sha = coalesce(%(commit_sha)s::text, w.rag_indexed_commit_sha)
@@ -34,13 +24,7 @@ WHERE w.id = %(workspace_id)s AND w.deleted_at IS NULL
 RETURNING w.path,
     (SELECT c.embedding_dims FROM rag_chunks c
      WHERE c.workspace_id = w.id AND c.content_id <> ALL (%(replaced)s::text[])
-     LIMIT 1) AS embedding_dims,
-    CASE WHEN EXISTS (SELECT 1 FROM bumped)
-         THEN (SELECT bool_or(b.changed_chunks > b.chunks / 2) FROM bumped b)
-         ELSE (SELECT count(*) FROM (
-                   SELECT 1 FROM rag_chunks c WHERE c.workspace_id = w.id LIMIT %(cap)s) n)
-              + %(changed)s::integer >= %(cap)s
-    END AS calibrate;
+     LIMIT 1) AS embedding_dims;
 
 -- name: create_chunk_staging#
 -- An empty, unindexed temporary table for one ingest, dropped at commit (emptied when an
@@ -100,6 +84,26 @@ ON CONFLICT (workspace_id, content_id, chunk_index) DO UPDATE SET
 WHERE (c.content, c.embedding, c.source_path, c.content_type, c.title, c.metadata)
       IS DISTINCT FROM (EXCLUDED.content, EXCLUDED.embedding, EXCLUDED.source_path,
                         EXCLUDED.content_type, EXCLUDED.title, EXCLUDED.metadata);
+
+-- name: count_calibration_changes$
+-- The last statement of an ingest that wrote %(changed)s chunks: count them as changes of the
+-- workspace's search calibration, and say whether its recall should be measured once the ingest
+-- commits. Without a calibration: when its chunks, counted up to %(cap)s (the exact-path
+-- threshold + 1), reach %(cap)s. With one: when its changed_chunks exceed half the chunks it
+-- measured. Last, so its lock on the calibration row follows those on the chunk rows, the order
+-- deletes take them in.
+WITH bumped AS (
+    UPDATE rag_search_calibrations k
+    SET changed_chunks = least(k.changed_chunks::bigint + %(changed)s::integer, 2147483647)
+    WHERE k.workspace_id = %(workspace_id)s
+    RETURNING k.chunks, k.changed_chunks
+)
+SELECT CASE WHEN EXISTS (SELECT 1 FROM bumped)
+            THEN (SELECT bool_or(b.changed_chunks > b.chunks / 2) FROM bumped b)
+            ELSE (SELECT count(*) FROM (
+                      SELECT 1 FROM rag_chunks c WHERE c.workspace_id = %(workspace_id)s
+                      LIMIT %(cap)s) n) >= %(cap)s
+       END;
 
 -- name: list_content_chunks
 -- The chunks of one document, in order.
