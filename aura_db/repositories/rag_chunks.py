@@ -42,7 +42,7 @@ from ..errors import AuraError, InvalidValue
 from ..queries import Query
 from .base import check_enum, check_int, check_json, check_text, escape_like, not_found, show
 from .conversations import RagContentType
-from .rag_search import SUPPORTED_DIMS, RagSearch, embedding_array, index_name
+from .rag_search import RagSearch, check_dims, embedding_array, index_name
 
 __all__ = ["Chunk", "ChunkRow", "ChunkStats", "RagChunksRepository", "SearchIndex", "copy_rows", "index_name"]
 
@@ -247,7 +247,7 @@ class RagChunksRepository(RagSearch):
     def drop_search_index(self, dims: int) -> None:
         """Drop the HNSW index of one size, CONCURRENTLY (searches of that size then take the
         exact path). Needs a Database, not a Transaction: raises :class:`AuraError` inside one."""
-        _check_dims(dims)
+        check_dims(dims)
         with self._autocommit() as conn:
             conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
                 sql.Identifier(index_name(dims))))
@@ -296,7 +296,7 @@ class RagChunksRepository(RagSearch):
 
     def _build(self, dims: int, name: str, m: int, ef_construction: int, memory: str,
                workers: int) -> None:
-        _check_dims(dims)
+        check_dims(dims)
         check_int(_T, "m", m, minimum=2, maximum=100, required=True)
         check_int(_T, "ef_construction", ef_construction, minimum=4, maximum=1000, required=True)
         check_int(_T, "parallel_workers", workers, minimum=0, maximum=64, required=True)
@@ -337,12 +337,6 @@ class RagChunksRepository(RagSearch):
 
 
 # -- validation, before the round trip -------------------------------------------------------------
-
-
-def _check_dims(dims: int) -> None:
-    if dims not in SUPPORTED_DIMS:
-        raise InvalidValue(f"{_T}.embedding_dims: {show(dims)} is not a supported size "
-                           f"({', '.join(map(str, SUPPORTED_DIMS))})")
 
 
 def _validate(workspace_id: str, chunks: Sequence[Chunk],

@@ -12,8 +12,8 @@ need ~1000). :meth:`RagSearch.calibrate_search` measures, on queries built from 
 own chunks, the smallest ef_search whose recall against the exact scan meets
 :attr:`SearchTuning.recall_target` (or that none does: then the workspace is searched exactly)
 and records it in ``rag_search_calibrations``, which every search reads in the round trip that
-already counts the workspace. Index builds and the ingest that takes a workspace past the
-threshold calibrate on their own.
+already counts the workspace. Index builds, the ingest that takes a workspace past the threshold
+and the one that finds it much changed since its last calibration calibrate on their own.
 
 Every setting is transaction-local, inside a transaction (or a savepoint of the caller's) that
 restores the previous values before it ends: nothing leaks to the caller's transaction or to
@@ -51,6 +51,7 @@ __all__ = [
     "SearchHit",
     "SearchPlan",
     "SearchTuning",
+    "check_dims",
     "embedding_array",
     "index_name",
 ]
@@ -64,6 +65,13 @@ logger = logging.getLogger(__name__)
 def index_name(dims: int) -> str:
     """The name of the HNSW index serving embeddings of ``dims`` dimensions."""
     return f"ix_rag_chunks_embedding_{dims}"
+
+
+def check_dims(dims: int) -> None:
+    """Raise :class:`InvalidValue` unless ``dims`` is a supported embedding size."""
+    if dims not in SUPPORTED_DIMS:
+        raise InvalidValue(f"{_T}.embedding_dims: {show(dims)} is not a supported size "
+                           f"({', '.join(map(str, SUPPORTED_DIMS))})")
 
 
 def embedding_array(value: object, what: str) -> np.ndarray[Any, np.dtype[np.float32]]:
@@ -338,9 +346,8 @@ class RagSearch(Repository):
         without chunks (of that size), or no valid HNSW index of that size (build it first).
         """
         check_text(_T, "workspace_id", workspace_id, max_len=16)
-        if dims is not None and dims not in SUPPORTED_DIMS:
-            raise InvalidValue(f"{_T}.embedding_dims: {show(dims)} is not a supported size "
-                               f"({', '.join(map(str, SUPPORTED_DIMS))})")
+        if dims is not None:
+            check_dims(dims)
         target = self.tuning.recall_target if recall_target is None else check_number(
             "rag_search_calibrations", "recall_target", recall_target)
         if target is None or not 0 < target <= 1:
@@ -359,8 +366,7 @@ class RagSearch(Repository):
                 size = "" if dims is None else f" of {dims} dimensions"
                 raise InvalidValue(f"{_T}: workspace {workspace_id!r} has no chunks{size} to calibrate on")
             dims, chunks = int(sample[0][0]), int(sample[0][2])
-            valid = {row[0] for row in self._q("search_indexes").many(conn, tuple_row) if row[1]}
-        if index_name(dims) not in valid:
+        if not self._has_valid_index(dims):
             raise InvalidValue(f"{_T}: no valid HNSW index {index_name(dims)} to calibrate against "
                                f"(build_search_index({dims}) first)")
         if given is not None:
@@ -386,12 +392,12 @@ class RagSearch(Repository):
         for ef in self.tuning.ef_ladder:
             found = [len({h.id for h in self.search(workspace_id, q, limit, exact=False, ef_search=ef)}
                          & truth) / len(truth) for q, truth in zip(probes, truths, strict=True)]
-            recall = float(np.mean(found))
+            recall, bound = float(np.mean(found)), _lower_bound(found)
             logger.debug("calibration of %s: ef_search %d, recall %.3f (lower bound %.3f)",
-                         workspace_id, ef, recall, _lower_bound(found))
+                         workspace_id, ef, recall, bound)
             if passed:
                 return ef, recall  # the headroom step
-            if _lower_bound(found) >= target:
+            if bound >= target:
                 if not headroom:
                     return ef, recall
                 passed = True
@@ -426,13 +432,16 @@ class RagSearch(Repository):
         direction /= np.linalg.norm(direction)
         return x + math.sqrt(1 / similarity**2 - 1) * direction
 
+    def _has_valid_index(self, dims: int) -> bool:
+        with self._conn() as conn:
+            indexes = self._q("search_indexes").many(conn, tuple_row)
+        return (index_name(dims), True) in {(row[0], row[1]) for row in indexes}
+
     def _auto_calibrate(self, workspace_id: str, dims: int) -> SearchCalibration | None:
         """Calibrate after an ingest committed: a failure is logged, never raised (the chunks
         are stored; searches use the configured ef_search until a calibration succeeds)."""
         try:
-            with self._conn() as conn:
-                indexes = self._q("search_indexes").many(conn, tuple_row)
-            if (index_name(dims), True) not in {(row[0], row[1]) for row in indexes}:
+            if not self._has_valid_index(dims):
                 return None  # a bulk load: the index build at its end calibrates
             return self.calibrate_search(workspace_id, dims)
         except InvalidValue as exc:
