@@ -60,6 +60,14 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def describe_server(url: str) -> str:
+    """``host:port/dbname`` of a conninfo, for messages (never the password)."""
+    params = conninfo_to_dict(url)
+    host = params.get("host") or "localhost"
+    port = params.get("port") or "5432"
+    return f"{host}:{port}/{params.get('dbname') or params.get('user') or '?'}"
+
+
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else text
 

@@ -23,7 +23,7 @@ from psycopg.types import TypeInfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from . import migrations
-from .config import Config
+from .config import Config, describe_server
 from .embedded import embedded_url
 from .errors import PoolClosed, PoolForked, ServerUnavailable
 from .repositories import RepositoryAccess
@@ -174,7 +174,7 @@ class Database(RepositoryAccess):
         except PoolTimeout:
             self._pool.close(timeout=0)
             raise ServerUnavailable(
-                f"could not connect to PostgreSQL at {migrations.describe_server(self.url)} "
+                f"could not connect to PostgreSQL at {describe_server(self.url)} "
                 f"within {self.config.connect_timeout:g}s ({self._last_error()}): is the server "
                 f"running and the URL right?"
             ) from None

@@ -28,8 +28,8 @@ import psycopg
 from psycopg.rows import RowFactory, tuple_row
 
 from . import resources
+from ._sqlscan import IDENT, compile_params, scan
 from .errors import MultipleRows, NoRows, QueryArgumentError, QueryFileError, QueryShapeError
-from .sqlscan import IDENT, compile_params, scan
 
 __all__ = ["Query", "QueryCatalog", "Shape", "default_catalog", "load_queries", "parse_file"]
 

@@ -11,11 +11,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from aura_db import backup as backups
 from aura_db.cli import main
 from aura_db.errors import AuraError, MigrationError, ToolError
-from aura_db.pgtools import find_tool, server_major
-from aura_db.schema_dump import HEADER, check_schema, dump_schema, normalize, write_schema
+from aura_db.ops import backup as backups
+from aura_db.ops.pgtools import find_tool, server_major
+from aura_db.ops.schema import HEADER, check_schema, dump_schema, normalize, write_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 

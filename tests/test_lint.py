@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from aura_db.cli import main
-from aura_db.lint import lint
 from aura_db.migrations import MigrationSettings, migrate
+from aura_db.migrations.lint import lint
 from tests.test_runner import write as write_migration
 
 ROOT = Path(__file__).resolve().parent.parent

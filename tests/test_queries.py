@@ -21,7 +21,7 @@ from aura_db import (
     default_catalog,
     load_queries,
 )
-from aura_db.check import check_queries
+from aura_db.ops.check import check_queries
 from aura_db.queries import QueryCatalog, parse_file
 
 

@@ -18,9 +18,9 @@ import pytest
 
 from aura_db.cli import main
 from aura_db.errors import MigrationDrift, MigrationError, MigrationLockTimeout
-from aura_db.migration_lock import LOCK_KEY, lock_info
 from aura_db.migrations import MigrationSettings, migrate, plan, rollback, status, verify
-from aura_db.schema_dump import same_schema
+from aura_db.migrations.lock import LOCK_KEY, lock_info
+from aura_db.ops.schema import same_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = MigrationSettings(lock_wait=5, lock_timeout=0.3, retries=1, retry_backoff=0.1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aura_db.cli import main
-from aura_db.schema_dump import HEADER, schema_path
+from aura_db.ops.schema import HEADER, schema_path
 
 
 def test_committed_schema_matches_the_migrations(template_url: str, capsys: pytest.CaptureFixture[str]) -> None:

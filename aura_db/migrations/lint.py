@@ -21,8 +21,8 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .errors import ToolError
-from .migration_files import MigrationInfo, load_migrations
+from ..errors import ToolError
+from .files import MigrationInfo, load_migrations
 
 __all__ = ["SQUAWK_EXCLUDED", "Finding", "lint"]
 
@@ -131,7 +131,7 @@ def _file_findings(info: MigrationInfo) -> list[Finding]:
 
 
 def _order_findings(infos: list[MigrationInfo], url: str) -> list[Finding]:
-    from .migrations import status
+    from .runner import status
 
     applied = {s.id for s in status(url, directory=infos[0].path.parent.parent) if not s.pending}
     out = []

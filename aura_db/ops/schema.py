@@ -8,9 +8,9 @@ import logging
 import re
 from pathlib import Path
 
-from . import resources
-from .errors import MigrationError
-from .migration_plan import BOOKKEEPING_TABLES
+from .. import resources
+from ..errors import MigrationError
+from ..migrations.plan import BOOKKEEPING_TABLES
 from .pgtools import find_tool, server_major
 
 __all__ = ["check_schema", "dump_schema", "normalize", "same_schema", "schema_path", "write_schema"]
@@ -57,7 +57,7 @@ def normalize(text: str) -> str:
 
 
 def _pending(url: str) -> int:
-    from .migrations import pending_count
+    from ..migrations.runner import pending_count
 
     return pending_count(url)
 

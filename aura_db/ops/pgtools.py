@@ -21,8 +21,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from .config import mask_dsn
-from .errors import ConfigError, ToolError
+from ..config import mask_dsn
+from ..errors import ConfigError, ToolError
 
 __all__ = [
     "LOCAL_HOSTS",

@@ -19,25 +19,18 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 
-from .errors import MigrationLockTimeout
+from ..config import describe_server
+from ..errors import MigrationLockTimeout
 
 __all__ = ["LOCK_KEY", "LockInfo", "advisory_lock", "break_lock", "break_stale_yoyo_locks",
-           "describe_server", "holder", "lock_info", "yoyo_lock"]
+           "holder", "lock_info", "yoyo_lock"]
 
 logger = logging.getLogger(__name__)
 
 # pg_advisory_lock key for migration runs: 'auradb' in ASCII, then 1.
 LOCK_KEY = 0x6175726164620001
 
-
-def describe_server(url: str) -> str:
-    """``host:port/dbname`` of a conninfo, for messages (never the password)."""
-    params = conninfo_to_dict(url)
-    host = params.get("host") or "localhost"
-    port = params.get("port") or "5432"
-    return f"{host}:{port}/{params.get('dbname') or params.get('user') or '?'}"
 
 
 @dataclass(frozen=True, slots=True)

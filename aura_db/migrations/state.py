@@ -1,5 +1,6 @@
 """What the database says about migrations: yoyo's rows, our fingerprints and failure notes, and
-the INVALID indexes a failed non-transactional migration left behind. Reads only."""
+the INVALID indexes a failed non-transactional migration left behind, and the applied migrations whose
+files changed since (drift). Reads only."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 
-if TYPE_CHECKING:
-    from .migration_files import MigrationInfo
+from .files import MigrationInfo
 
-__all__ = ["FileRecord", "MigrationStatus", "State", "index_names", "invalid_indexes", "read_state"]
+__all__ = ["Drift", "FileRecord", "MigrationStatus", "State", "find_drift", "index_names", "invalid_indexes",
+           "read_state"]
 
 _CREATE_INDEX = re.compile(
     r"\bCREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?"
@@ -126,3 +127,52 @@ def invalid_indexes(conn: psycopg.Connection[Any], statements: Iterable[str]) ->
         if row:
             found.append(str(row[0]))
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """An applied migration whose file changed: ``kind`` is edited, renamed or deleted."""
+
+    kind: str
+    migration_id: str
+    message: str
+    new_id: str | None = None  # for a rename: the id the same content now has
+
+
+def find_drift(infos: list[MigrationInfo], state: State) -> list[Drift]:
+    """Compare the applied migrations' recorded fingerprints with the files on disk."""
+    by_id = {i.id: i for i in infos}
+    unapplied_by_sha = {i.up_sha256: i for i in infos if i.id not in state.applied}
+    drift: list[Drift] = []
+    for mid in state.applied_order:
+        record, info = state.files.get(mid), by_id.get(mid)
+        if info is None:
+            twin = unapplied_by_sha.get(record.up_sha256) if record else None
+            if twin is not None:
+                drift.append(Drift("renamed", mid, (
+                    f"applied migration {mid!r} was renamed to {twin.id!r} ({twin.display}, same "
+                    f"content): rename it back; it is not applied again"), new_id=twin.id))
+            else:
+                where = f"{record.module}/{mid}.sql" if record else f"{mid}.sql"
+                drift.append(Drift("deleted", mid, (
+                    f"the file of applied migration {mid!r} ({where}) was deleted: restore it from "
+                    f"version control")))
+        elif record is not None:
+            drift.extend(_edits(info, record.up_sha256, record.down_sha256))
+    return drift
+
+
+def _edits(info: MigrationInfo, up: str, down: str | None) -> list[Drift]:
+    out = []
+    if info.up_sha256 != up:
+        out.append(Drift("edited", info.id, (
+            f"applied migration {info.id!r} ({info.display}) was edited after it was applied "
+            f"(sha256 {up[:12]} then, {info.up_sha256[:12]} now): revert the edit and put the "
+            f"change in a new migration")))
+    if info.down_sha256 != down:
+        name = f"{info.module}/{info.id}.rollback.sql"
+        out.append(Drift("edited", info.id, (
+            f"the rollback file of applied migration {info.id!r} ({name}) was "
+            f"{'added' if down is None else 'deleted' if info.down_sha256 is None else 'edited'} "
+            f"after it was applied: revert it, or roll back and re-apply with the new file")))
+    return out

@@ -7,12 +7,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import backup as backups
-from . import migrations, pgtools, schema_dump
-from .cli_migrations import Out, common_options, database_url, print_status
-from .config import Config
-from .errors import AuraError
-from .lint import lint
+from .. import migrations
+from ..config import Config, describe_server
+from ..errors import AuraError
+from ..migrations.lint import lint
+from ..ops import backup as backups
+from ..ops import pgtools
+from ..ops import schema as schema_dump
+from .migrations import Out, common_options, database_url, print_status
 
 __all__ = ["register"]
 
@@ -107,7 +109,7 @@ def cmd_reset_db(args: argparse.Namespace, out: Out) -> int:
     if not args.yes:
         raise AuraError(f"reset-db drops the database {name!r} and all its data: pass --yes to confirm")
     if not pgtools.is_local(url) and not args.force:
-        raise AuraError(f"{migrations.describe_server(url)} is not on this machine: pass --force as well "
+        raise AuraError(f"{describe_server(url)} is not on this machine: pass --force as well "
                         f"to reset a remote database")
     pgtools.drop_database(url, name)
     pgtools.create_database(url, name)

@@ -1,23 +1,18 @@
-"""Migration files on disk: reading them, fingerprinting them, scaffolding new ones, and finding
-the applied ones that changed since (drift)."""
+"""Migration files on disk: reading them, fingerprinting them, scaffolding new ones."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from yoyo.migrations import read_sql_migration
 
-from . import resources
-from .errors import MigrationError
-from .migration_plan import sha256_file
+from .. import resources
+from ..errors import MigrationError
 
-if TYPE_CHECKING:
-    from .migration_state import State
-
-__all__ = ["MODULES", "Drift", "MigrationInfo", "find_drift", "load_migrations", "new_migration"]
+__all__ = ["MODULES", "MigrationInfo", "load_migrations", "new_migration", "sha256_file"]
 
 MODULES = ("foundation", "developer")
 _NUMBERED = re.compile(r"^(\d{4})_")
@@ -50,6 +45,11 @@ class MigrationInfo:
         return f"{self.module}/{self.path.name}"
 
 
+def sha256_file(path: Path | None) -> str | None:
+    """Hex SHA-256 of a file's bytes, or None for no file."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None else None
+
+
 def _transactional(path: Path) -> bool:
     value = str(read_sql_migration(str(path))[0].get("transactional", "true")).strip().lower()
     if value not in ("true", "false"):
@@ -80,54 +80,6 @@ def load_migrations(directory: Path | None = None) -> list[MigrationInfo]:
             )
     return list(found.values())
 
-
-@dataclass(frozen=True, slots=True)
-class Drift:
-    """An applied migration whose file changed: ``kind`` is edited, renamed or deleted."""
-
-    kind: str
-    migration_id: str
-    message: str
-    new_id: str | None = None  # for a rename: the id the same content now has
-
-
-def find_drift(infos: list[MigrationInfo], state: State) -> list[Drift]:
-    """Compare the applied migrations' recorded fingerprints with the files on disk."""
-    by_id = {i.id: i for i in infos}
-    unapplied_by_sha = {i.up_sha256: i for i in infos if i.id not in state.applied}
-    drift: list[Drift] = []
-    for mid in state.applied_order:
-        record, info = state.files.get(mid), by_id.get(mid)
-        if info is None:
-            twin = unapplied_by_sha.get(record.up_sha256) if record else None
-            if twin is not None:
-                drift.append(Drift("renamed", mid, (
-                    f"applied migration {mid!r} was renamed to {twin.id!r} ({twin.display}, same "
-                    f"content): rename it back; it is not applied again"), new_id=twin.id))
-            else:
-                where = f"{record.module}/{mid}.sql" if record else f"{mid}.sql"
-                drift.append(Drift("deleted", mid, (
-                    f"the file of applied migration {mid!r} ({where}) was deleted: restore it from "
-                    f"version control")))
-        elif record is not None:
-            drift.extend(_edits(info, record.up_sha256, record.down_sha256))
-    return drift
-
-
-def _edits(info: MigrationInfo, up: str, down: str | None) -> list[Drift]:
-    out = []
-    if info.up_sha256 != up:
-        out.append(Drift("edited", info.id, (
-            f"applied migration {info.id!r} ({info.display}) was edited after it was applied "
-            f"(sha256 {up[:12]} then, {info.up_sha256[:12]} now): revert the edit and put the "
-            f"change in a new migration")))
-    if info.down_sha256 != down:
-        name = f"{info.module}/{info.id}.rollback.sql"
-        out.append(Drift("edited", info.id, (
-            f"the rollback file of applied migration {info.id!r} ({name}) was "
-            f"{'added' if down is None else 'deleted' if info.down_sha256 is None else 'edited'} "
-            f"after it was applied: revert it, or roll back and re-apply with the new file")))
-    return out
 
 
 def _slug(name: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
-from .queries import Query, QueryCatalog, Shape
+from ..queries import Query, QueryCatalog, Shape
 
 __all__ = ["Problem", "check_queries"]
 

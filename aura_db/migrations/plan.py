@@ -30,7 +30,6 @@ __all__ = [
     "bookkeeping",
     "execute",
     "render_plan",
-    "sha256_file",
 ]
 
 logger = logging.getLogger(__name__)
@@ -76,10 +75,6 @@ BOOKKEEPING_DDL = _YOYO_DDL + AURA_DDL
 # Elapsed time of the current transaction, for transactional operations.
 _TX_DURATION = sql.SQL("(extract(epoch FROM clock_timestamp() - now()) * 1000)::integer")
 
-
-def sha256_file(path: Path | None) -> str | None:
-    """Hex SHA-256 of a file's bytes, or None for no file."""
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None else None
 
 
 def applied_by() -> str:

@@ -4,7 +4,7 @@ Migrations live in ``migrations/<module>/NNNN_name.sql`` with a ``NNNN_name.roll
 each; ids (file names without ``.sql``) are unique across modules. yoyo reads the files, orders
 them by ``-- depends:`` and owns its tables; on top of it this runner
 
-- holds a session advisory lock for the whole run (:mod:`aura_db.migration_lock`);
+- holds a session advisory lock for the whole run (:mod:`aura_db.migrations.lock`);
 - runs each transactional migration and all of its bookkeeping in ONE transaction, and records a
   SHA-256 of the up and down files in ``aura_migration_files`` so edits, renames and deletions
   of applied files are caught (:func:`verify`) before anything runs;
@@ -33,23 +33,17 @@ from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.connections import parse_uri
 from yoyo.migrations import ancestors, topological_sort
 
-from . import migration_plan as mp
-from . import resources
-from .errors import ConfigError, MigrationDrift, MigrationError, PgvectorMissing
-from .migration_files import MODULES, Drift, MigrationInfo, find_drift, load_migrations
-from .migration_lock import LOCK_KEY, advisory_lock, break_stale_yoyo_locks, describe_server, yoyo_lock
-from .migration_state import MigrationStatus, State, invalid_indexes, read_state
+from .. import resources
+from ..config import describe_server
+from ..errors import ConfigError, MigrationDrift, MigrationError, PgvectorMissing
+from . import plan as mp
+from .files import MODULES, load_migrations
+from .lock import advisory_lock, break_stale_yoyo_locks, yoyo_lock
+from .state import Drift, MigrationStatus, State, find_drift, invalid_indexes, read_state
 
 __all__ = [
-    "LOCK_KEY",
-    "MODULES",
-    "Drift",
-    "MigrationInfo",
     "MigrationSettings",
-    "MigrationStatus",
     "accept_renames",
-    "describe_server",
-    "load_migrations",
     "migrate",
     "pending_count",
     "plan",

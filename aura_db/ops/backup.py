@@ -21,7 +21,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from .errors import AuraError, ToolError
+from ..errors import AuraError, ToolError
 from .pgtools import (
     PgTool,
     create_database,

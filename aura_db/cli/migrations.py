@@ -11,20 +11,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import migration_lock, migrations
-from .config import Config
-from .embedded import embedded_url
-from .migration_files import new_migration
+from .. import migrations
+from ..config import Config
+from ..embedded import embedded_url
+from ..migrations import lock as migration_lock
+from ..migrations.files import new_migration
 
-__all__ = ["common_options", "database_url", "print_status", "register"]
+__all__ = ["Out", "common_options", "config_of", "database_url", "print_status", "register"]
 
 Out = Callable[[str], None]
+
+
+def config_of(args: argparse.Namespace) -> Config:
+    """The Config a command works with: the environment, and ``--url`` over it."""
+    return Config.from_env(**({"url": args.url} if args.url else {}))
 
 
 def database_url(args: argparse.Namespace) -> tuple[Config, str]:
     """The Config and the libpq URL the command works on (starting the embedded server when
     no URL is configured)."""
-    config = Config.from_env(**({"url": args.url} if args.url else {}))
+    config = config_of(args)
     return config, config.url or embedded_url(config.data_dir)
 
 

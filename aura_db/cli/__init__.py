@@ -1,0 +1,79 @@
+"""The ``aura-db`` command: ``main(argv) -> exit code``; 0 ok, 1 error (one line), 2 bad usage."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from ..database import Database
+from ..errors import AuraError
+from . import migrations as cli_migrations
+from . import ops as cli_ops
+from . import search as cli_search
+from .migrations import Out, config_of
+
+__all__ = ["main"]
+
+logger = logging.getLogger("aura_db")
+
+
+def cmd_health(args: argparse.Namespace, out: Out) -> int:
+    with Database(config_of(args)) as db:
+        for line in db.health().lines():
+            out(line)
+    return 0
+
+
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aura-db",
+        description="aura-db: Aura's PostgreSQL data layer. Without --url or AURA_DATABASE_URL "
+        "it uses the embedded PostgreSQL server.",
+    )
+    parser.add_argument("--url", help="database URL (default: $AURA_DATABASE_URL, "
+                        "$DATABASE_URL, else the embedded server)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument("--migrations-dir", metavar="DIR",
+                        help="root of the migration modules (default: the shipped migrations/)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("health", help="server, pgvector and pool status")
+    p.set_defaults(func=cmd_health)
+
+    cli_migrations.register(sub)
+    cli_ops.register(sub)
+
+    cli_search.register(sub)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code instead of exiting (tests call it in-process)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or bad usage (2)
+        return int(exc.code or 0)
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args, print))
+    except AuraError as exc:
+        print(f"aura-db: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # last resort: one line, password masked, no traceback
+        text = " ".join(str(exc).split())
+        with contextlib.suppress(AuraError):
+            text = config_of(args).redact(text)
+        print(f"aura-db: error: {type(exc).__name__}: {text}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""The migration layer: yoyo-format files in ``migrations/<module>/`` applied, rolled back,
+verified, planned and linted under one lock. Depends only on the core modules.
+
+- :mod:`.runner` — migrate, rollback, status, verify, plan (the public API, re-exported here);
+- :mod:`.files` — the files on disk and their SHA-256; :mod:`.state` — what the database
+  recorded, and drift between the two; :mod:`.plan` — the statements a run executes, as data;
+- :mod:`.lock` — the advisory lock around a run; :mod:`.lint` — squawk plus yoyo-aware checks.
+"""
+
+from __future__ import annotations
+
+from .files import MODULES, MigrationInfo, load_migrations, new_migration
+from .lock import LOCK_KEY
+from .runner import (
+    MigrationSettings,
+    accept_renames,
+    migrate,
+    pending_count,
+    plan,
+    rollback,
+    status,
+    verify,
+)
+from .state import Drift, MigrationStatus
+
+__all__ = [
+    "LOCK_KEY",
+    "MODULES",
+    "Drift",
+    "MigrationInfo",
+    "MigrationSettings",
+    "MigrationStatus",
+    "accept_renames",
+    "load_migrations",
+    "migrate",
+    "new_migration",
+    "pending_count",
+    "plan",
+    "rollback",
+    "status",
+    "verify",
+]
