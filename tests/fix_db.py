@@ -212,7 +212,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Record every named query the tests run (through the one door all shapes pass)."""
     from aura_db.queries import Query
 
-    bind, script = Query.bind, Query.script
+    bind, script, copy_in = Query.bind, Query.script, Query.copy_in
 
     def recording_bind(self: Query, args: Any) -> tuple[Any, ...]:
         _EXERCISED.add(self.name)
@@ -222,8 +222,13 @@ def pytest_configure(config: pytest.Config) -> None:
         _EXERCISED.add(self.name)
         script(self, conn)
 
+    def recording_copy_in(self: Query, conn: Any, types: Any, rows: Any, /) -> int:
+        _EXERCISED.add(self.name)
+        return copy_in(self, conn, types, rows)
+
     Query.bind = recording_bind  # type: ignore[method-assign]
     Query.script = recording_script  # type: ignore[method-assign]
+    Query.copy_in = recording_copy_in  # type: ignore[method-assign]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

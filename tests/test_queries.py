@@ -42,7 +42,10 @@ BAD_FILES = [
     ("-- name: 1story\nSELECT 1;\n", 1, "query name '1story' is not an identifier"),
     ("-- name:\nSELECT 1;\n", 1, "'-- name:' without a query name"),
     ("-- name: a\nSELECT 1;\nSELECT 2;\n", 3, "query 'a' has more than one statement"),
-    ("-- name: a#\nSELECT %(x)s;\n", 1, "script 'a' cannot take parameters"),
+    ("-- name: a#\nSELECT %(x)s;\n", 1, "script query 'a' cannot take parameters"),
+    ("-- name: a<\nCOPY t (n) FROM STDIN WHERE n > %(x)s;\n", 1, "copy-in query 'a' cannot take parameters"),
+    ("-- name: a<\nSELECT 1;\n", 2, "copy-in query 'a' must be one COPY ... FROM STDIN statement"),
+    ("-- name: a<\nCOPY t TO STDOUT;\n", 2, "copy-in query 'a' must be one COPY ... FROM STDIN statement"),
     ("-- name: a\nSELECT 1,\n  'open;\n", 3, "unterminated string literal"),
     ("-- name: a\nSELECT\n $f$ never closed;\n", 3, "unterminated dollar-quoted string $f$"),
     ("-- name: a\nSELECT 1 /* open /* nested */\n", 2, "unterminated /* comment"),
@@ -200,6 +203,19 @@ def test_scalar_affected_script_and_execute_many(conn: psycopg.Connection[Any], 
     assert shapes["touch"].affected(conn, min=6) == 2
     rows = conn.execute("SELECT n, note FROM t ORDER BY n").fetchall()
     assert rows == [(1, "one"), (2, "two"), (3, "n3"), (4, "n4"), (5, "n5"), (6, "n6!"), (7, "n7!")]
+
+
+def test_copy_in_streams_typed_rows_in_one_copy(conn: psycopg.Connection[Any]) -> None:
+    q = parse("-- name: load<\nCOPY pg_temp.c (n, note) FROM STDIN (FORMAT BINARY);\n")["load"]
+    assert q.shape is Shape.COPY_IN
+    conn.execute("CREATE TEMP TABLE c (n int4, note text)")
+    assert q.copy_in(conn, ["int4", "text"], iter([(1, "a"), (2, None), (3, "c;'\\")])) == 3
+    assert q.copy_in(conn, ["int4", "text"], []) == 0
+    assert conn.execute("SELECT n, note FROM c ORDER BY n").fetchall() == [(1, "a"), (2, None), (3, "c;'\\")]
+    with pytest.raises(QueryShapeError, match=r"takes copy_in\(conn, types, rows\)"):
+        q(conn)
+    with pytest.raises(QueryShapeError, match="not '<'"):
+        parse("-- name: n\nSELECT 1;\n")["n"].copy_in(conn, ["int4"], [(1,)])
 
 
 def test_call_dispatches_on_declared_shape(conn: psycopg.Connection[Any], shapes: dict[str, Any]) -> None:

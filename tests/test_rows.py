@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from aura_db import AuraError
-from aura_db.repositories.base import typed_row
+from aura_db.repositories.rows import typed_row
 
 
 class Colour(enum.StrEnum):

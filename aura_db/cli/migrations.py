@@ -17,7 +17,7 @@ from ..embedded import embedded_url
 from ..migrations import lock as migration_lock
 from ..migrations.files import new_migration
 
-__all__ = ["Out", "common_options", "config_of", "database_url", "print_status", "register"]
+__all__ = ["Out", "adder", "common_options", "config_of", "database_url", "print_status", "register"]
 
 Out = Callable[[str], None]
 
@@ -156,13 +156,19 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
                    help="tries per migration when its lock_timeout expires (default 3)")
 
 
-def register(sub: Any) -> None:
-    """Add the migration subcommands to the ``aura-db`` subparsers."""
+def adder(sub: Any) -> Callable[[str, str], argparse.ArgumentParser]:
+    """``add(name, help)``: a subcommand of ``sub`` that takes the common options."""
     common = common_options()
 
     def add(name: str, helptext: str) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = sub.add_parser(name, parents=[common], help=helptext)
         return parser
+    return add
+
+
+def register(sub: Any) -> None:
+    """Add the migration subcommands to the ``aura-db`` subparsers."""
+    add = adder(sub)
     p = add("migrate", "verify applied files, then apply pending migrations under a lock")
     p.add_argument("--to", metavar="ID", help="apply only up to ID (and what it depends on)")
     p.add_argument("--allow-drift", action="store_true",

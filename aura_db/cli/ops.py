@@ -14,7 +14,7 @@ from ..migrations.lint import lint
 from ..ops import backup as backups
 from ..ops import pgtools
 from ..ops import schema as schema_dump
-from .migrations import Out, common_options, database_url, print_status
+from .migrations import Out, adder, database_url, print_status
 
 __all__ = ["register"]
 
@@ -126,11 +126,7 @@ def _pg_bin_arg(p: argparse.ArgumentParser) -> None:
 
 def register(sub: Any) -> None:
     """Add the operator subcommands to the ``aura-db`` subparsers."""
-    common = common_options()
-
-    def add(name: str, helptext: str) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = sub.add_parser(name, parents=[common], help=helptext)
-        return parser
+    add = adder(sub)
     p = add("schema", "write sql/schema.sql from the migrated database (pg_dump)")
     p.add_argument("--check", action="store_true", help="exit 1 when the file is stale (CI)")
     p.add_argument("--output", metavar="PATH", help="file to write or check (default sql/schema.sql)")

@@ -12,7 +12,6 @@ from __future__ import annotations
 from .files import MODULES, MigrationInfo, load_migrations, new_migration
 from .lock import LOCK_KEY
 from .runner import (
-    MigrationSettings,
     accept_renames,
     migrate,
     pending_count,
@@ -21,6 +20,7 @@ from .runner import (
     status,
     verify,
 )
+from .settings import MigrationSettings
 from .state import Drift, MigrationStatus
 
 __all__ = [

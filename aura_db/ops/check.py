@@ -34,12 +34,12 @@ class Problem:
 def check_queries(conn: psycopg.Connection[Any], catalog: QueryCatalog) -> list[Problem]:
     """Prepare (unnamed) and describe each query on ``conn``; return the problems found.
 
-    Scripts are split server-side only at run time, so they are checked by preparing each
-    statement they contain is not possible; they are skipped. ``conn`` must be idle.
+    Scripts (several statements) and COPY ... FROM STDIN cannot be prepared, so they are
+    skipped. ``conn`` must be idle.
     """
     problems: list[Problem] = []
     for query in catalog.values():
-        if query.shape is Shape.SCRIPT:
+        if query.shape in (Shape.SCRIPT, Shape.COPY_IN):
             continue
         problem = _check_one(conn.pgconn, query)
         if problem is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from .base import Page
 from .code_graph import (
     CodeEdge,
     CodeEdgeType,
@@ -33,6 +32,7 @@ from .conversations import (
     RagContext,
     RagContextRow,
 )
+from .cursors import Page
 from .executions import (
     AgentExecution,
     AgentExecutionRow,
@@ -43,8 +43,9 @@ from .executions import (
     UsageRow,
 )
 from .index_metadata import FileChanges, IndexMetadataRepository, IndexMetadataRow, IndexType
+from .rag_calibration import SearchCalibration
 from .rag_chunks import Chunk, ChunkRow, ChunkStats, RagChunksRepository, SearchIndex
-from .rag_search import HybridHit, SearchCalibration, SearchHit, SearchPlan, SearchTuning
+from .rag_search import HybridHit, SearchHit, SearchPlan, SearchTuning
 from .sessions import SessionRow, SessionsRepository
 from .stories import TRANSITIONS, StoriesRepository, StoryDetail, StoryRow, StoryStatus
 from .story_steps import StepDetail, StepStatus, StoryStepRow, StoryStepsRepository, StoryTaskRow

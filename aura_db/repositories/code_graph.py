@@ -16,8 +16,8 @@ import psycopg
 from psycopg.rows import class_row, tuple_row
 
 from ..errors import InvalidValue
-from .base import Repository, check_enum, check_int, check_json, check_text, check_uuid, escape_like, show
-from .rag_chunks import copy_rows
+from .base import Repository
+from .checks import check_enum, check_int, check_json, check_text, check_uuid, escape_like, show
 
 __all__ = [
     "CodeEdge",
@@ -169,7 +169,7 @@ class CodeGraphRepository(Repository):
         deleted (with their edges), the rest upserted (ids kept, so edges from other files
         stay), then ``edges`` upserted. Every node must declare ``file_path``."""
         repo = self._repo(repository_path)
-        check_text(_T, "file_path", file_path, max_len=1000)
+        check_text(_T, "file_path", file_path)
         node_rows = [_node_tuple(repo, i, n) for i, n in enumerate(nodes)]
         for i, row in enumerate(node_rows):
             if row[4] != file_path:
@@ -190,7 +190,7 @@ class CodeGraphRepository(Repository):
         for query, types, rows in (("copy_node_staging", _NODE_COPY, nodes),
                                    ("copy_edge_staging", _EDGE_COPY, edges)):
             if rows:
-                copy_rows(conn, self._q(query), types, rows)
+                self._q(query).copy_in(conn, types, rows)
         if nodes:
             self._q("upsert_staged_nodes").script(conn)
         if edges:
@@ -229,7 +229,7 @@ class CodeGraphRepository(Repository):
         one repository (or all with ``any_repository``), by fully qualified name."""
         for field, value in (("name", name), ("fully_qualified_name", fully_qualified_name),
                              ("fully_qualified_name", fqn_prefix), ("name", name_contains)):
-            check_text(_T, field, value, max_len=1000, required=False, allow_blank=True)
+            check_text(_T, field, value, required=False, allow_blank=True)
         check_int(_T, "limit", limit, minimum=1, maximum=10_000, required=True)
         kinds = None if node_types is None else [
             check_enum(_T, "node_type", k, CodeNodeType).value for k in node_types]
@@ -282,7 +282,7 @@ class CodeGraphRepository(Repository):
         return self.traverse(id, "in", [CodeEdgeType.REFERENCES])
 
     def _repo(self, path: str | None) -> str | None:
-        return check_text(_T, "repository_path", path, max_len=1000, required=False)
+        return check_text(_T, "repository_path", path, required=False)
 
 
 # -- validation, before the round trip -------------------------------------------------------------
@@ -298,10 +298,10 @@ def _node_tuple(repo: str | None, i: int, node: CodeNode) -> tuple[Any, ...]:
         raise InvalidValue(f"{_T}.end_line: {where}: {end} is before start_line {start}")
     return (
         repo,
-        check_text(_T, f"name: {where}", node.name, max_len=500),
-        check_text(_T, f"fully_qualified_name: {where}", node.fully_qualified_name, max_len=1000),
+        check_text(_T, f"name: {where}", node.name),
+        check_text(_T, f"fully_qualified_name: {where}", node.fully_qualified_name),
         check_enum(_T, f"node_type: {where}", node.node_type, CodeNodeType).value,
-        check_text(_T, f"file_path: {where}", node.file_path, max_len=1000, required=False),
+        check_text(_T, f"file_path: {where}", node.file_path, required=False),
         start, end,
         check_text(_T, f"signature: {where}", node.signature, required=False, allow_blank=True),
         check_text(_T, f"documentation: {where}", node.documentation, required=False, allow_blank=True),
@@ -314,7 +314,7 @@ def _endpoint(end: object, field: str, where: str) -> tuple[uuid.UUID | None, st
         return end, None, None
     if not isinstance(end, NodeKey):
         raise InvalidValue(f"{_E}.{field}: {where}: expected a node id or NodeKey, got {show(end)}")
-    fqn = check_text(_T, f"fully_qualified_name: {where} {field}", end.fully_qualified_name, max_len=1000)
+    fqn = check_text(_T, f"fully_qualified_name: {where} {field}", end.fully_qualified_name)
     return None, fqn, check_enum(_T, f"node_type: {where} {field}", end.node_type, CodeNodeType).value
 
 

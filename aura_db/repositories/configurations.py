@@ -10,7 +10,8 @@ from typing import Any, ClassVar
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from .base import Repository, check_json, check_text, escape_like
+from .base import Repository
+from .checks import check_json, check_text, escape_like
 
 __all__ = ["ConfigurationRow", "ConfigurationsRepository"]
 
@@ -55,10 +56,10 @@ class ConfigurationsRepository(Repository):
 
     def list(self, *, prefix: str | None = None) -> builtins.list[ConfigurationRow]:
         """Every setting, or those whose key starts with ``prefix`` (literally), by key."""
-        check_text(self.table, "key", prefix, max_len=200, required=False, allow_blank=True)
+        check_text(self.table, "key", prefix, required=False, allow_blank=True)
         key_like = None if prefix is None else escape_like(prefix) + "%"
         with self._conn() as conn:
             return self._q("list_configurations").many(conn, _row, key_like=key_like)
 
     def _key(self, key: str) -> str:
-        return str(check_text(self.table, "key", key, max_len=200))
+        return str(check_text(self.table, "key", key))

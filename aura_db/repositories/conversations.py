@@ -12,18 +12,9 @@ from typing import Any, ClassVar
 from psycopg.rows import class_row, dict_row
 
 from ..errors import ConcurrencyConflict, InvalidValue, NotFound
-from .base import (
-    Page,
-    Repository,
-    check_enum,
-    check_int,
-    check_number,
-    check_text,
-    check_uuid,
-    decode_cursor,
-    encode_cursor,
-    escape_like,
-)
+from .base import Repository
+from .checks import check_enum, check_int, check_number, check_text, check_uuid, escape_like
+from .cursors import Page, decode_cursor, encode_cursor
 
 __all__ = [
     "ConversationRow",
@@ -145,10 +136,10 @@ class ConversationsRepository(Repository):
         Raises :class:`NotFound` when ``story_id`` names no story.
         """
         params = {
-            "title": check_text(self.table, "title", title, max_len=500, required=False),
-            "agent_id": check_text(self.table, "agent_id", agent_id, max_len=100, required=False),
+            "title": check_text(self.table, "title", title, required=False),
+            "agent_id": check_text(self.table, "agent_id", agent_id, required=False),
             "repository_path": check_text(self.table, "repository_path", repository_path,
-                                          max_len=1000, required=False),
+                                          required=False),
             "story_id": None if story_id is None else check_uuid(self.table, "story_id", story_id),
         }
         with self._conn() as conn:
@@ -173,8 +164,8 @@ class ConversationsRepository(Repository):
         """One page of live conversations, newest first, matching every filter given
         (``title_contains`` is literal and case-insensitive); pass ``next_cursor`` back for the
         next page."""
-        check_text(self.table, "agent_id", agent_id, max_len=100, required=False)
-        check_text(self.table, "title", title_contains, max_len=500, required=False, allow_blank=True)
+        check_text(self.table, "agent_id", agent_id, required=False)
+        check_text(self.table, "title", title_contains, required=False, allow_blank=True)
         check_int(self.table, "limit", limit, minimum=1, maximum=1000, required=True)
         before: list[Any] = [None, None]
         if cursor is not None:
@@ -196,7 +187,7 @@ class ConversationsRepository(Repository):
         it is missing or soft-deleted.
         """
         conversation_id = check_uuid(self.table, "id", id)
-        check_text(self.table, "title", title, max_len=500, required=False)
+        check_text(self.table, "title", title, required=False)
         check_int(self.table, "version", version, minimum=1, required=True)
         with self._conn() as conn:
             row = self._q("rename_conversation").optional(
@@ -259,7 +250,7 @@ class MessagesRepository(Repository):
         params = {
             "role": check_enum(self.table, "role", role, MessageRole).value,
             "content": check_text(self.table, "content", content, allow_blank=True),
-            "model": check_text(self.table, "model", model, max_len=100, required=False),
+            "model": check_text(self.table, "model", model, required=False),
             "tokens_used": check_int(self.table, "tokens_used", tokens_used),
         }
         with self._conn() as conn:
@@ -310,7 +301,7 @@ def _rag_columns(contexts: Sequence[RagContext]) -> dict[str, list[Any]]:
         if not isinstance(ctx, RagContext):
             raise InvalidValue(f"{table}: expected RagContext items, got {type(ctx).__name__}")
         columns["queries"].append(check_text(table, "query", ctx.query, allow_blank=True))
-        columns["content_ids"].append(check_text(table, "content_id", ctx.content_id, max_len=500))
+        columns["content_ids"].append(check_text(table, "content_id", ctx.content_id))
         columns["chunk_indexes"].append(check_int(table, "chunk_index", ctx.chunk_index, required=True))
         columns["chunk_contents"].append(
             check_text(table, "chunk_content", ctx.chunk_content, allow_blank=True))
@@ -319,7 +310,7 @@ def _rag_columns(contexts: Sequence[RagContext]) -> dict[str, list[Any]]:
             raise InvalidValue(f"{table}.score: a value is required (got None)")
         columns["scores"].append(score)
         columns["source_paths"].append(
-            check_text(table, "source_path", ctx.source_path, max_len=1000, required=False))
+            check_text(table, "source_path", ctx.source_path, required=False))
         columns["content_types"].append(None if ctx.content_type is None else check_enum(
             table, "content_type", ctx.content_type, RagContentType).value)
     return columns

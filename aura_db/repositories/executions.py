@@ -13,17 +13,9 @@ from typing import Any, ClassVar
 from psycopg.rows import class_row
 
 from ..errors import InvalidTransition, InvalidValue
-from .base import (
-    Page,
-    Repository,
-    check_int,
-    check_json,
-    check_text,
-    check_uuid,
-    decode_cursor,
-    encode_cursor,
-    show,
-)
+from .base import Repository
+from .checks import check_int, check_json, check_text, check_uuid, show
+from .cursors import Page, decode_cursor, encode_cursor
 
 __all__ = [
     "AgentExecution",
@@ -121,14 +113,14 @@ _usage_row = class_row(UsageRow)
 _tool_row = class_row(ToolExecutionRow)
 
 # AgentExecution field -> array parameter of record_agent_executions (and checks)
-_TEXT_LIMITS: dict[str, tuple[str, int | None, bool]] = {
-    # field: (array name, max length, required)
-    "agent_id": ("agent_ids", 100, True),
-    "provider": ("providers", 100, False),
-    "model": ("models", 100, False),
-    "prompt": ("prompts", None, True),
-    "response": ("responses", None, False),
-    "error": ("errors", None, False),
+_TEXTS: dict[str, tuple[str, bool]] = {
+    # field: (array name, required); lengths come from .limits
+    "agent_id": ("agent_ids", True),
+    "provider": ("providers", False),
+    "model": ("models", False),
+    "prompt": ("prompts", True),
+    "response": ("responses", False),
+    "error": ("errors", False),
 }
 _COUNTS = {"prompt_tokens": "prompt_tokens", "response_tokens": "response_tokens",
            "tokens_used": "tokens_used", "duration_ms": "durations_ms"}
@@ -153,14 +145,14 @@ def _range(table: str, since: object, until: object) -> dict[str, datetime | Non
 def _columns(runs: Sequence[AgentExecution]) -> dict[str, list[Any]]:
     """Validate each run and transpose the runs into the arrays the insert unnests."""
     table = "agent_executions"
-    arrays = [a for a, _, _ in _TEXT_LIMITS.values()] + list(_COUNTS.values()) + list(_LINKS.values())
+    arrays = [a for a, _ in _TEXTS.values()] + list(_COUNTS.values()) + list(_LINKS.values())
     columns: dict[str, list[Any]] = {name: [] for name in [*arrays, "successes"]}
     for run in runs:
         if not isinstance(run, AgentExecution):
             raise InvalidValue(f"{table}: expected AgentExecution items, got {type(run).__name__}")
-        for field, (array, max_len, required) in _TEXT_LIMITS.items():
+        for field, (array, required) in _TEXTS.items():
             value = getattr(run, field)
-            columns[array].append(check_text(table, field, value, max_len=max_len, required=required,
+            columns[array].append(check_text(table, field, value, required=required,
                                              allow_blank=field != "agent_id"))
         for field, array in _COUNTS.items():
             columns[array].append(check_int(table, field, getattr(run, field)))
@@ -211,7 +203,7 @@ class AgentExecutionsRepository(Repository):
              cursor: str | None = None) -> Page[AgentExecutionRow]:
         """One page of agent runs, newest first, matching every filter given; the time range is
         half-open, [since, until). Pass ``next_cursor`` back for the next page."""
-        check_text(self.table, "agent_id", agent_id, max_len=100, required=False)
+        check_text(self.table, "agent_id", agent_id, required=False)
         check_int(self.table, "limit", limit, minimum=1, maximum=1000, required=True)
         before: list[Any] = [None, None]
         if cursor is not None:
@@ -231,7 +223,7 @@ class AgentExecutionsRepository(Repository):
               agent_id: str | None = None) -> builtins.list[UsageRow]:
         """Calls, failures (and their rate) and tokens per UTC day, provider and model over
         [since, until), computed by the server; ordered by day, provider, model."""
-        check_text(self.table, "agent_id", agent_id, max_len=100, required=False)
+        check_text(self.table, "agent_id", agent_id, required=False)
         with self._conn() as conn:
             return self._q("agent_usage_report").many(
                 conn, _usage_row, agent_id=agent_id, **_range(self.table, since, until))
@@ -249,7 +241,7 @@ class ToolExecutionsRepository(Repository):
         Raises :class:`NotFound` when ``agent_execution_id`` names no agent run.
         """
         params = {
-            "tool_name": check_text(self.table, "tool_name", tool_name, max_len=200),
+            "tool_name": check_text(self.table, "tool_name", tool_name),
             "input": check_json(self.table, "input", input),
             "agent_execution_id": None if agent_execution_id is None else check_uuid(
                 self.table, "agent_execution_id", agent_execution_id),

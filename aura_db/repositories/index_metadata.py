@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 from psycopg.rows import class_row, tuple_row
 
 from ..errors import InvalidValue
-from .base import Repository, check_enum, check_text, show
+from .base import Repository
+from .checks import check_enum, check_text, show
 from .workspaces import normalize_path
 
 __all__ = ["FileChanges", "IndexMetadataRepository", "IndexMetadataRow", "IndexType"]
@@ -111,14 +112,14 @@ class IndexMetadataRepository(Repository):
     # -- checks ---------------------------------------------------------------------------------
 
     def _key(self, workspace_path: str, index_type: IndexType | str) -> dict[str, Any]:
-        check_text(self.table, "workspace_path", workspace_path, max_len=1000)
+        check_text(self.table, "workspace_path", workspace_path)
         if not workspace_path.startswith("/"):
             raise InvalidValue(f"{self.table}.workspace_path: must be absolute (got {show(workspace_path)})")
         kind = check_enum(self.table, "index_type", index_type, IndexType)
         return {"workspace_path": normalize_path(workspace_path), "index_type": kind.value}
 
     def _path(self, path: object) -> str:
-        checked = check_text(self.table, "file_path", path, max_len=1000)
+        checked = check_text(self.table, "file_path", path)
         assert checked is not None
         return checked
 

@@ -39,12 +39,13 @@ from psycopg import sql
 from psycopg.rows import class_row, tuple_row
 
 from ..errors import AuraError, InvalidValue
-from ..queries import Query
-from .base import check_enum, check_int, check_json, check_text, escape_like, not_found, show
+from .base import not_found
+from .checks import check_enum, check_int, check_json, check_text, escape_like, show
 from .conversations import RagContentType
-from .rag_search import RagSearch, check_dims, embedding_array, index_name
+from .rag_calibration import RagCalibration
+from .rag_search import check_dims, embedding_array, index_name
 
-__all__ = ["Chunk", "ChunkRow", "ChunkStats", "RagChunksRepository", "SearchIndex", "copy_rows", "index_name"]
+__all__ = ["Chunk", "ChunkRow", "ChunkStats", "RagChunksRepository", "SearchIndex", "index_name"]
 
 _T = "rag_chunks"
 _COPY_TYPES = ["text", "text", "int4", "text", "vector", "text", "text", "text", "jsonb"]
@@ -106,18 +107,8 @@ _stats_row = class_row(ChunkStats)
 _index_row = class_row(SearchIndex)
 
 
-def copy_rows(conn: psycopg.Connection[Any], query: Query, types: list[str],
-              rows: Sequence[Sequence[Any]]) -> None:
-    """Send ``rows`` through the COPY ... FROM STDIN (FORMAT BINARY) statement ``query`` (a
-    named script without parameters), typed as ``types``, in one COPY."""
-    query.bind({})  # a COPY statement takes no parameters: refuse a query that declares some
-    with conn.cursor() as cur, cur.copy(query.sql) as copy:
-        copy.set_types(types)
-        for row in rows:
-            copy.write_row(row)
 
-
-class RagChunksRepository(RagSearch):
+class RagChunksRepository(RagCalibration):
     """``db.rag_chunks``: ingest (replace a document, bulk add), search (see
     :class:`~aura_db.repositories.rag_search.RagSearch`), delete, stats and index builds."""
 
@@ -135,7 +126,7 @@ class RagChunksRepository(RagSearch):
         ``commit_sha``) in the same transaction. Raises :class:`InvalidValue` naming the chunk
         and the problem (nothing is written), :class:`NotFound` for an unknown workspace.
         """
-        check_text(_T, "content_id", content_id, max_len=500)
+        check_text(_T, "content_id", content_id)
         if not chunks:
             raise InvalidValue(f"{_T}: no chunks for content_id {content_id!r} "
                                f"(use delete_content to remove a document)")
@@ -156,8 +147,8 @@ class RagChunksRepository(RagSearch):
 
     def _ingest(self, workspace_id: str, chunks: Sequence[Chunk], replace: str | None,
                 content_hash: str | None, commit_sha: str | None) -> int:
-        check_text("workspaces", "id", workspace_id, max_len=16)
-        check_text("workspaces", "rag_indexed_commit_sha", commit_sha, max_len=40, required=False)
+        check_text("workspaces", "id", workspace_id)
+        check_text("workspaces", "rag_indexed_commit_sha", commit_sha, required=False)
         rows, dims = _validate(workspace_id, chunks, replace)
         hashes = _hashes(rows, replace, content_hash)
         threshold = self.tuning.exact_threshold
@@ -189,10 +180,10 @@ class RagChunksRepository(RagSearch):
                 f"chunks to change models)")
         if replace is None and existing is None:
             # the workspace's first load: nothing to upsert against, so no staging hop
-            copy_rows(conn, self._q("copy_chunks_direct"), _COPY_TYPES, rows)
+            self._q("copy_chunks_direct").copy_in(conn, _COPY_TYPES, rows)
         else:
             self._q("create_chunk_staging").script(conn)
-            copy_rows(conn, self._q("copy_chunk_staging"), _COPY_TYPES, rows)
+            self._q("copy_chunk_staging").copy_in(conn, _COPY_TYPES, rows)
             if replace is not None:
                 self._q("delete_unstaged_chunks").script(conn)
             self._q("upsert_staged_chunks").script(conn)
@@ -204,7 +195,7 @@ class RagChunksRepository(RagSearch):
 
     def chunks(self, workspace_id: str, content_id: str) -> builtins.list[ChunkRow]:
         """The chunks of one document, by chunk_index (empty when none)."""
-        check_text(_T, "content_id", content_id, max_len=500)
+        check_text(_T, "content_id", content_id)
         with self._conn() as conn:
             return self._q("list_content_chunks").many(
                 conn, _chunk_row, workspace_id=workspace_id, content_id=content_id)
@@ -213,7 +204,7 @@ class RagChunksRepository(RagSearch):
 
     def delete_content(self, workspace_id: str, content_id: str) -> int:
         """Delete one document's chunks (and its 'rag' index_metadata); returns chunks deleted."""
-        check_text(_T, "content_id", content_id, max_len=500)
+        check_text(_T, "content_id", content_id)
         with self._conn() as conn:
             return int(self._q("delete_content_chunks").scalar(
                 conn, workspace_id=workspace_id, content_id=content_id))
@@ -221,7 +212,7 @@ class RagChunksRepository(RagSearch):
     def delete_path_prefix(self, workspace_id: str, prefix: str) -> int:
         """Delete the chunks whose source_path starts with ``prefix`` (literally: ``%`` and
         ``_`` match themselves) and their documents' index_metadata; returns chunks deleted."""
-        check_text(_T, "source_path", prefix, max_len=1000)
+        check_text(_T, "source_path", prefix)
         with self._conn() as conn:
             return int(self._q("delete_path_chunks").scalar(
                 conn, workspace_id=workspace_id, path_like=escape_like(prefix) + "%"))
@@ -363,9 +354,9 @@ def _validate(workspace_id: str, chunks: Sequence[Chunk],
         dims = vector.size
         rows.append((
             workspace_id, content_id, index, text, vector,
-            check_text(_T, f"source_path: {where}", chunk.source_path, max_len=1000, required=False),
+            check_text(_T, f"source_path: {where}", chunk.source_path, required=False),
             check_enum(_T, f"content_type: {where}", chunk.content_type, RagContentType).value,
-            check_text(_T, f"title: {where}", chunk.title, max_len=500, required=False,
+            check_text(_T, f"title: {where}", chunk.title, required=False,
                        allow_blank=True),
             check_json(_T, f"metadata: {where}", chunk.metadata),
         ))
@@ -380,7 +371,7 @@ def _content_id(chunk: Chunk, replace: str | None, where: str) -> str:
         return replace
     if chunk.content_id is None:
         raise InvalidValue(f"{_T}.content_id: {where}: a value is required for add_many (got None)")
-    checked = check_text(_T, f"content_id: {where}", chunk.content_id, max_len=500)
+    checked = check_text(_T, f"content_id: {where}", chunk.content_id)
     assert checked is not None
     return checked
 

@@ -1,4 +1,5 @@
-"""Vector and hybrid search over ``rag_chunks``, routed by workspace size.
+"""Vector and hybrid search over ``rag_chunks``, routed by workspace size (the recall
+calibration that decides the HNSW width is :mod:`.rag_calibration`).
 
 Routing (see ``sql/queries/rag_chunks.sql``): the rows the filters keep in the workspace are
 counted, capped at :attr:`SearchTuning.exact_threshold` + 1, through the (workspace_id, ...)
@@ -8,8 +9,8 @@ scans, and falls back to the exact path when the index returns fewer than ``limi
 
 How wide the HNSW path searches is measured, not assumed: HNSW recall depends on the data
 (embedding-like vectors reach recall@10 0.95 at ef_search 40-100, uniformly random 768-d ones
-need ~1000). :meth:`RagSearch.calibrate_search` measures, on queries built from the workspace's
-own chunks, the smallest ef_search whose recall against the exact scan meets
+need ~1000). ``calibrate_search`` (:mod:`.rag_calibration`) measures, on queries built from the
+workspace's own chunks, the smallest ef_search whose recall against the exact scan meets
 :attr:`SearchTuning.recall_target` (or that none does: then the workspace is searched exactly)
 and records it in ``rag_search_calibrations``, which every search reads in the round trip that
 already counts the workspace. Index builds, the ingest that takes a workspace past the threshold
@@ -24,13 +25,10 @@ workspace and filters.
 
 from __future__ import annotations
 
-import logging
-import math
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -38,16 +36,16 @@ import psycopg
 from pgvector import HalfVector, Vector
 from psycopg.rows import RowFactory, class_row, dict_row, tuple_row
 
-from ..errors import AuraError, InvalidValue
+from ..errors import InvalidValue
 from ..queries import Query
-from .base import Repository, check_enum, check_int, check_number, check_text, escape_like, show
+from .base import Repository
+from .checks import check_enum, check_int, check_number, check_text, escape_like, show
 from .conversations import MessagesRepository, RagContentType, RagContext, RagContextRow
 
 __all__ = [
     "SUPPORTED_DIMS",
     "HybridHit",
     "RagSearch",
-    "SearchCalibration",
     "SearchHit",
     "SearchPlan",
     "SearchTuning",
@@ -59,7 +57,6 @@ __all__ = [
 SUPPORTED_DIMS = (384, 768, 1536, 3072)
 _T = "rag_chunks"
 Path = Literal["exact", "hnsw"]
-logger = logging.getLogger(__name__)
 
 
 def index_name(dims: int) -> str:
@@ -146,30 +143,6 @@ class SearchTuning:
 
 
 @dataclass(frozen=True, slots=True)
-class SearchCalibration:
-    """The measured recall of one workspace's HNSW path (``rag_search_calibrations``).
-
-    ``ef_search`` is what its searches use; None when no ef_search of the ladder met
-    ``recall_target``: its searches then take the exact path. ``recall`` is the mean top-10
-    recall measured at ``ef_search`` (at the widest one tried when None). ``changed_chunks``:
-    chunks written or deleted since; past ``chunks / 2`` the next ingest measures again."""
-
-    workspace_id: str
-    embedding_dims: int
-    ef_search: int | None
-    recall: float
-    recall_target: float
-    queries: int
-    chunks: int
-    changed_chunks: int
-    calibrated_at: datetime
-
-    @property
-    def path(self) -> Path:
-        return "exact" if self.ef_search is None else "hnsw"
-
-
-@dataclass(frozen=True, slots=True)
 class SearchHit:
     """One chunk found by :meth:`RagSearch.search`; ``score`` is cosine similarity (1 - distance)."""
 
@@ -220,7 +193,6 @@ class SearchPlan:
 
 _hit = class_row(SearchHit)
 _hybrid_hit = class_row(HybridHit)
-_calibration = class_row(SearchCalibration)
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,137 +291,6 @@ class RagSearch(Repository):
                                content_type=h.content_type) for h in hits]
         return MessagesRepository(self._connector, self._catalog).attach_rag_contexts(message_id, contexts)
 
-    # -- recall calibration -------------------------------------------------------------------------
-
-    def calibrate_search(self, workspace_id: str, dims: int | None = None, *,
-                         recall_target: float | None = None, queries: Sequence[object] | None = None,
-                         sample_size: int | None = None) -> SearchCalibration:
-        """Measure how wide the HNSW path must search this workspace, and record it.
-
-        Finds the exact top 10 of each query, then tries the ef_search values of
-        :attr:`SearchTuning.ef_ladder` in order until recall against the exact scan meets
-        ``recall_target`` (default :attr:`SearchTuning.recall_target`) at 95% confidence. When
-        none does, the workspace's searches take the exact path. The result goes to
-        ``rag_search_calibrations``; every later search of the workspace uses it.
-
-        ``queries``: real query embeddings (e.g. recent questions), the best measure; the first
-        ef_search that meets the target is kept. Without them, ``sample_size`` (default
-        :attr:`SearchTuning.calibration_queries`) queries are made from a fixed sample of the
-        workspace's chunks, each moved away from itself as far as its 10th nearest neighbour
-        is. Such probes still sit nearer the graph than real queries (on embedding-like data
-        they measured 0.975 at ef_search 40 where fresh queries got 0.922), so one more ladder
-        step is kept as headroom (when the widest step is the first to pass, there is none:
-        exact). ``dims`` defaults to the size of the workspace's chunks.
-
-        Costs one exact search and up to one HNSW search per ladder step per query (2-4 s at
-        15,000 chunks on 2 cores). Raises :class:`InvalidValue` for bad arguments, a workspace
-        without chunks (of that size), or no valid HNSW index of that size (build it first).
-        """
-        check_text(_T, "workspace_id", workspace_id, max_len=16)
-        if dims is not None:
-            check_dims(dims)
-        target = self.tuning.recall_target if recall_target is None else check_number(
-            "rag_search_calibrations", "recall_target", recall_target)
-        if target is None or not 0 < target <= 1:
-            raise InvalidValue(f"rag_search_calibrations.recall_target: expected a number in (0, 1], "
-                               f"got {show(recall_target)}")
-        check_int("rag_search_calibrations", "sample_size", sample_size, minimum=2, maximum=1000)
-        given = None if queries is None else [
-            embedding_array(q, f"rag_search_calibrations: query {i}") for i, q in enumerate(queries)]
-        if given is not None and not 2 <= len(given) <= 1000:
-            raise InvalidValue(f"rag_search_calibrations: expected 2 to 1000 queries, got {len(given)}")
-        wanted = self.tuning.calibration_queries if sample_size is None else sample_size
-        with self._conn() as conn:
-            sample = self._q("calibration_sample").many(
-                conn, tuple_row, workspace_id=workspace_id, dims=dims, n=1 if given else wanted)
-            if not sample:
-                size = "" if dims is None else f" of {dims} dimensions"
-                raise InvalidValue(f"{_T}: workspace {workspace_id!r} has no chunks{size} to calibrate on")
-            dims, chunks = int(sample[0][0]), int(sample[0][2])
-        if not self._has_valid_index(dims):
-            raise InvalidValue(f"{_T}: no valid HNSW index {index_name(dims)} to calibrate against "
-                               f"(build_search_index({dims}) first)")
-        if given is not None:
-            for i, q in enumerate(given):
-                if q.size != dims:
-                    raise InvalidValue(f"rag_search_calibrations: query {i} has {q.size} dimensions, "
-                                       f"workspace {workspace_id!r} holds {dims}-dimension embeddings")
-        probes = given if given is not None else [
-            self._probe(workspace_id, row[1], seed) for seed, row in enumerate(sample)]
-        ef, recall = self._measure(workspace_id, probes, min(10, chunks), target, headroom=given is None)
-        with self._conn() as conn:
-            return self._q("save_search_calibration").one(
-                conn, _calibration, workspace_id=workspace_id, embedding_dims=dims, ef_search=ef,
-                recall=recall, recall_target=target, queries=len(probes), chunks=chunks)
-
-    def _measure(self, workspace_id: str, probes: Sequence[Any], limit: int, target: float, *,
-                 headroom: bool) -> tuple[int | None, float]:
-        """(ef_search, its mean recall): the first ladder step meeting ``target`` (with
-        ``headroom``, the step after it), or (None, recall at the widest step) when there is
-        none."""
-        truths = [{h.id for h in self.search(workspace_id, q, limit, exact=True)} for q in probes]
-        recall, passed = 0.0, False
-        for ef in self.tuning.ef_ladder:
-            found = [len({h.id for h in self.search(workspace_id, q, limit, exact=False, ef_search=ef)}
-                         & truth) / len(truth) for q, truth in zip(probes, truths, strict=True)]
-            recall, bound = float(np.mean(found)), _lower_bound(found)
-            logger.debug("calibration of %s: ef_search %d, recall %.3f (lower bound %.3f)",
-                         workspace_id, ef, recall, bound)
-            if passed:
-                return ef, recall  # the headroom step
-            if bound >= target:
-                if not headroom:
-                    return ef, recall
-                passed = True
-        return None, recall  # also when only the widest step passed: no headroom is left
-
-    def calibrate_workspaces(self, dims: int) -> list[SearchCalibration]:
-        """Calibrate every workspace holding more than :attr:`SearchTuning.exact_threshold`
-        chunks of ``dims`` dimensions (those whose searches take that HNSW index), largest
-        first; done after every index build when :attr:`SearchTuning.auto_calibrate`."""
-        with self._conn() as conn:
-            names = self._q("workspaces_to_calibrate").many(
-                conn, tuple_row, dims=dims, threshold=self.tuning.exact_threshold)
-        return [self.calibrate_search(name, dims) for (name,) in names]
-
-    def search_calibrations(self, workspace_id: str | None = None) -> list[SearchCalibration]:
-        """The recorded calibrations of one workspace (of every workspace when None)."""
-        with self._conn() as conn:
-            return self._q("list_search_calibrations").many(conn, _calibration, workspace_id=workspace_id)
-
-    def _probe(self, workspace_id: str, chunk: Vector, seed: int) -> np.ndarray[Any, Any]:
-        """A query near the workspace's data but not in it: one of its chunks moved in a random
-        direction until it is only as similar to that chunk as the chunk is to its 10th
-        nearest neighbour (measured through the index, where the chunk itself sits). A stored
-        chunk as the query would overstate recall: the graph links it to its neighbours."""
-        x = chunk.to_numpy().astype(np.float32)
-        x /= np.linalg.norm(x)
-        scores = [h.score for h in self.search(workspace_id, x, 11, exact=False, ef_search=100)
-                  if h.score < 0.9999]  # not the chunk itself (or its exact copies)
-        similarity = min(max(scores[min(9, len(scores) - 1)] if scores else 0.5, 0.05), 0.99)
-        direction = np.random.default_rng(seed).standard_normal(x.size).astype(np.float32)
-        direction -= direction.dot(x) * x
-        direction /= np.linalg.norm(direction)
-        return x + math.sqrt(1 / similarity**2 - 1) * direction
-
-    def _has_valid_index(self, dims: int) -> bool:
-        with self._conn() as conn:
-            indexes = self._q("search_indexes").many(conn, tuple_row)
-        return (index_name(dims), True) in {(row[0], row[1]) for row in indexes}
-
-    def _auto_calibrate(self, workspace_id: str, dims: int) -> SearchCalibration | None:
-        """Calibrate after an ingest committed: a failure is logged, never raised (the chunks
-        are stored; searches use the configured ef_search until a calibration succeeds)."""
-        try:
-            if not self._has_valid_index(dims):
-                return None  # a bulk load: the index build at its end calibrates
-            return self.calibrate_search(workspace_id, dims)
-        except InvalidValue as exc:
-            logger.info("rag_chunks: search calibration of workspace %s skipped: %s", workspace_id, exc)
-        except (AuraError, psycopg.Error) as exc:  # e.g. the workspace deleted meanwhile
-            logger.warning("rag_chunks: search calibration of workspace %s failed: %s", workspace_id, exc)
-        return None
-
     # -- the route --------------------------------------------------------------------------------
 
     @contextmanager
@@ -484,14 +325,14 @@ class RagSearch(Repository):
     def _request(self, workspace_id: str, embedding: object, limit: int,
                  content_types: Sequence[RagContentType | str] | None,
                  path_prefix: str | None) -> _Request:
-        check_text(_T, "workspace_id", workspace_id, max_len=16)
+        check_text(_T, "workspace_id", workspace_id)
         array = embedding_array(embedding, f"{_T}.embedding (query)")
         check_int(_T, "limit", limit, minimum=1, maximum=1000, required=True)
         if isinstance(content_types, str):
             content_types = [content_types]
         kinds = None if content_types is None else sorted(
             {check_enum(_T, "content_type", k, RagContentType).value for k in content_types})
-        check_text(_T, "source_path", path_prefix, max_len=1000, required=False, allow_blank=True)
+        check_text(_T, "source_path", path_prefix, required=False, allow_blank=True)
         like = None if path_prefix is None else escape_like(path_prefix) + "%"
         return _Request(workspace_id, Vector(array), array.size, limit,
                         {"content_types": kinds, "path_like": like})
@@ -525,13 +366,6 @@ _SETTINGS = ("plan_cache_mode", "ef_search", "iterative_scan", "max_scan_tuples"
 
 def _only(args: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if k in names}
-
-
-def _lower_bound(recalls: Sequence[float]) -> float:
-    """The lower end of a one-sided 95% confidence interval of the mean recall."""
-    if len(recalls) < 2:
-        return float(np.mean(recalls))
-    return float(np.mean(recalls) - 1.645 * np.std(recalls, ddof=1) / math.sqrt(len(recalls)))
 
 
 def _walk(plan: dict[str, Any], nodes: list[str], indexes: list[str]) -> None:

@@ -11,7 +11,8 @@ from typing import Any, ClassVar
 from psycopg.rows import class_row
 
 from ..errors import AlreadyExists, InvalidValue
-from .base import Repository, check_json, check_text, check_uuid, show
+from .base import Repository
+from .checks import check_json, check_text, check_uuid, show
 
 __all__ = ["SessionRow", "SessionsRepository"]
 
@@ -43,7 +44,7 @@ class SessionsRepository(Repository):
         Raises :class:`AlreadyExists` when the session belongs to another client.
         """
         params = {
-            "client_id": check_text(self.table, "client_id", client_id, max_len=200),
+            "client_id": check_text(self.table, "client_id", client_id),
             "id": None if session_id is None else check_uuid(self.table, "id", session_id),
             "metadata": check_json(self.table, "metadata", metadata),
         }
@@ -65,7 +66,7 @@ class SessionsRepository(Repository):
 
     def list_active(self, *, client_id: str | None = None) -> builtins.list[SessionRow]:
         """Active sessions (of one client, if given), latest heartbeat first."""
-        check_text(self.table, "client_id", client_id, max_len=200, required=False)
+        check_text(self.table, "client_id", client_id, required=False)
         with self._conn() as conn:
             return self._q("list_active_sessions").many(conn, _row, client_id=client_id)
 

@@ -14,19 +14,10 @@ from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
 from ..errors import ConcurrencyConflict, InvalidTransition, InvalidValue
-from .base import (
-    Page,
-    Repository,
-    check_enum,
-    check_int,
-    check_text,
-    check_uuid,
-    decode_cursor,
-    encode_cursor,
-    escape_like,
-    show,
-    typed_row,
-)
+from .base import Repository
+from .checks import check_enum, check_int, check_text, check_uuid, escape_like, show
+from .cursors import Page, decode_cursor, encode_cursor
+from .rows import typed_row
 from .story_steps import StepDetail, step_row, task_row
 
 __all__ = ["TRANSITIONS", "StoriesRepository", "StoryDetail", "StoryRow", "StoryStatus"]
@@ -115,19 +106,16 @@ class StoryDetail:
     story: StoryRow
     steps: tuple[StepDetail, ...]
 
-# field -> (kind, max length) for create/update validation; kind: text | int | json | bool
-_FIELDS: dict[str, tuple[str, int | None]] = {
-    "title": ("text", 500), "description": ("text", None), "repository_path": ("text", 1000),
-    "worktree_path": ("text", 1000), "git_branch": ("text", 500), "issue_url": ("text", 1000),
-    "issue_provider": ("text", 50), "issue_number": ("int", None), "issue_owner": ("text", 100),
-    "issue_repo": ("text", 100), "automation_mode": ("text", 50), "dispatch_target": ("text", 50),
-    "source": ("text", 50), "source_guardian_id": ("text", 100), "priority": ("text", 50),
-    "pattern_name": ("text", 100), "pattern_language": ("text", 50),
-    "suggested_capability": ("text", 100), "max_parallelism": ("int", None),
-    "gate_mode": ("text", 50), "analyzed_context": ("json", None), "execution_plan": ("json", None),
-    "chat_history": ("json", None), "verification_passed": ("bool", None),
-    "verification_result": ("json", None), "current_wave": ("int", None), "gate_result": ("json", None),
-    "pull_request_url": ("text", 1000),
+# field -> kind for create/update validation: text | int | json | bool (text lengths: .limits)
+_FIELDS: dict[str, str] = {
+    "title": "text", "description": "text", "repository_path": "text", "worktree_path": "text",
+    "git_branch": "text", "issue_url": "text", "issue_provider": "text", "issue_number": "int",
+    "issue_owner": "text", "issue_repo": "text", "automation_mode": "text", "dispatch_target": "text",
+    "source": "text", "source_guardian_id": "text", "priority": "text", "pattern_name": "text",
+    "pattern_language": "text", "suggested_capability": "text", "max_parallelism": "int",
+    "gate_mode": "text", "analyzed_context": "json", "execution_plan": "json", "chat_history": "json",
+    "verification_passed": "bool", "verification_result": "json", "current_wave": "int",
+    "gate_result": "json", "pull_request_url": "text",
 }
 _CREATE_DEFAULTS: dict[str, Any] = {
     "automation_mode": "Assisted", "dispatch_target": "CopilotCli", "source": "User",
@@ -148,10 +136,10 @@ _ORDERS = {"newest": "list_stories_newest", "oldest": "list_stories_oldest"}
 
 def _value(field: str, value: Any) -> Any:
     """Validate one story field before the round trip and adapt it for sending."""
-    kind, max_len = _FIELDS[field]
+    kind = _FIELDS[field]
     required = field in _REQUIRED
     if kind == "text":
-        return check_text("stories", field, value, max_len=max_len, required=required)
+        return check_text("stories", field, value, required=required)
     if kind == "int":
         minimum = 1 if field in ("issue_number", "max_parallelism") else 0
         return check_int("stories", field, value, minimum=minimum, required=required)
@@ -211,8 +199,8 @@ class StoriesRepository(Repository):
                  title_contains: str | None) -> dict[str, Any]:
         status_list = None if statuses is None else [
             check_enum(self.table, "status", s, StoryStatus).value for s in statuses]
-        check_text(self.table, "repository_path", repository_path, max_len=1000, required=False)
-        check_text(self.table, "title", title_contains, max_len=500, required=False, allow_blank=True)
+        check_text(self.table, "repository_path", repository_path, required=False)
+        check_text(self.table, "title", title_contains, required=False, allow_blank=True)
         for name, when in (("created_from", created_from), ("created_before", created_before)):
             if when is not None and (not isinstance(when, datetime) or when.tzinfo is None):
                 raise InvalidValue(f"stories.{name}: expected a timezone-aware datetime, got {show(when)}")

@@ -14,7 +14,9 @@ from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
 from ..errors import ConcurrencyConflict, InvalidTransition, InvalidValue
-from .base import Repository, check_enum, check_int, check_text, check_uuid, not_found, show, typed_row
+from .base import Repository, not_found
+from .checks import check_enum, check_int, check_text, check_uuid, show
+from .rows import typed_row
 
 __all__ = ["StepDetail", "StepStatus", "StoryStepRow", "StoryStepsRepository", "StoryTaskRow"]
 
@@ -105,8 +107,8 @@ class StoryStepsRepository(Repository):
         """Append a step after the story's last one (its order is assigned here; concurrent
         additions to one story serialize on the story row)."""
         sid = check_uuid("stories", "id", story_id)
-        check_text(_T, "name", name, max_len=500)
-        check_text(_T, "capability", capability, max_len=100)
+        check_text(_T, "name", name)
+        check_text(_T, "capability", capability)
         check_text(_T, "description", description, required=False)
         check_int(_T, "wave", wave, required=True)
         with self._conn() as conn, conn.pipeline(), conn.transaction():
@@ -154,7 +156,7 @@ class StoryStepsRepository(Repository):
     def start(self, id: uuid.UUID | str, *, agent_id: str | None = None,
               version: int | None = None) -> StoryStepRow:
         """Pending or Failed → Running: counts an attempt, stamps started_at."""
-        check_text(_T, "assigned_agent_id", agent_id, max_len=100, required=False)
+        check_text(_T, "assigned_agent_id", agent_id, required=False)
         return self._move(id, StepStatus.RUNNING, version=version, agent_id=agent_id)
 
     def complete(self, id: uuid.UUID | str, output: Any = None, *,

@@ -11,7 +11,8 @@ from typing import ClassVar, Literal
 from psycopg.rows import class_row
 
 from ..errors import InvalidValue
-from .base import Repository, check_text, show
+from .base import Repository
+from .checks import check_text, show
 
 __all__ = ["WorkspaceRow", "WorkspacesRepository", "normalize_path", "workspace_id"]
 
@@ -20,7 +21,7 @@ def normalize_path(path: str) -> str:
     """The canonical form of a workspace path: absolute, ``.``/``..`` resolved lexically (symlinks
     are not followed), duplicate and trailing separators removed. Relative paths are refused:
     the data layer cannot know which directory they are relative to."""
-    check_text("workspaces", "path", path, max_len=1000)
+    check_text("workspaces", "path", path)
     if not path.startswith("/"):
         raise InvalidValue(f"workspaces.path: must be absolute (got {show(path)})")
     normalized = posixpath.normpath(path)
@@ -56,7 +57,7 @@ _row = class_row(WorkspaceRow)
 
 
 def _sha(value: str | None, field: str) -> str | None:
-    check_text("workspaces", field, value, max_len=40, required=False)
+    check_text("workspaces", field, value, required=False)
     return value
 
 
@@ -71,7 +72,7 @@ class WorkspacesRepository(Repository):
         :func:`workspace_id` of the path and the name defaults to its last component."""
         normalized = normalize_path(path)
         name = name if name is not None else (posixpath.basename(normalized) or "/")
-        check_text(self.table, "name", name, max_len=500)
+        check_text(self.table, "name", name)
         with self._conn() as conn:
             return self._q("upsert_workspace").one(
                 conn, _row, id=workspace_id(normalized), name=name, path=normalized,

@@ -42,14 +42,14 @@ CREATE TEMP TABLE IF NOT EXISTS code_edge_staging (
 ) ON COMMIT DROP;
 TRUNCATE pg_temp.code_node_staging, pg_temp.code_edge_staging;
 
--- name: copy_node_staging#
--- Binary COPY of the nodes to upsert (run with cursor.copy()).
+-- name: copy_node_staging<
+-- Binary COPY of the nodes to upsert.
 COPY pg_temp.code_node_staging (repository_path, name, fully_qualified_name, node_type, file_path,
     start_line, end_line, signature, documentation, metadata)
 FROM STDIN (FORMAT BINARY);
 
--- name: copy_edge_staging#
--- Binary COPY of the edges to upsert (run with cursor.copy()).
+-- name: copy_edge_staging<
+-- Binary COPY of the edges to upsert.
 COPY pg_temp.code_edge_staging (position, repository_path, source_id, source_fqn, source_type,
     target_id, target_fqn, target_type, edge_type, metadata)
 FROM STDIN (FORMAT BINARY);

@@ -43,15 +43,15 @@ CREATE TEMP TABLE IF NOT EXISTS rag_chunk_staging (
 ) ON COMMIT DROP;
 TRUNCATE pg_temp.rag_chunk_staging;
 
--- name: copy_chunk_staging#
--- Binary COPY into the staging table (columns in this order; run with cursor.copy()).
+-- name: copy_chunk_staging<
+-- Binary COPY into the staging table (columns in this order).
 COPY pg_temp.rag_chunk_staging
     (workspace_id, content_id, chunk_index, content, embedding, source_path, content_type, title, metadata)
 FROM STDIN (FORMAT BINARY);
 
--- name: copy_chunks_direct#
+-- name: copy_chunks_direct<
 -- A workspace's first load (it holds no chunk yet, and its row is locked): binary COPY straight
--- into rag_chunks, with nothing to conflict with (columns in this order; run with cursor.copy()).
+-- into rag_chunks, with nothing to conflict with (columns in this order).
 COPY rag_chunks
     (workspace_id, content_id, chunk_index, content, embedding, source_path, content_type, title, metadata)
 FROM STDIN (FORMAT BINARY);

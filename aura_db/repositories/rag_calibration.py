@@ -1,0 +1,196 @@
+"""Recall calibration of the HNSW path, per workspace: how wide ``ef_search`` must be for a
+workspace's searches to meet :attr:`SearchTuning.recall_target`, measured against the exact scan
+and recorded in ``rag_search_calibrations`` (which every search reads in the round trip that
+already counts the workspace). :class:`RagCalibration` adds it to the search of
+:mod:`.rag_search`; ``db.rag_chunks`` is both, plus ingest (:mod:`.rag_chunks`)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import psycopg
+from pgvector import Vector
+from psycopg.rows import class_row, tuple_row
+
+from ..errors import AuraError, InvalidValue
+from .checks import check_int, check_number, check_text, show
+from .rag_search import Path, RagSearch, check_dims, embedding_array, index_name
+
+__all__ = ["RagCalibration", "SearchCalibration"]
+
+_T = "rag_chunks"
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchCalibration:
+    """The measured recall of one workspace's HNSW path (``rag_search_calibrations``).
+
+    ``ef_search`` is what its searches use; None when no ef_search of the ladder met
+    ``recall_target``: its searches then take the exact path. ``recall`` is the mean top-10
+    recall measured at ``ef_search`` (at the widest one tried when None). ``changed_chunks``:
+    chunks written or deleted since; past ``chunks / 2`` the next ingest measures again."""
+
+    workspace_id: str
+    embedding_dims: int
+    ef_search: int | None
+    recall: float
+    recall_target: float
+    queries: int
+    chunks: int
+    changed_chunks: int
+    calibrated_at: datetime
+
+    @property
+    def path(self) -> Path:
+        return "exact" if self.ef_search is None else "hnsw"
+
+
+_calibration = class_row(SearchCalibration)
+
+
+class RagCalibration(RagSearch):
+    """The calibration half of ``db.rag_chunks``: measure, record and read the recall of each
+    workspace's HNSW path."""
+
+    def calibrate_search(self, workspace_id: str, dims: int | None = None, *,
+                         recall_target: float | None = None, queries: Sequence[object] | None = None,
+                         sample_size: int | None = None) -> SearchCalibration:
+        """Measure how wide the HNSW path must search this workspace, and record it.
+
+        Finds the exact top 10 of each query, then tries the ef_search values of
+        :attr:`SearchTuning.ef_ladder` in order until recall against the exact scan meets
+        ``recall_target`` (default :attr:`SearchTuning.recall_target`) at 95% confidence. When
+        none does, the workspace's searches take the exact path. The result goes to
+        ``rag_search_calibrations``; every later search of the workspace uses it.
+
+        ``queries``: real query embeddings (e.g. recent questions), the best measure; the first
+        ef_search that meets the target is kept. Without them, ``sample_size`` (default
+        :attr:`SearchTuning.calibration_queries`) queries are made from a fixed sample of the
+        workspace's chunks, each moved away from itself as far as its 10th nearest neighbour
+        is. Such probes still sit nearer the graph than real queries (on embedding-like data
+        they measured 0.975 at ef_search 40 where fresh queries got 0.922), so one more ladder
+        step is kept as headroom (when the widest step is the first to pass, there is none:
+        exact). ``dims`` defaults to the size of the workspace's chunks.
+
+        Costs one exact search and up to one HNSW search per ladder step per query (2-4 s at
+        15,000 chunks on 2 cores). Raises :class:`InvalidValue` for bad arguments, a workspace
+        without chunks (of that size), or no valid HNSW index of that size (build it first).
+        """
+        check_text(_T, "workspace_id", workspace_id)
+        if dims is not None:
+            check_dims(dims)
+        target = self.tuning.recall_target if recall_target is None else check_number(
+            "rag_search_calibrations", "recall_target", recall_target)
+        if target is None or not 0 < target <= 1:
+            raise InvalidValue(f"rag_search_calibrations.recall_target: expected a number in (0, 1], "
+                               f"got {show(recall_target)}")
+        check_int("rag_search_calibrations", "sample_size", sample_size, minimum=2, maximum=1000)
+        given = None if queries is None else [
+            embedding_array(q, f"rag_search_calibrations: query {i}") for i, q in enumerate(queries)]
+        if given is not None and not 2 <= len(given) <= 1000:
+            raise InvalidValue(f"rag_search_calibrations: expected 2 to 1000 queries, got {len(given)}")
+        wanted = self.tuning.calibration_queries if sample_size is None else sample_size
+        with self._conn() as conn:
+            sample = self._q("calibration_sample").many(
+                conn, tuple_row, workspace_id=workspace_id, dims=dims, n=1 if given else wanted)
+            if not sample:
+                size = "" if dims is None else f" of {dims} dimensions"
+                raise InvalidValue(f"{_T}: workspace {workspace_id!r} has no chunks{size} to calibrate on")
+            dims, chunks = int(sample[0][0]), int(sample[0][2])
+        if not self._has_valid_index(dims):
+            raise InvalidValue(f"{_T}: no valid HNSW index {index_name(dims)} to calibrate against "
+                               f"(build_search_index({dims}) first)")
+        if given is not None:
+            for i, q in enumerate(given):
+                if q.size != dims:
+                    raise InvalidValue(f"rag_search_calibrations: query {i} has {q.size} dimensions, "
+                                       f"workspace {workspace_id!r} holds {dims}-dimension embeddings")
+        probes = given if given is not None else [
+            self._probe(workspace_id, row[1], seed) for seed, row in enumerate(sample)]
+        ef, recall = self._measure(workspace_id, probes, min(10, chunks), target, headroom=given is None)
+        with self._conn() as conn:
+            return self._q("save_search_calibration").one(
+                conn, _calibration, workspace_id=workspace_id, embedding_dims=dims, ef_search=ef,
+                recall=recall, recall_target=target, queries=len(probes), chunks=chunks)
+
+    def _measure(self, workspace_id: str, probes: Sequence[Any], limit: int, target: float, *,
+                 headroom: bool) -> tuple[int | None, float]:
+        """(ef_search, its mean recall): the first ladder step meeting ``target`` (with
+        ``headroom``, the step after it), or (None, recall at the widest step) when there is
+        none."""
+        truths = [{h.id for h in self.search(workspace_id, q, limit, exact=True)} for q in probes]
+        recall, passed = 0.0, False
+        for ef in self.tuning.ef_ladder:
+            found = [len({h.id for h in self.search(workspace_id, q, limit, exact=False, ef_search=ef)}
+                         & truth) / len(truth) for q, truth in zip(probes, truths, strict=True)]
+            recall, bound = float(np.mean(found)), _lower_bound(found)
+            logger.debug("calibration of %s: ef_search %d, recall %.3f (lower bound %.3f)",
+                         workspace_id, ef, recall, bound)
+            if passed:
+                return ef, recall  # the headroom step
+            if bound >= target:
+                if not headroom:
+                    return ef, recall
+                passed = True
+        return None, recall  # also when only the widest step passed: no headroom is left
+
+    def calibrate_workspaces(self, dims: int) -> list[SearchCalibration]:
+        """Calibrate every workspace holding more than :attr:`SearchTuning.exact_threshold`
+        chunks of ``dims`` dimensions (those whose searches take that HNSW index), largest
+        first; done after every index build when :attr:`SearchTuning.auto_calibrate`."""
+        with self._conn() as conn:
+            names = self._q("workspaces_to_calibrate").many(
+                conn, tuple_row, dims=dims, threshold=self.tuning.exact_threshold)
+        return [self.calibrate_search(name, dims) for (name,) in names]
+
+    def search_calibrations(self, workspace_id: str | None = None) -> list[SearchCalibration]:
+        """The recorded calibrations of one workspace (of every workspace when None)."""
+        with self._conn() as conn:
+            return self._q("list_search_calibrations").many(conn, _calibration, workspace_id=workspace_id)
+
+    def _probe(self, workspace_id: str, chunk: Vector, seed: int) -> np.ndarray[Any, Any]:
+        """A query near the workspace's data but not in it: one of its chunks moved in a random
+        direction until it is only as similar to that chunk as the chunk is to its 10th
+        nearest neighbour (measured through the index, where the chunk itself sits). A stored
+        chunk as the query would overstate recall: the graph links it to its neighbours."""
+        x = chunk.to_numpy().astype(np.float32)
+        x /= np.linalg.norm(x)
+        scores = [h.score for h in self.search(workspace_id, x, 11, exact=False, ef_search=100)
+                  if h.score < 0.9999]  # not the chunk itself (or its exact copies)
+        similarity = min(max(scores[min(9, len(scores) - 1)] if scores else 0.5, 0.05), 0.99)
+        direction = np.random.default_rng(seed).standard_normal(x.size).astype(np.float32)
+        direction -= direction.dot(x) * x
+        direction /= np.linalg.norm(direction)
+        return x + math.sqrt(1 / similarity**2 - 1) * direction
+
+    def _has_valid_index(self, dims: int) -> bool:
+        with self._conn() as conn:
+            indexes = self._q("search_indexes").many(conn, tuple_row)
+        return (index_name(dims), True) in {(row[0], row[1]) for row in indexes}
+
+    def _auto_calibrate(self, workspace_id: str, dims: int) -> SearchCalibration | None:
+        """Calibrate after an ingest committed: a failure is logged, never raised (the chunks
+        are stored; searches use the configured ef_search until a calibration succeeds)."""
+        try:
+            if not self._has_valid_index(dims):
+                return None  # a bulk load: the index build at its end calibrates
+            return self.calibrate_search(workspace_id, dims)
+        except InvalidValue as exc:
+            logger.info("rag_chunks: search calibration of workspace %s skipped: %s", workspace_id, exc)
+        except (AuraError, psycopg.Error) as exc:  # e.g. the workspace deleted meanwhile
+            logger.warning("rag_chunks: search calibration of workspace %s failed: %s", workspace_id, exc)
+        return None
+
+
+def _lower_bound(recalls: Sequence[float]) -> float:
+    """The lower end of a one-sided 95% confidence interval of the mean recall."""
+    if len(recalls) < 2:
+        return float(np.mean(recalls))
+    return float(np.mean(recalls) - 1.645 * np.std(recalls, ddof=1) / math.sqrt(len(recalls)))
