@@ -31,6 +31,12 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "AURA_IDLE_IN_TRANSACTION_TIMEOUT": ("idle_in_transaction_timeout", "60 (seconds, 0 = none)"),
     "AURA_APPLICATION_NAME": ("application_name", "aura-db"),
     "AURA_POOL_CHECK_AFTER_IDLE": ("check_after_idle", "5 (seconds; 0 = a round trip on every checkout)"),
+    "AURA_POOL_WAIT": ("pool_wait", "= AURA_CONNECT_TIMEOUT (seconds a call waits for a free connection)"),
+    "AURA_CALL_DEADLINE": ("call_deadline", "statement timeout + 2 (seconds; 0 = none)"),
+    "AURA_RETRY_ATTEMPTS": ("retry_attempts", "3 (tries of retry-safe work; 1 = no retry)"),
+    "AURA_RETRY_BACKOFF": ("retry_backoff", "0.05 (seconds before the first retry; doubled, jittered)"),
+    "AURA_RETRY_DEADLINE": ("retry_deadline", "10 (seconds all tries of one call may take)"),
+    "AURA_TCP_USER_TIMEOUT": ("tcp_user_timeout", "30 (seconds unacknowledged data may wait on TCP)"),
 }
 
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)(?P<pw>[^@/?#\s]*)(?=@)", re.I)
@@ -98,6 +104,12 @@ class Config:
     application_name: str = "aura-db"
     close_timeout: float = 10.0
     check_after_idle: float = 5.0
+    pool_wait: float | None = None  # None: connect_timeout
+    call_deadline: float | None = None  # None: statement_timeout + 2 (no limit without one); 0: none
+    retry_attempts: int = 3
+    retry_backoff: float = 0.05
+    retry_deadline: float = 10.0
+    tcp_user_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         if self.url is not None:
@@ -113,9 +125,16 @@ class Config:
         for name in ("connect_timeout", "close_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0 seconds, got {getattr(self, name)!r}")
-        for name in ("statement_timeout", "idle_in_transaction_timeout", "check_after_idle"):
+        for name in ("statement_timeout", "idle_in_transaction_timeout", "check_after_idle",
+                     "retry_backoff", "retry_deadline", "tcp_user_timeout"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0 seconds, got {getattr(self, name)!r}")
+        for name in ("pool_wait", "call_deadline"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ConfigError(f"{name} must be >= 0 seconds, got {value!r}")
+        if self.retry_attempts < 1:
+            raise ConfigError(f"retry_attempts must be >= 1, got {self.retry_attempts!r}")
         if not self.application_name or len(self.application_name) > 63:
             raise ConfigError(f"application_name must be 1-63 characters, got {self.application_name!r}")
 
@@ -130,7 +149,9 @@ class Config:
         casts: dict[str, type] = {
             "min_size": int, "max_size": int, "connect_timeout": float,
             "statement_timeout": float, "idle_in_transaction_timeout": float,
-            "application_name": str, "check_after_idle": float,
+            "application_name": str, "check_after_idle": float, "pool_wait": float,
+            "call_deadline": float, "retry_attempts": int, "retry_backoff": float,
+            "retry_deadline": float, "tcp_user_timeout": float,
         }
         for var, (field, _) in ENV_VARS.items():
             if field in casts and env.get(var):
@@ -159,6 +180,35 @@ class Config:
     def masked_url(self) -> str:
         """The URL with its password masked, or a description of the embedded server."""
         return mask_dsn(self.url) if self.url else f"embedded server in {self.data_dir}"
+
+    @property
+    def wait_for_connection(self) -> float:
+        """Seconds a call waits for a pooled connection before PoolExhausted/ServerUnavailable."""
+        return self.connect_timeout if self.pool_wait is None else self.pool_wait
+
+    @property
+    def deadline(self) -> float | None:
+        """Seconds any wait for the server may last before DeadlineExceeded (None: no limit):
+        ``call_deadline``, else ``statement_timeout`` + 2 s (so the server's own timeout, which
+        cancels cleanly, comes first)."""
+        if self.call_deadline is not None:
+            return self.call_deadline or None
+        return self.statement_timeout + 2.0 if self.statement_timeout else None
+
+    def connect_kwargs(self) -> dict[str, object]:
+        """libpq parameters of every pooled connection: session defaults, a bounded connect,
+        and TCP keepalives plus ``tcp_user_timeout`` so a dead peer is noticed (libpq ignores
+        the TCP ones on Unix sockets)."""
+        return {
+            "application_name": self.application_name,
+            "options": self.session_options(),
+            "connect_timeout": max(1, int(min(self.connect_timeout, 10))),
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+            "tcp_user_timeout": int(self.tcp_user_timeout * 1000),
+        }
 
     def session_options(self) -> str:
         """libpq ``options`` that set the session defaults on every new connection."""

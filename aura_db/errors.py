@@ -1,49 +1,92 @@
-"""The exceptions aura-db raises: one root, a short flat hierarchy.
+"""The exceptions aura-db raises: one root, :class:`AuraError`, and a short hierarchy.
 
-PostgreSQL errors are not re-wrapped wholesale (psycopg has a class per SQLSTATE); they are
-translated here only where aura-db adds a meaning, and the original stays as ``__cause__``.
+Every exception that leaves aura-db's API is an :class:`AuraError`. When PostgreSQL or the
+driver was the source, the psycopg exception is its ``__cause__`` and :attr:`AuraError.sqlstate`
+reads its SQLSTATE. :attr:`AuraError.retryable` says whether running the same work again may
+succeed (a lost connection, a serialization failure, a deadlock); which work aura-db retries on
+its own is in the README ("Failures").
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 __all__ = [
     "AlreadyExists",
     "AuraError",
+    "AuraTimeout",
+    "CommitOutcomeUnknown",
     "ConcurrencyConflict",
     "ConfigError",
+    "ConnectionLost",
+    "DatabaseError",
+    "DeadlineExceeded",
+    "Deadlock",
+    "IdleInTransactionTimeout",
     "InvalidTransition",
     "InvalidValue",
+    "LockTimeout",
     "MigrationDrift",
     "MigrationError",
     "MigrationLockTimeout",
     "MultipleRows",
     "NoRows",
     "NotFound",
+    "PermissionDenied",
     "PgvectorMissing",
     "PoolClosed",
+    "PoolExhausted",
     "PoolForked",
     "QueryArgumentError",
+    "QueryCanceled",
     "QueryFileError",
     "QueryShapeError",
+    "SerializationConflict",
     "ServerUnavailable",
+    "StatementTimeout",
     "ToolError",
+    "TransactionConflict",
 ]
 
 
 class AuraError(Exception):
     """Root of every error raised by aura-db."""
 
+    retryable: ClassVar[bool] = False
+
+    @property
+    def sqlstate(self) -> str | None:
+        """The SQLSTATE of the PostgreSQL error behind this one (None when there is none)."""
+        cause = self.__cause__
+        return getattr(cause, "sqlstate", None) if cause is not None else None
+
 
 class ConfigError(AuraError):
     """A configuration value (environment or argument) is missing or malformed."""
 
 
+# -- the server and the connection --------------------------------------------------------------
+
+
 class ServerUnavailable(AuraError):
-    """The database server could not be reached before the connect deadline."""
+    """The database server could not be reached before the deadline (connect refused or timed
+    out, the server starting up or shutting down)."""
+
+    retryable = True
 
 
-class PgvectorMissing(AuraError):
-    """The server has no pgvector extension available to install."""
+class ConnectionLost(ServerUnavailable):
+    """The connection broke while in use (backend terminated, server restarted, network
+    failure). Nothing the open transaction did was committed; a statement sent outside a
+    transaction may or may not have run: then :class:`CommitOutcomeUnknown` is raised."""
+
+
+class CommitOutcomeUnknown(ConnectionLost):
+    """The connection broke while a write was committing (COMMIT of a transaction, or a write
+    statement outside one): it may or may not have been applied. Never retried on its own;
+    read the data back to find out."""
+
+    retryable = False
 
 
 class PoolClosed(AuraError):
@@ -52,6 +95,82 @@ class PoolClosed(AuraError):
 
 class PoolForked(AuraError):
     """A Database opened in one process was used from a forked child."""
+
+
+class PgvectorMissing(AuraError):
+    """The server has no pgvector extension available to install."""
+
+
+# -- timeouts -------------------------------------------------------------------------------------
+
+
+class AuraTimeout(AuraError, TimeoutError):
+    """A wait ended at its limit (also a built-in :class:`TimeoutError`)."""
+
+
+class StatementTimeout(AuraTimeout):
+    """The server cancelled a statement at ``statement_timeout`` (SQLSTATE 57014)."""
+
+
+class LockTimeout(AuraTimeout):
+    """A lock was not granted within ``lock_timeout`` (SQLSTATE 55P03)."""
+
+    retryable = True
+
+
+class IdleInTransactionTimeout(AuraTimeout, ConnectionLost):
+    """The server closed a session left idle inside a transaction longer than
+    ``idle_in_transaction_session_timeout`` (SQLSTATE 25P03); the transaction rolled back."""
+
+    retryable = False
+
+
+class PoolExhausted(AuraTimeout):
+    """No pooled connection came free within the pool's wait: every one is in use."""
+
+
+class DeadlineExceeded(AuraTimeout, ConnectionLost):
+    """The server did not answer a statement within the client-side deadline (a frozen
+    backend or a dead network): the statement was cancelled and the connection discarded."""
+
+    retryable = False
+
+
+class QueryCanceled(AuraError):
+    """A statement was cancelled on request (SQLSTATE 57014, not by a timeout)."""
+
+
+# -- conflicts and permissions ----------------------------------------------------------------------
+
+
+class ConcurrencyConflict(AuraError):
+    """The row changed since it was read: the expected version is stale."""
+
+
+class TransactionConflict(ConcurrencyConflict):
+    """The server aborted the transaction to keep concurrent ones consistent; running it again
+    may succeed (``db.run_transaction`` does)."""
+
+    retryable = True
+
+
+class SerializationConflict(TransactionConflict):
+    """Serialization failure (SQLSTATE 40001)."""
+
+
+class Deadlock(TransactionConflict):
+    """Deadlock detected (SQLSTATE 40P01)."""
+
+
+class PermissionDenied(AuraError):
+    """The role lacks a privilege the statement needs (SQLSTATE 42501)."""
+
+
+class DatabaseError(AuraError):
+    """Any other error PostgreSQL or the driver raised; ``sqlstate`` says which."""
+
+
+# -- named queries ------------------------------------------------------------------------------------
 
 
 class QueryFileError(AuraError):
@@ -79,6 +198,9 @@ class MultipleRows(AuraError):
     """A query declared to return exactly one row returned more than one."""
 
 
+# -- migrations and tools -----------------------------------------------------------------------------
+
+
 class MigrationError(AuraError):
     """A migration could not be read, applied or rolled back."""
 
@@ -95,6 +217,9 @@ class ToolError(AuraError):
     """A PostgreSQL client program (pg_dump, pg_restore, psql) is missing, too old or failed."""
 
 
+# -- the data ---------------------------------------------------------------------------------------------
+
+
 class NotFound(AuraError):
     """The row asked for does not exist (or is soft-deleted)."""
 
@@ -103,13 +228,11 @@ class AlreadyExists(AuraError):
     """A row with the same natural key already exists."""
 
 
-class ConcurrencyConflict(AuraError):
-    """The row changed since it was read: the expected version is stale."""
-
-
 class InvalidTransition(AuraError):
     """A status change that the state machine does not allow."""
 
 
-class InvalidValue(AuraError):
-    """A value is out of its domain: bad enum, too long, NUL byte, out of range, wrong type."""
+class InvalidValue(AuraError, ValueError):
+    """A value is out of its domain: bad enum, too long, NUL byte, lone surrogate, out of range,
+    wrong type, naive datetime, JSON that cannot be stored. Nothing was written. Also a
+    built-in :class:`ValueError`."""

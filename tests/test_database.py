@@ -350,7 +350,7 @@ def test_a_repository_call_outside_a_transaction_is_one_round_trip(db_url: str) 
             db.stories.get(story.id)  # warm: psycopg prepares the statement on its 5th run
         lines = _messages(db, lambda: [db.stories.get(story.id) for _ in range(5)])
     assert sum("ReadyForQuery" in line for line in lines) == 5, lines
-    assert not [line for line in lines if '"BEGIN"' in line or '"COMMIT"' in line or "RESET" in line]
+    assert not [line for line in lines if '"BEGIN"' in line or '"COMMIT"' in line or "DISCARD" in line]
 
 
 def test_raw_access_is_reset_and_an_idle_connection_is_checked(db_url: str) -> None:
@@ -358,15 +358,14 @@ def test_raw_access_is_reset_and_an_idle_connection_is_checked(db_url: str) -> N
         story = db.stories.create("checked")
 
         def raw_then_repository() -> None:
-            with db.connection() as conn:  # raw access: RESET when it goes back
+            with db.connection() as conn:  # raw access: DISCARD ALL when it goes back
                 conn.execute("SELECT 1")
             db.stories.get(story.id)
 
         lines = _messages(db, raw_then_repository)
     queries = [line.split("Query", 1)[1].strip() for line in lines if "\tQuery\t" in line]
-    # checkout check, BEGIN, SELECT 1, COMMIT, RESET; then checkout check for the repository call
-    assert queries == ['""', '"BEGIN"', '"SELECT 1"', '"COMMIT"',
-                       '"RESET ALL; SELECT pg_advisory_unlock_all(); UNLISTEN *"', '""'], queries
+    # checkout check, BEGIN, SELECT 1, COMMIT, DISCARD ALL; then the repository call's check
+    assert queries == ['""', '"BEGIN"', '"SELECT 1"', '"COMMIT"', '"DISCARD ALL"', '""'], queries
 
 
 def test_a_transaction_using_only_repositories_skips_the_reset(db_url: str) -> None:
@@ -379,5 +378,5 @@ def test_a_transaction_using_only_repositories_skips_the_reset(db_url: str) -> N
                 tx.stories.get(story.id)
 
         lines = _messages(db, in_transaction)
-    assert not [line for line in lines if "RESET" in line]
+    assert not [line for line in lines if "DISCARD" in line]
     assert sum("ReadyForQuery" in line for line in lines) == 4  # BEGIN, actor, SELECT, COMMIT

@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
+from ..retry import RetryPolicy
 from .code_graph import (
     CodeEdge,
     CodeEdgeType,
@@ -119,50 +120,53 @@ class RepositoryAccess:
     def _connector(self) -> Any:  # overridden: returns a context manager yielding a connection
         raise NotImplementedError
 
+    def _retry_policy(self) -> RetryPolicy | None:  # overridden: None inside a transaction
+        return None
+
     @cached_property
     def stories(self) -> StoriesRepository:
-        return StoriesRepository(self._connector)
+        return StoriesRepository(self._connector, retry=self._retry_policy())
 
     @cached_property
     def story_steps(self) -> StoryStepsRepository:
-        return StoryStepsRepository(self._connector)
+        return StoryStepsRepository(self._connector, retry=self._retry_policy())
 
     @cached_property
     def workspaces(self) -> WorkspacesRepository:
-        return WorkspacesRepository(self._connector)
+        return WorkspacesRepository(self._connector, retry=self._retry_policy())
 
     @cached_property
     def conversations(self) -> ConversationsRepository:
-        return ConversationsRepository(self._connector)
+        return ConversationsRepository(self._connector, retry=self._retry_policy())
 
     @cached_property
     def messages(self) -> MessagesRepository:
-        return MessagesRepository(self._connector)
+        return MessagesRepository(self._connector, retry=self._retry_policy())
 
     @cached_property
     def agent_executions(self) -> AgentExecutionsRepository:
-        return AgentExecutionsRepository(self._connector)
+        return AgentExecutionsRepository(self._connector, retry=self._retry_policy())
 
     @cached_property
     def tool_executions(self) -> ToolExecutionsRepository:
-        return ToolExecutionsRepository(self._connector)
+        return ToolExecutionsRepository(self._connector, retry=self._retry_policy())
 
     @cached_property
     def index_metadata(self) -> IndexMetadataRepository:
-        return IndexMetadataRepository(self._connector)
+        return IndexMetadataRepository(self._connector, retry=self._retry_policy())
 
     @cached_property
     def sessions(self) -> SessionsRepository:
-        return SessionsRepository(self._connector)
+        return SessionsRepository(self._connector, retry=self._retry_policy())
 
     @cached_property
     def configurations(self) -> ConfigurationsRepository:
-        return ConfigurationsRepository(self._connector)
+        return ConfigurationsRepository(self._connector, retry=self._retry_policy())
 
     @cached_property
     def rag_chunks(self) -> RagChunksRepository:
-        return RagChunksRepository(self._connector)
+        return RagChunksRepository(self._connector, retry=self._retry_policy())
 
     @cached_property
     def code_graph(self) -> CodeGraphRepository:
-        return CodeGraphRepository(self._connector)
+        return CodeGraphRepository(self._connector, retry=self._retry_policy())

@@ -9,58 +9,86 @@ Rows are built by :mod:`.rows`, input is checked by :mod:`.checks`, pages by :mo
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, ParamSpec, TypeVar
 
 import psycopg
-from psycopg import errors as pg
 
-from ..errors import AlreadyExists, AuraError, ConcurrencyConflict, InvalidValue, NotFound
+from .._pgerrors import translate as _translate
+from ..errors import AuraError, CommitOutcomeUnknown, ConnectionLost, NotFound
 from ..queries import Query, QueryCatalog, default_catalog
+from ..retry import RetryPolicy
 from .checks import show
 
-__all__ = ["Connector", "Repository", "not_found", "translate", "translating"]
+__all__ = ["Connector", "Repository", "RetrySafety", "idempotent", "not_found", "reads", "translate",
+           "translating", "writes"]
 
 Connector = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 
 
-def _detail(exc: psycopg.Error) -> str:
-    return (exc.diag.message_detail or exc.diag.message_primary or str(exc)).strip()
-
-
-def translate(exc: psycopg.Error, table: str) -> AuraError | None:
-    """The domain error for a PostgreSQL error, or None when there is none to add."""
-    diag = exc.diag
-    where = diag.table_name or table
-    constraint = diag.constraint_name
-    if isinstance(exc, pg.UniqueViolation):
-        return AlreadyExists(f"{where}: {_detail(exc)} (constraint {constraint})")
-    if isinstance(exc, pg.ForeignKeyViolation):
-        return NotFound(f"{where}: {_detail(exc)} (constraint {constraint})")
-    if isinstance(exc, pg.CheckViolation):
-        return InvalidValue(f"{where}: the row breaks constraint {constraint}")
-    if isinstance(exc, pg.NotNullViolation):
-        return InvalidValue(f"{where}.{diag.column_name}: a value is required (got None)")
-    if isinstance(exc, pg.SerializationFailure):
-        return ConcurrencyConflict(f"{where}: {diag.message_primary}")
-    if isinstance(exc, pg.DataError):
-        return InvalidValue(f"{where}: {(diag.message_primary or str(exc)).strip()}")
-    return None
+def translate(exc: psycopg.Error, table: str) -> AuraError:
+    """The aura-db error for a PostgreSQL (or driver) error met while working on ``table``."""
+    return _translate(exc, table)
 
 
 @contextmanager
 def translating(table: str) -> Iterator[None]:
-    """Re-raise PostgreSQL errors that carry a domain meaning as aura-db errors
-    (the original stays as ``__cause__``)."""
+    """Re-raise every psycopg error as the aura-db error for it (the original stays as
+    ``__cause__``, its SQLSTATE as ``err.sqlstate``)."""
     try:
         yield
     except psycopg.Error as exc:
-        domain = translate(exc, table)
-        if domain is None:
-            raise
-        raise domain from exc
+        raise _translate(exc, table) from exc
+
+
+# -- what may run again ------------------------------------------------------------------------
+
+RetrySafety = Literal["read", "idempotent", "write"]
+R = TypeVar("R")
+P = ParamSpec("P")
+
+
+def _classify(kind: RetrySafety) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    wrote = kind == "write"
+
+    def mark(fn: Callable[P, R]) -> Callable[P, R]:
+        what = fn.__qualname__
+        name = fn.__name__
+
+        @functools.wraps(fn)
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            self: Repository = args[0]  # type: ignore[assignment]
+            policy = self._retry
+            if policy is None:  # inside a transaction: db.run_transaction retries the whole
+                return fn(*args, **kwargs)
+            try:
+                return policy.run(fn, args, kwargs, wrote=wrote, what=what)
+            except ConnectionLost as exc:
+                if not wrote or type(exc) is not ConnectionLost:
+                    raise
+                raise CommitOutcomeUnknown(
+                    f"{self.table}: the connection broke during {name}() ({exc}): the write may "
+                    f"or may not have been applied; read it back to know") from exc.__cause__
+
+        call.retry_safety = kind  # type: ignore[attr-defined]
+        return call
+
+    return mark
+
+
+reads = _classify("read")
+"""Marks a method that only reads: outside a transaction it is run again (on a fresh
+connection) when the connection was lost, and on a serialization failure or deadlock."""
+idempotent = _classify("idempotent")
+"""Marks a write that lands the same however often it runs (a natural-key upsert, a replace, a
+set-to-value): retried like a read."""
+writes = _classify("write")
+"""Marks a write that must not run twice: retried only when the server rolled it back
+(deadlock, serialization failure, lock timeout); a connection lost while it ran raises
+CommitOutcomeUnknown."""
 
 
 class Repository:
@@ -68,9 +96,11 @@ class Repository:
 
     table: ClassVar[str] = ""
 
-    def __init__(self, connector: Connector, catalog: QueryCatalog | None = None) -> None:
+    def __init__(self, connector: Connector, catalog: QueryCatalog | None = None,
+                 retry: RetryPolicy | None = None) -> None:
         self._connector = connector
         self._catalog = catalog if catalog is not None else default_catalog()
+        self._retry = retry  # None: inside a transaction, or retries off
 
     def _q(self, name: str) -> Query:
         return self._catalog[name]

@@ -16,7 +16,7 @@ import psycopg
 from psycopg.rows import class_row, tuple_row
 
 from ..errors import InvalidValue
-from .base import Repository
+from .base import Repository, idempotent, reads, writes
 from .checks import check_enum, check_int, check_json, check_text, check_uuid, escape_like, show
 
 __all__ = [
@@ -146,6 +146,7 @@ class CodeGraphRepository(Repository):
 
     # -- writes -------------------------------------------------------------------------------
 
+    @idempotent
     def upsert(self, repository_path: str | None, nodes: Sequence[CodeNode],
                edges: Sequence[CodeEdge] = ()) -> tuple[int, int]:
         """Insert or update ``nodes`` and ``edges`` of one repository on their natural keys, in
@@ -163,6 +164,7 @@ class CodeGraphRepository(Repository):
             self._stage(conn, node_rows, edge_rows)
         return len(node_rows), len(edge_rows)
 
+    @idempotent
     def replace_file(self, repository_path: str | None, file_path: str, nodes: Sequence[CodeNode],
                      edges: Sequence[CodeEdge] = ()) -> tuple[int, int]:
         """Make ``nodes`` the file's only nodes, atomically: nodes of the file not given are
@@ -196,12 +198,14 @@ class CodeGraphRepository(Repository):
         if edges:
             self._q("upsert_staged_edges").script(conn)
 
+    @writes
     def delete_repository(self, repository_path: str | None) -> int:
         """Delete a repository's whole graph (edges cascade); returns the nodes deleted."""
         with self._conn() as conn:
             return int(self._q("delete_repository_graph").scalar(
                 conn, repository_path=self._repo(repository_path)))
 
+    @reads
     def counts(self, repository_path: str | None) -> tuple[int, int]:
         """(nodes, edges) of a repository."""
         with self._conn() as conn:
@@ -210,6 +214,7 @@ class CodeGraphRepository(Repository):
 
     # -- reads --------------------------------------------------------------------------------
 
+    @reads
     def get(self, id: uuid.UUID | str) -> CodeNodeRow:
         """The node with this id; :class:`NotFound` when there is none."""
         node_id = check_uuid(_T, "id", id)
@@ -219,6 +224,7 @@ class CodeGraphRepository(Repository):
             raise self._not_found(node_id)
         return row
 
+    @reads
     def find(self, repository_path: str | None = None, *, name: str | None = None,
              fully_qualified_name: str | None = None, fqn_prefix: str | None = None,
              name_contains: str | None = None,
@@ -242,6 +248,7 @@ class CodeGraphRepository(Repository):
                 name_ilike=None if name_contains is None else f"%{escape_like(name_contains)}%",
                 node_types=kinds, limit=limit)
 
+    @reads
     def traverse(self, start: uuid.UUID | str, direction: Literal["out", "in"],
                  edge_types: Sequence[CodeEdgeType | str], max_depth: int = 1) -> builtins.list[GraphHit]:
         """Nodes reachable from ``start`` along ``edge_types`` (``out``: in the edges'
@@ -256,27 +263,33 @@ class CodeGraphRepository(Repository):
         with self._conn() as conn:
             return self._q(query).many(conn, _hit, start=node_id, edge_types=kinds, max_depth=max_depth)
 
+    @reads
     def children(self, id: uuid.UUID | str) -> builtins.list[CodeNodeRow]:
         """What the node contains directly (Contains edges), by fully qualified name."""
         return [h.node for h in self.traverse(id, "out", [CodeEdgeType.CONTAINS])]
 
+    @reads
     def callers(self, id: uuid.UUID | str, depth: int = 1) -> builtins.list[GraphHit]:
         """Who calls the node, transitively up to ``depth`` hops."""
         return self.traverse(id, "in", [CodeEdgeType.CALLS], depth)
 
+    @reads
     def callees(self, id: uuid.UUID | str, depth: int = 1) -> builtins.list[GraphHit]:
         """What the node calls, transitively up to ``depth`` hops."""
         return self.traverse(id, "out", [CodeEdgeType.CALLS], depth)
 
+    @reads
     def implementations(self, id: uuid.UUID | str, depth: int = MAX_DEPTH) -> builtins.list[GraphHit]:
         """Types implementing an interface, directly or through inheritance (Implements and
         Inherits edges, against their direction)."""
         return self.traverse(id, "in", [CodeEdgeType.IMPLEMENTS, CodeEdgeType.INHERITS], depth)
 
+    @reads
     def inheritors(self, id: uuid.UUID | str, depth: int = MAX_DEPTH) -> builtins.list[GraphHit]:
         """Types deriving from the node, transitively (Inherits edges, against their direction)."""
         return self.traverse(id, "in", [CodeEdgeType.INHERITS], depth)
 
+    @reads
     def references(self, id: uuid.UUID | str) -> builtins.list[GraphHit]:
         """Nodes that reference the node directly."""
         return self.traverse(id, "in", [CodeEdgeType.REFERENCES])

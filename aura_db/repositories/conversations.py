@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from psycopg.rows import class_row, dict_row
 
 from ..errors import ConcurrencyConflict, InvalidValue, NotFound
-from .base import Repository
+from .base import Repository, reads, writes
 from .checks import check_enum, check_int, check_number, check_text, check_uuid, escape_like
 from .cursors import Page, decode_cursor, encode_cursor
 
@@ -128,6 +128,7 @@ class ConversationsRepository(Repository):
 
     table: ClassVar[str] = "conversations"
 
+    @writes
     def create(self, *, title: str | None = None, agent_id: str | None = None,
                repository_path: str | None = None,
                story_id: uuid.UUID | str | None = None) -> ConversationRow:
@@ -145,6 +146,7 @@ class ConversationsRepository(Repository):
         with self._conn() as conn:
             return self._q("create_conversation").one(conn, _conversation, **params)
 
+    @reads
     def get(self, id: uuid.UUID | str) -> ConversationRow:
         """The live conversation with this id; :class:`NotFound` when missing or soft-deleted."""
         row = self.find(id)
@@ -152,12 +154,14 @@ class ConversationsRepository(Repository):
             raise self._not_found(id)
         return row
 
+    @reads
     def find(self, id: uuid.UUID | str) -> ConversationRow | None:
         """The live conversation with this id, or None."""
         conversation_id = check_uuid(self.table, "id", id)
         with self._conn() as conn:
             return self._q("get_conversation").optional(conn, _conversation, id=conversation_id)
 
+    @reads
     def list(self, *, agent_id: str | None = None, story_id: uuid.UUID | str | None = None,
              title_contains: str | None = None, limit: int = 50,
              cursor: str | None = None) -> Page[ConversationRow]:
@@ -180,6 +184,7 @@ class ConversationsRepository(Repository):
         rows = rows[:limit]
         return Page(rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None)
 
+    @writes
     def rename(self, id: uuid.UUID | str, title: str | None, *, version: int) -> ConversationRow:
         """Set the title if the conversation is still at ``version``; returns the new row.
 
@@ -197,6 +202,7 @@ class ConversationsRepository(Repository):
             raise self._stale(conversation_id, version, current.version)
         return row
 
+    @writes
     def delete(self, id: uuid.UUID | str) -> None:
         """Soft-delete: the conversation disappears from reads until restored."""
         conversation_id = check_uuid(self.table, "id", id)
@@ -204,6 +210,7 @@ class ConversationsRepository(Repository):
             if self._q("soft_delete_conversation").affected(conn, id=conversation_id) == 0:
                 raise self._not_found(conversation_id)
 
+    @writes
     def restore(self, id: uuid.UUID | str) -> None:
         """Undo a soft delete; :class:`NotFound` when no soft-deleted conversation has this id."""
         conversation_id = check_uuid(self.table, "id", id)
@@ -211,6 +218,7 @@ class ConversationsRepository(Repository):
             if self._q("restore_conversation").affected(conn, id=conversation_id) == 0:
                 raise self._not_found(conversation_id, "id (soft-deleted)")
 
+    @reads
     def with_messages(self, id: uuid.UUID | str, *, latest: int = 20) -> ConversationWithMessages:
         """The live conversation and its ``latest`` messages (oldest first), in one round trip;
         :class:`NotFound` when missing or soft-deleted."""
@@ -239,6 +247,7 @@ class MessagesRepository(Repository):
 
     table: ClassVar[str] = "messages"
 
+    @writes
     def append(self, conversation_id: uuid.UUID | str, role: MessageRole | str, content: str, *,
                model: str | None = None, tokens_used: int | None = None) -> MessageRow:
         """Append a message to a live conversation; it gets the next ``seq``.
@@ -259,6 +268,7 @@ class MessagesRepository(Repository):
             raise NotFound(f"conversations: no live conversation with id {owner}")
         return row
 
+    @reads
     def page(self, conversation_id: uuid.UUID | str, *, limit: int = 50,
              cursor: str | None = None) -> Page[MessageRow]:
         """One page of a conversation's messages in order (by ``seq``); pass ``next_cursor``
@@ -273,6 +283,7 @@ class MessagesRepository(Repository):
         rows = rows[:limit]
         return Page(rows, encode_cursor(rows[-1].seq) if more else None)
 
+    @writes
     def attach_rag_contexts(self, message_id: uuid.UUID | str,
                             contexts: Sequence[RagContext]) -> list[RagContextRow]:
         """Record the chunks a message was answered with, in one statement; returns the rows in
@@ -284,6 +295,7 @@ class MessagesRepository(Repository):
         with self._conn() as conn:
             return self._q("attach_rag_contexts").many(conn, _rag_context, message_id=owner, **columns)
 
+    @reads
     def rag_contexts(self, message_id: uuid.UUID | str) -> list[RagContextRow]:
         """The RAG contexts recorded for a message, best score first."""
         owner = check_uuid(self.table, "message_id", message_id)

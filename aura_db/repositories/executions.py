@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from psycopg.rows import class_row
 
 from ..errors import InvalidTransition, InvalidValue
-from .base import Repository
+from .base import Repository, reads, writes
 from .checks import check_int, check_json, check_text, check_uuid, show
 from .cursors import Page, decode_cursor, encode_cursor
 
@@ -170,6 +170,7 @@ class AgentExecutionsRepository(Repository):
 
     table: ClassVar[str] = "agent_executions"
 
+    @writes
     def record(self, agent_id: str, prompt: str, *, success: bool, **fields: Any) -> AgentExecutionRow:
         """Record one agent run; ``fields`` are the optional :class:`AgentExecution` fields
         (provider, model, response, token counts, duration_ms, error, conversation_id,
@@ -180,6 +181,7 @@ class AgentExecutionsRepository(Repository):
             raise InvalidValue(f"{self.table}: {exc}") from None
         return self.record_many([run])[0]
 
+    @writes
     def record_many(self, runs: Sequence[AgentExecution]) -> list[AgentExecutionRow]:
         """Record a batch of agent runs in one statement (all or none); rows in input order."""
         columns = _columns(runs)
@@ -188,6 +190,7 @@ class AgentExecutionsRepository(Repository):
         with self._conn() as conn:
             return self._q("record_agent_executions").many(conn, _agent_row, **columns)
 
+    @reads
     def get(self, id: uuid.UUID | str) -> AgentExecutionRow:
         """The agent run with this id; :class:`NotFound` otherwise."""
         run_id = check_uuid(self.table, "id", id)
@@ -197,6 +200,7 @@ class AgentExecutionsRepository(Repository):
             raise self._not_found(run_id)
         return row
 
+    @reads
     def list(self, *, agent_id: str | None = None, conversation_id: uuid.UUID | str | None = None,
              story_step_id: uuid.UUID | str | None = None, since: datetime | None = None,
              until: datetime | None = None, limit: int = 100,
@@ -219,6 +223,7 @@ class AgentExecutionsRepository(Repository):
         rows = rows[:limit]
         return Page(rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None)
 
+    @reads
     def usage(self, *, since: datetime | None = None, until: datetime | None = None,
               agent_id: str | None = None) -> builtins.list[UsageRow]:
         """Calls, failures (and their rate) and tokens per UTC day, provider and model over
@@ -234,6 +239,7 @@ class ToolExecutionsRepository(Repository):
 
     table: ClassVar[str] = "tool_executions"
 
+    @writes
     def start(self, tool_name: str, *, input: Any = None,
               agent_execution_id: uuid.UUID | str | None = None) -> ToolExecutionRow:
         """Record that a tool call started (status Running); ``input`` is any JSON value.
@@ -249,23 +255,27 @@ class ToolExecutionsRepository(Repository):
         with self._conn() as conn:
             return self._q("start_tool_execution").one(conn, _tool_row, **params)
 
+    @writes
     def complete(self, id: uuid.UUID | str, *, output: Any = None,
                  duration_ms: int | None = None) -> ToolExecutionRow:
         """Mark a running call Completed with its ``output``; the duration defaults to the time
         since it started. Raises :class:`InvalidTransition` when it already finished."""
         return self._finish(id, ToolStatus.COMPLETED, output, None, duration_ms)
 
+    @writes
     def fail(self, id: uuid.UUID | str, error: str, *, output: Any = None,
              duration_ms: int | None = None) -> ToolExecutionRow:
         """Mark a running call Failed with its ``error``; as :meth:`complete` otherwise."""
         check_text(self.table, "error", error)
         return self._finish(id, ToolStatus.FAILED, output, error, duration_ms)
 
+    @writes
     def cancel(self, id: uuid.UUID | str, *, error: str | None = None) -> ToolExecutionRow:
         """Mark a running call Cancelled (with an optional reason); as :meth:`complete` otherwise."""
         check_text(self.table, "error", error, required=False)
         return self._finish(id, ToolStatus.CANCELLED, None, error, None)
 
+    @reads
     def get(self, id: uuid.UUID | str) -> ToolExecutionRow:
         """The tool call with this id; :class:`NotFound` otherwise."""
         call_id = check_uuid(self.table, "id", id)
@@ -275,6 +285,7 @@ class ToolExecutionsRepository(Repository):
             raise self._not_found(call_id)
         return row
 
+    @reads
     def list_for(self, agent_execution_id: uuid.UUID | str) -> list[ToolExecutionRow]:
         """The tool calls an agent run made, in the order they started."""
         run_id = check_uuid(self.table, "agent_execution_id", agent_execution_id)

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from psycopg.rows import class_row, tuple_row
 
 from ..errors import InvalidValue
-from .base import Repository
+from .base import Repository, idempotent, reads, writes
 from .checks import check_enum, check_text, show
 from .workspaces import normalize_path
 
@@ -62,6 +62,7 @@ class IndexMetadataRepository(Repository):
 
     table: ClassVar[str] = "index_metadata"
 
+    @reads
     def changes(self, workspace_path: str, index_type: IndexType | str,
                 files: Mapping[str, str]) -> FileChanges:
         """Compare ``files`` (path -> SHA-256 hex of the content, as on disk now) with what was
@@ -75,6 +76,7 @@ class IndexMetadataRepository(Repository):
             by_change[change].append(path)
         return FileChanges(**by_change)
 
+    @idempotent
     def record(self, workspace_path: str, index_type: IndexType | str, files: Mapping[str, str], *,
                indexed_at: datetime | None = None) -> int:
         """Record that ``files`` (path -> content hash) were indexed (now, or ``indexed_at``), in
@@ -90,6 +92,7 @@ class IndexMetadataRepository(Repository):
                 conn, **self._key(workspace_path, index_type), paths=paths, hashes=hashes,
                 indexed_at=indexed_at)
 
+    @writes
     def forget(self, workspace_path: str, index_type: IndexType | str, paths: Iterable[str]) -> int:
         """Drop the records of ``paths``; returns how many existed."""
         if isinstance(paths, str):
@@ -99,11 +102,13 @@ class IndexMetadataRepository(Repository):
             return self._q("forget_index_metadata").affected(
                 conn, **self._key(workspace_path, index_type), paths=wanted)
 
+    @writes
     def clear(self, workspace_path: str, index_type: IndexType | str) -> int:
         """Drop every record of the workspace for ``index_type``; returns how many there were."""
         with self._conn() as conn:
             return self._q("clear_index_metadata").affected(conn, **self._key(workspace_path, index_type))
 
+    @reads
     def list(self, workspace_path: str, index_type: IndexType | str) -> builtins.list[IndexMetadataRow]:
         """The recorded files of the workspace for ``index_type``, by path."""
         with self._conn() as conn:

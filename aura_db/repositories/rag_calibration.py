@@ -19,6 +19,7 @@ from pgvector import Vector
 from psycopg.rows import class_row, tuple_row
 
 from ..errors import AuraError, InvalidValue
+from .base import idempotent, reads
 from .checks import check_int, check_number, check_text, show
 from .rag_search import Path, RagSearch, check_dims, embedding_array, index_name
 
@@ -59,6 +60,7 @@ class RagCalibration(RagSearch):
     """The calibration half of ``db.rag_chunks``: measure, record and read the recall of each
     workspace's HNSW path."""
 
+    @idempotent
     def calibrate_search(self, workspace_id: str, dims: int | None = None, *,
                          recall_target: float | None = None, queries: Sequence[object] | None = None,
                          sample_size: int | None = None) -> SearchCalibration:
@@ -141,6 +143,7 @@ class RagCalibration(RagSearch):
                 passed = True
         return None, recall  # also when only the widest step passed: no headroom is left
 
+    @idempotent
     def calibrate_workspaces(self, dims: int) -> list[SearchCalibration]:
         """Calibrate every workspace holding more than :attr:`SearchTuning.exact_threshold`
         chunks of ``dims`` dimensions (those whose searches take that HNSW index), largest
@@ -150,6 +153,7 @@ class RagCalibration(RagSearch):
                 conn, tuple_row, dims=dims, threshold=self.tuning.exact_threshold)
         return [self.calibrate_search(name, dims) for (name,) in names]
 
+    @reads
     def search_calibrations(self, workspace_id: str | None = None) -> list[SearchCalibration]:
         """The recorded calibrations of one workspace (of every workspace when None)."""
         with self._conn() as conn:

@@ -39,7 +39,7 @@ from psycopg import sql
 from psycopg.rows import class_row, tuple_row
 
 from ..errors import AuraError, InvalidValue
-from .base import not_found
+from .base import idempotent, not_found, reads, writes
 from .checks import check_enum, check_int, check_json, check_text, escape_like, show
 from .conversations import RagContentType
 from .rag_calibration import RagCalibration
@@ -116,6 +116,7 @@ class RagChunksRepository(RagCalibration):
 
     # -- ingest ---------------------------------------------------------------------------------
 
+    @idempotent
     def replace_content(self, workspace_id: str, content_id: str, chunks: Sequence[Chunk], *,
                         content_hash: str | None = None, commit_sha: str | None = None) -> int:
         """Replace every chunk of one document atomically; returns the number of chunks.
@@ -132,6 +133,7 @@ class RagChunksRepository(RagCalibration):
                                f"(use delete_content to remove a document)")
         return self._ingest(workspace_id, chunks, content_id, content_hash, commit_sha)
 
+    @writes
     def add_many(self, workspace_id: str, chunks: Sequence[Chunk], *,
                  commit_sha: str | None = None) -> int:
         """Bulk upsert chunks of many documents (each chunk names its ``content_id``) with one
@@ -193,6 +195,7 @@ class RagChunksRepository(RagCalibration):
         return bool(self._q("count_calibration_changes").scalar(
             conn, workspace_id=workspace_id, changed=len(rows), cap=threshold + 1))
 
+    @reads
     def chunks(self, workspace_id: str, content_id: str) -> builtins.list[ChunkRow]:
         """The chunks of one document, by chunk_index (empty when none)."""
         check_text(_T, "content_id", content_id)
@@ -202,6 +205,7 @@ class RagChunksRepository(RagCalibration):
 
     # -- maintenance ----------------------------------------------------------------------------
 
+    @writes
     def delete_content(self, workspace_id: str, content_id: str) -> int:
         """Delete one document's chunks (and its 'rag' index_metadata); returns chunks deleted."""
         check_text(_T, "content_id", content_id)
@@ -209,6 +213,7 @@ class RagChunksRepository(RagCalibration):
             return int(self._q("delete_content_chunks").scalar(
                 conn, workspace_id=workspace_id, content_id=content_id))
 
+    @writes
     def delete_path_prefix(self, workspace_id: str, prefix: str) -> int:
         """Delete the chunks whose source_path starts with ``prefix`` (literally: ``%`` and
         ``_`` match themselves) and their documents' index_metadata; returns chunks deleted."""
@@ -217,12 +222,14 @@ class RagChunksRepository(RagCalibration):
             return int(self._q("delete_path_chunks").scalar(
                 conn, workspace_id=workspace_id, path_like=escape_like(prefix) + "%"))
 
+    @writes
     def delete_workspace(self, workspace_id: str) -> int:
         """Delete every chunk of a workspace (and its 'rag' index_metadata and search
         calibrations); returns how many."""
         with self._conn() as conn:
             return int(self._q("delete_workspace_chunks").scalar(conn, workspace_id=workspace_id))
 
+    @reads
     def stats(self, workspace_id: str) -> builtins.list[ChunkStats]:
         """Chunks, documents and embedding sizes per content type of a workspace."""
         with self._conn() as conn:
@@ -230,11 +237,13 @@ class RagChunksRepository(RagCalibration):
 
     # -- HNSW indexes ---------------------------------------------------------------------------
 
+    @reads
     def search_indexes(self) -> builtins.list[SearchIndex]:
         """The HNSW indexes of rag_chunks with their validity and options."""
         with self._conn() as conn:
             return self._q("search_indexes").many(conn, _index_row)
 
+    @writes
     def drop_search_index(self, dims: int) -> None:
         """Drop the HNSW index of one size, CONCURRENTLY (searches of that size then take the
         exact path). Needs a Database, not a Transaction: raises :class:`AuraError` inside one."""
@@ -243,6 +252,7 @@ class RagChunksRepository(RagCalibration):
             conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
                 sql.Identifier(index_name(dims))))
 
+    @writes
     def build_search_index(self, dims: int, *, m: int = 16, ef_construction: int = 64,
                            maintenance_work_mem: str = "1GB", parallel_workers: int = 1) -> None:
         """Create the HNSW index of one size CONCURRENTLY (writers keep writing), with
@@ -257,6 +267,7 @@ class RagChunksRepository(RagCalibration):
         self._build(dims, index_name(dims), m, ef_construction, maintenance_work_mem, parallel_workers)
         self._calibrate_built(dims)
 
+    @writes
     def reindex_search_index(self, dims: int, *, m: int = 16, ef_construction: int = 64,
                              maintenance_work_mem: str = "1GB", parallel_workers: int = 1) -> None:
         """Rebuild the HNSW index of one size with new ``m`` / ``ef_construction`` without a

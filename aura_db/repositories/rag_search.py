@@ -38,7 +38,7 @@ from psycopg.rows import RowFactory, class_row, dict_row, tuple_row
 
 from ..errors import InvalidValue
 from ..queries import Query
-from .base import Repository
+from .base import Repository, reads, writes
 from .checks import check_enum, check_int, check_number, check_text, escape_like, show
 from .conversations import MessagesRepository, RagContentType, RagContext, RagContextRow
 
@@ -218,6 +218,7 @@ class RagSearch(Repository):
     table: ClassVar[str] = _T
     tuning: SearchTuning = SearchTuning()
 
+    @reads
     def search(self, workspace_id: str, embedding: object, limit: int = 10, *,
                content_types: Sequence[RagContentType | str] | None = None,
                path_prefix: str | None = None, min_score: float | None = None,
@@ -237,6 +238,7 @@ class RagSearch(Repository):
                 rows = self._run(conn, _EXACT, req, "search", _hit)
         return [h for h in rows if floor is None or h.score >= floor]
 
+    @reads
     def hybrid_search(self, workspace_id: str, query_text: str, embedding: object, limit: int = 10, *,
                       content_types: Sequence[RagContentType | str] | None = None,
                       path_prefix: str | None = None, vector_weight: float = 1.0,
@@ -262,6 +264,7 @@ class RagSearch(Repository):
         with self._searching(req, exact, ef_search) as (conn, route):
             return self._run(conn, route, req, "hybrid", _hybrid_hit)
 
+    @reads
     def explain_search(self, workspace_id: str, embedding: object, limit: int = 10, *,
                        content_types: Sequence[RagContentType | str] | None = None,
                        path_prefix: str | None = None, ef_search: int | None = None,
@@ -281,6 +284,7 @@ class RagSearch(Repository):
         return SearchPlan(route.path, query.name, route.candidates, route.ef_search, route.calibrated,
                           tuple(nodes), tuple(indexes), row[0])
 
+    @writes
     def record_hits(self, message_id: uuid.UUID | str, query_text: str,
                     hits: Sequence[SearchHit | HybridHit]) -> list[RagContextRow]:
         """Record the hits an assistant message was answered with (message_rag_contexts), in

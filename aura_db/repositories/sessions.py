@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from psycopg.rows import class_row
 
 from ..errors import AlreadyExists, InvalidValue
-from .base import Repository
+from .base import Repository, idempotent, reads, writes
 from .checks import check_json, check_text, check_uuid, show
 
 __all__ = ["SessionRow", "SessionsRepository"]
@@ -36,6 +36,7 @@ class SessionsRepository(Repository):
 
     table: ClassVar[str] = "sessions"
 
+    @idempotent
     def heartbeat(self, client_id: str, *, session_id: uuid.UUID | str | None = None,
                   metadata: Any = None) -> SessionRow:
         """Record a heartbeat of ``session_id`` (opening a new session when it is None or
@@ -55,6 +56,7 @@ class SessionsRepository(Repository):
                 f"{self.table}: session {params['id']} belongs to another client than {show(client_id)}")
         return row
 
+    @reads
     def get(self, id: uuid.UUID | str) -> SessionRow:
         """The session with this id, active or not; :class:`NotFound` otherwise."""
         session_id = check_uuid(self.table, "id", id)
@@ -64,12 +66,14 @@ class SessionsRepository(Repository):
             raise self._not_found(session_id)
         return row
 
+    @reads
     def list_active(self, *, client_id: str | None = None) -> builtins.list[SessionRow]:
         """Active sessions (of one client, if given), latest heartbeat first."""
         check_text(self.table, "client_id", client_id, required=False)
         with self._conn() as conn:
             return self._q("list_active_sessions").many(conn, _row, client_id=client_id)
 
+    @writes
     def end(self, id: uuid.UUID | str) -> bool:
         """Close a session; True when it was active, False when already closed.
 
@@ -82,12 +86,14 @@ class SessionsRepository(Repository):
         self.get(session_id)  # raises NotFound
         return False
 
+    @writes
     def mark_stale(self, timeout: timedelta) -> int:
         """Mark active sessions without a heartbeat for longer than ``timeout`` inactive;
         returns how many."""
         with self._conn() as conn:
             return self._q("mark_stale_sessions").affected(conn, timeout=_age("timeout", timeout))
 
+    @writes
     def purge(self, older_than: timedelta) -> int:
         """Delete inactive sessions whose last heartbeat is older than ``older_than``;
         returns how many."""

@@ -14,7 +14,7 @@ from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
 from ..errors import ConcurrencyConflict, InvalidTransition, InvalidValue
-from .base import Repository
+from .base import Repository, reads, writes
 from .checks import check_enum, check_int, check_text, check_uuid, escape_like, show
 from .cursors import Page, decode_cursor, encode_cursor
 from .rows import typed_row
@@ -156,6 +156,7 @@ class StoriesRepository(Repository):
 
     table: ClassVar[str] = "stories"
 
+    @writes
     def create(self, title: str, **fields: Any) -> StoryRow:
         """Insert a story (status Created). ``fields``: any of the optional creation columns
         (description, repository_path, issue_*, priority, ...)."""
@@ -168,6 +169,7 @@ class StoriesRepository(Repository):
         with self._conn() as conn:
             return self._q("create_story").one(conn, _row, **params)
 
+    @reads
     def get(self, id: uuid.UUID | str) -> StoryRow:
         """The live story with this id; :class:`NotFound` otherwise."""
         story_id = check_uuid(self.table, "id", id)
@@ -177,6 +179,7 @@ class StoriesRepository(Repository):
             raise self._not_found(story_id)
         return row
 
+    @reads
     def get_with_steps(self, id: uuid.UUID | str) -> StoryDetail:
         """The live story with its steps and their tasks, in one round trip (three queries
         pipelined); :class:`NotFound` when there is no such story."""
@@ -210,6 +213,7 @@ class StoriesRepository(Repository):
             "title_like": None if title_contains is None else f"%{escape_like(title_contains)}%",
         }
 
+    @reads
     def list(self, *, statuses: Iterable[StoryStatus | str] | None = None,
              repository_path: str | None = None, created_from: datetime | None = None,
              created_before: datetime | None = None, title_contains: str | None = None,
@@ -233,6 +237,7 @@ class StoriesRepository(Repository):
         rows = rows[:limit]
         return Page(rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None)
 
+    @reads
     def count(self, *, statuses: Iterable[StoryStatus | str] | None = None,
               repository_path: str | None = None, created_from: datetime | None = None,
               created_before: datetime | None = None, title_contains: str | None = None) -> int:
@@ -241,6 +246,7 @@ class StoriesRepository(Repository):
         with self._conn() as conn:
             return int(self._q("count_stories").scalar(conn, **params))
 
+    @writes
     def update(self, id: uuid.UUID | str, *, version: int, **changes: Any) -> StoryRow:
         """Change the given fields if the story is still at ``version`` (from the row you
         read); raises :class:`ConcurrencyConflict` when someone changed it meanwhile. Status
@@ -261,6 +267,7 @@ class StoriesRepository(Repository):
         assert row is not None
         return row
 
+    @writes
     def transition(self, id: uuid.UUID | str, status: StoryStatus | str, *,
                    version: int | None = None) -> StoryRow:
         """Move a story to ``status`` along an allowed edge (Created → Analyzing → Analyzed →
@@ -294,6 +301,7 @@ class StoriesRepository(Repository):
             f"stories.version: story {story_id} is at version {state[1]}, not {version}: "
             f"it changed since you read it; read it again and retry")
 
+    @writes
     def delete(self, id: uuid.UUID | str) -> None:
         """Soft-delete: the story disappears from reads until restored."""
         story_id = check_uuid(self.table, "id", id)
@@ -301,6 +309,7 @@ class StoriesRepository(Repository):
             if self._q("soft_delete_story").affected(conn, id=story_id) == 0:
                 raise self._not_found(story_id)
 
+    @writes
     def restore(self, id: uuid.UUID | str) -> None:
         """Undo a soft delete."""
         story_id = check_uuid(self.table, "id", id)
@@ -308,6 +317,7 @@ class StoriesRepository(Repository):
             if self._q("restore_story").affected(conn, id=story_id) == 0:
                 raise self._not_found(story_id, "id (soft-deleted)")
 
+    @writes
     def purge(self, id: uuid.UUID | str) -> None:
         """Delete for good, with its steps and tasks."""
         story_id = check_uuid(self.table, "id", id)

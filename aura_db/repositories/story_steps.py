@@ -14,7 +14,7 @@ from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
 from ..errors import ConcurrencyConflict, InvalidTransition, InvalidValue
-from .base import Repository, not_found
+from .base import Repository, not_found, reads, writes
 from .checks import check_enum, check_int, check_text, check_uuid, show
 from .rows import typed_row
 
@@ -102,6 +102,7 @@ class StoryStepsRepository(Repository):
 
     table: ClassVar[str] = _T
 
+    @writes
     def add(self, story_id: uuid.UUID | str, *, name: str, capability: str,
             description: str | None = None, input: Any = None, wave: int = 0) -> StoryStepRow:
         """Append a step after the story's last one (its order is assigned here; concurrent
@@ -121,6 +122,7 @@ class StoryStepsRepository(Repository):
             raise not_found("stories", sid)
         return row
 
+    @reads
     def get(self, id: uuid.UUID | str) -> StoryStepRow:
         """A live step of a live story; :class:`NotFound` otherwise."""
         step_id = check_uuid(_T, "id", id)
@@ -130,6 +132,7 @@ class StoryStepsRepository(Repository):
             raise self._not_found(step_id)
         return row
 
+    @reads
     def list(self, story_id: uuid.UUID | str, *, wave: int | None = None) -> list[StoryStepRow]:
         """The live steps of a story in order; only those of ``wave`` when given."""
         sid = check_uuid("stories", "id", story_id)
@@ -137,6 +140,7 @@ class StoryStepsRepository(Repository):
         with self._conn() as conn:
             return self._q("list_story_steps").many(conn, step_row, story_id=sid, wave=wave)
 
+    @writes
     def reorder(self, story_id: uuid.UUID | str, step_ids: Sequence[uuid.UUID | str]) -> None:
         """Renumber the story's steps in the order given, atomically; ``step_ids`` must be
         exactly the story's live steps, else :class:`InvalidValue` and nothing changes."""
@@ -153,23 +157,27 @@ class StoryStepsRepository(Repository):
                 f"{_T}.order: the new order must list every live step of story {sid} exactly once "
                 f"(got {len(ids)} ids)")
 
+    @writes
     def start(self, id: uuid.UUID | str, *, agent_id: str | None = None,
               version: int | None = None) -> StoryStepRow:
         """Pending or Failed → Running: counts an attempt, stamps started_at."""
         check_text(_T, "assigned_agent_id", agent_id, required=False)
         return self._move(id, StepStatus.RUNNING, version=version, agent_id=agent_id)
 
+    @writes
     def complete(self, id: uuid.UUID | str, output: Any = None, *,
                  version: int | None = None) -> StoryStepRow:
         """Running → Completed with its output (JSON)."""
         return self._move(id, StepStatus.COMPLETED, version=version,
                           output=None if output is None else Jsonb(output))
 
+    @writes
     def fail(self, id: uuid.UUID | str, error: str, *, version: int | None = None) -> StoryStepRow:
         """Running → Failed with the error text."""
         check_text(_T, "error", error)
         return self._move(id, StepStatus.FAILED, version=version, error=error)
 
+    @writes
     def skip(self, id: uuid.UUID | str, *, version: int | None = None) -> StoryStepRow:
         """Pending or Failed → Skipped."""
         return self._move(id, StepStatus.SKIPPED, version=version)
@@ -196,6 +204,7 @@ class StoryStepsRepository(Repository):
                 f"(allowed from: {', '.join(allowed)})")
         raise ConcurrencyConflict(f"{_T}.version: step {step_id} is at version {state[1]}, not {version}")
 
+    @writes
     def review(self, id: uuid.UUID | str, decision: Literal["Approved", "Rejected"],
                feedback: str | None = None) -> StoryStepRow:
         """Approve or reject a Completed step with feedback; a rejected step returns to Pending
@@ -216,14 +225,17 @@ class StoryStepsRepository(Repository):
         raise InvalidTransition(f"{_T}.approval: step {step_id} is {state[0]}, only a Completed step "
                                 f"can be reviewed")
 
+    @writes
     def approve(self, id: uuid.UUID | str, feedback: str | None = None) -> StoryStepRow:
         """Approve a Completed step."""
         return self.review(id, "Approved", feedback)
 
+    @writes
     def reject(self, id: uuid.UUID | str, feedback: str) -> StoryStepRow:
         """Reject a Completed step with feedback; it goes back to Pending."""
         return self.review(id, "Rejected", feedback)
 
+    @writes
     def delete(self, id: uuid.UUID | str) -> None:
         """Soft-delete one step."""
         step_id = check_uuid(_T, "id", id)
@@ -233,6 +245,7 @@ class StoryStepsRepository(Repository):
 
     # -- tasks --------------------------------------------------------------------------------
 
+    @writes
     def add_task(self, step_id: uuid.UUID | str, description: str) -> StoryTaskRow:
         """Append a task to a live step."""
         sid = check_uuid(_T, "id", step_id)
@@ -245,12 +258,14 @@ class StoryStepsRepository(Repository):
             raise self._not_found(sid)
         return row
 
+    @reads
     def tasks(self, step_id: uuid.UUID | str) -> builtins.list[StoryTaskRow]:
         """The tasks of a step, in order."""
         sid = check_uuid(_T, "id", step_id)
         with self._conn() as conn:
             return self._q("list_story_tasks").many(conn, task_row, step_id=sid)
 
+    @writes
     def set_task_status(self, task_id: uuid.UUID | str, status: StepStatus | str) -> StoryTaskRow:
         """Set a task's status (any of the step statuses)."""
         tid = check_uuid("story_tasks", "id", task_id)

@@ -11,7 +11,7 @@ from typing import ClassVar, Literal
 from psycopg.rows import class_row
 
 from ..errors import InvalidValue
-from .base import Repository
+from .base import Repository, idempotent, reads, writes
 from .checks import check_text, show
 
 __all__ = ["WorkspaceRow", "WorkspacesRepository", "normalize_path", "workspace_id"]
@@ -66,6 +66,7 @@ class WorkspacesRepository(Repository):
 
     table: ClassVar[str] = "workspaces"
 
+    @idempotent
     def upsert(self, path: str, *, name: str | None = None, is_git_repository: bool = False,
                current_commit_sha: str | None = None) -> WorkspaceRow:
         """Register the workspace at ``path`` (or refresh and un-delete it); the id is
@@ -80,6 +81,7 @@ class WorkspacesRepository(Repository):
                 current_commit_sha=_sha(current_commit_sha, "current_commit_sha"),
             )
 
+    @reads
     def get(self, id: str) -> WorkspaceRow:
         """The live workspace with this id; :class:`NotFound` otherwise."""
         row = self.find(id)
@@ -87,25 +89,30 @@ class WorkspacesRepository(Repository):
             raise self._not_found(id)
         return row
 
+    @reads
     def find(self, id: str) -> WorkspaceRow | None:
         """The live workspace with this id, or None."""
         with self._conn() as conn:
             return self._q("get_workspace").optional(conn, _row, id=id)
 
+    @reads
     def find_by_path(self, path: str) -> WorkspaceRow | None:
         """The live workspace registered at ``path`` (any spelling of it), or None."""
         return self.find(workspace_id(path))
 
+    @reads
     def list(self) -> list[WorkspaceRow]:
         """Every live workspace, by name."""
         with self._conn() as conn:
             return self._q("list_workspaces").many(conn, _row)
 
+    @reads
     def count(self) -> int:
         """How many live workspaces there are."""
         with self._conn() as conn:
             return int(self._q("count_workspaces").scalar(conn))
 
+    @idempotent
     def mark_indexed(self, id: str, kind: Literal["rag", "graph"], *, commit_sha: str | None = None,
                      at: datetime | None = None) -> WorkspaceRow:
         """Record that the ``rag`` or ``graph`` index was completed (now, or ``at``) at a commit."""
@@ -118,18 +125,21 @@ class WorkspacesRepository(Repository):
             raise self._not_found(id)
         return row
 
+    @writes
     def delete(self, id: str) -> None:
         """Soft-delete: the workspace disappears from reads until restored."""
         with self._conn() as conn:
             if self._q("soft_delete_workspace").affected(conn, id=id) == 0:
                 raise self._not_found(id)
 
+    @writes
     def restore(self, id: str) -> None:
         """Undo a soft delete."""
         with self._conn() as conn:
             if self._q("restore_workspace").affected(conn, id=id) == 0:
                 raise self._not_found(id, "id (soft-deleted)")
 
+    @writes
     def purge(self, id: str) -> None:
         """Delete for good, with every row that cascades from the workspace."""
         with self._conn() as conn:

@@ -1,0 +1,276 @@
+"""The connection pool behind a Database: psycopg_pool's ConnectionPool, configured for aura-db
+and hardened at the edges.
+
+- **Checkout** costs no round trip for a connection used in the last ``check_after_idle``
+  seconds (libpq reads what the server sent meanwhile, without releasing the GIL); an older one
+  is checked with a round trip. A dead one is discarded and, since a failover or a pgbouncer
+  restart kills every idle backend at once, every idle connection is checked at that moment:
+  the caller waits for one fresh connection instead of paying a failed check (and
+  psycopg_pool's 1-2-4 s backoff) per dead one.
+- **Reconnecting** to a server that is down is tried every 0.1-0.5 s (psycopg_pool waits 1, 2,
+  4, ... s), so the first call after the server accepts connections again gets one at once.
+- **Waits end typed**: no connection within ``pool_wait`` is :class:`PoolExhausted` when every
+  connection is in use, :class:`ServerUnavailable` otherwise.
+- **Return**: a connection that code had raw access to is cleaned with ``DISCARD ALL`` (temp
+  tables, prepared statements, session authorization, advisory locks, LISTEN, WITH HOLD
+  cursors, settings) and its client-side settings put back, or closed when that fails; the next
+  borrower never sees what the previous one left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from psycopg._preparing import PrepareManager
+from psycopg.rows import tuple_row
+from psycopg.types import TypeInfo
+from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool.base import AttemptWithBackoff
+
+from ._pgerrors import translate
+from .config import Config, describe_server
+from .connection import AuraConnection
+from .errors import PoolClosed, PoolExhausted, ServerUnavailable
+
+__all__ = ["Pool"]
+
+logger = logging.getLogger(__name__)
+
+_VECTOR_TYPES = ("vector", "halfvec", "sparsevec")
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+
+
+class _QuickReconnect(AttemptWithBackoff):
+    """Reconnect attempts every 0.1 s, growing to 0.5 s at most (psycopg_pool: 1, 2, 4, ... s)."""
+
+    INITIAL_DELAY = 0.1
+    DELAY_BACKOFF = 1.5
+    MAX_DELAY = 0.5
+
+    def update_delay(self, now: float) -> None:
+        super().update_delay(now)
+        self.delay = min(self.delay, self.MAX_DELAY)
+
+
+class _Pool(ConnectionPool[AuraConnection]):
+    """psycopg_pool's pool with quicker reconnects, remembering whether connects fail.
+    (``_add_connection`` and ``_connect`` are psycopg_pool internals: tests/test_pool.py pins
+    their signatures.)"""
+
+    connects_failing = False  # the last connect attempt failed
+
+    def _add_connection(self, attempt: AttemptWithBackoff | None, growing: bool = False) -> None:
+        super()._add_connection(attempt or _QuickReconnect(timeout=self.reconnect_timeout), growing)
+
+    def _connect(self, timeout: float | None = None) -> AuraConnection:
+        try:
+            conn = super()._connect(timeout)
+        except psycopg.Error:
+            self.connects_failing = True
+            raise
+        self.connects_failing = False
+        return conn
+
+
+class _VectorTypes:
+    """pgvector's TypeInfo, fetched once per database and registered on each new connection
+    without a further query. Until the extension exists, each new connection looks again."""
+
+    def __init__(self) -> None:
+        self._infos: dict[str, TypeInfo] | None = None
+        self._lock = threading.Lock()
+
+    def register(self, conn: psycopg.Connection[Any]) -> None:
+        from pgvector.psycopg.halfvec import register_halfvec_info
+        from pgvector.psycopg.sparsevec import register_sparsevec_info
+        from pgvector.psycopg.vector import register_vector_info
+
+        infos = self._infos
+        if infos is None:
+            fetched = {name: TypeInfo.fetch(conn, name) for name in _VECTOR_TYPES}
+            if any(info is None for info in fetched.values()):
+                return  # extension not installed yet: plain types until a migrate drains the pool
+            with self._lock:
+                infos = self._infos = {k: v for k, v in fetched.items() if v is not None}
+        register_vector_info(conn, infos["vector"])
+        register_halfvec_info(conn, infos["halfvec"])
+        register_sparsevec_info(conn, infos["sparsevec"])
+
+    def forget(self) -> None:
+        with self._lock:
+            self._infos = None
+
+
+class Pool:
+    """Lends :class:`AuraConnection` s of one database; see the module docstring."""
+
+    def __init__(self, url: str, config: Config, name: str) -> None:
+        self.url, self.config, self.name = url, config, name
+        self.types = _VectorTypes()
+        # connections code with raw access touched (cleaned on return), and when each came back
+        self._touched: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+        self._last_return: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = \
+            weakref.WeakKeyDictionary()
+        self._purging = threading.Lock()
+        self._pool = _Pool(
+            url, name=name, min_size=config.min_size, max_size=config.max_size, open=False,
+            timeout=config.wait_for_connection, reconnect_timeout=max(config.connect_timeout, 60.0),
+            kwargs=config.connect_kwargs(), configure=self._configure,
+            connection_class=AuraConnection,
+        )
+
+    def open(self) -> None:
+        self._pool.open(wait=True, timeout=self.config.connect_timeout)
+
+    # -- pool callbacks -----------------------------------------------------------------------
+
+    def _configure(self, conn: AuraConnection) -> None:
+        conn.deadline = self.config.deadline
+        self.types.register(conn)
+        if conn.info.transaction_status != _IDLE:
+            conn.rollback()  # TypeInfo.fetch may have opened a transaction
+
+    def _alive(self, conn: psycopg.Connection[Any]) -> bool:
+        """On checkout: a connection that sat idle longer than ``config.check_after_idle``
+        seconds is checked with a round trip; a recently used one without (libpq reads what
+        the server sent meanwhile, twice, so that a server which wrote its FATAL message and
+        then closed the socket is seen to have closed it). The read does not release the GIL
+        (PQconsumeInput never blocks); a select() would, and with threads sharing the pool
+        each re-acquisition queues: it halved throughput at 8 threads."""
+        if conn.closed or conn.broken:
+            return False
+        try:
+            last = self._last_return.get(conn)
+            if last is None or time.monotonic() - last >= self.config.check_after_idle:
+                ConnectionPool.check_connection(conn)
+            else:
+                pgconn = conn.pgconn
+                pgconn.consume_input()  # raises OperationalError when the server closed it
+                pgconn.consume_input()
+        except psycopg.Error as exc:
+            logger.info("pool %r: discarding a dead connection (%s)", self.name, exc)
+            return False
+        return True
+
+    # -- lending ------------------------------------------------------------------------------
+
+    def getconn(self) -> AuraConnection:
+        """A live connection, within ``config.wait_for_connection`` seconds."""
+        wait = self.config.wait_for_connection
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                conn = self._pool.getconn(timeout=max(deadline - time.monotonic(), 0.001))
+            except PoolTimeout:
+                raise self._no_connection(wait) from None
+            except psycopg_pool.PoolClosed:
+                raise PoolClosed(f"the pool {self.name!r} is closed") from None
+            if self._alive(conn):
+                return conn
+            conn.close()
+            self._pool.putconn(conn)  # the pool opens a replacement at once
+            self._purge()
+
+    def _purge(self) -> None:
+        """Check every idle connection now (one dead connection seldom dies alone)."""
+        if not self._purging.acquire(blocking=False):
+            return  # another thread is at it
+        try:
+            self._pool.check()
+        finally:
+            self._purging.release()
+
+    def _no_connection(self, wait: float) -> ServerUnavailable | PoolExhausted:
+        stats = self._pool.get_stats()
+        size, idle = int(stats.get("pool_size", 0)), int(stats.get("pool_available", 0))
+        if size >= self.config.max_size and idle == 0 and not self._pool.connects_failing:
+            return PoolExhausted(
+                f"no free connection in pool {self.name!r} within {wait:g}s: all {size} are in use "
+                f"(raise AURA_POOL_MAX_SIZE, or hold connections for less time)")
+        return ServerUnavailable(
+            f"no connection to {describe_server(self.url)} within {wait:g}s: the server does not "
+            f"accept connections (down, restarting or unreachable)")
+
+    def putconn(self, conn: AuraConnection) -> None:
+        """Give a connection back: cleaned if raw code touched it, closed if that fails."""
+        try:
+            if not conn.closed:
+                if conn.info.transaction_status != _IDLE:
+                    conn.rollback()
+                if conn in self._touched:
+                    self._touched.discard(conn)
+                    self._clean(conn)
+                conn.autocommit = False
+                self._last_return[conn] = time.monotonic()
+        except psycopg.Error as exc:
+            logger.warning("pool %r: discarding a connection that could not be cleaned: %s", self.name, exc)
+            conn.close()  # the pool replaces a closed connection
+        finally:
+            self._pool.putconn(conn)
+
+    def touch(self, conn: psycopg.Connection[Any]) -> None:
+        """Note that code outside aura-db has (or had) this connection in hand."""
+        self._touched.add(conn)
+
+    def _clean(self, conn: AuraConnection) -> None:
+        """Undo everything raw use may have changed, server-side (DISCARD ALL, in one round
+        trip, outside a transaction) and client-side (the psycopg connection's settings)."""
+        conn.autocommit = True
+        conn.execute("DISCARD ALL")
+        # psycopg clears its prepared-statement cache on the first DISCARD ALL it sees on a
+        # connection only (later ones are cached as "seen" and skip the check): start afresh
+        conn._prepared = PrepareManager()  # a psycopg internal: tests/test_pool.py pins it
+        conn.read_only = None
+        conn.isolation_level = None
+        conn.deferrable = None
+        conn.row_factory = tuple_row
+        conn.prepare_threshold = 5
+        conn.deadline = self.config.deadline
+
+    @contextlib.contextmanager
+    def borrowed(self, *, autocommit: bool, raw: bool,
+                 what: str) -> Iterator[AuraConnection]:
+        """A connection for the block: committed at its end (rolled back on an exception) and
+        given back. psycopg errors leaving the block are translated (``what`` names it)."""
+        conn = self.getconn()
+        body_done = False
+        try:
+            if raw:
+                self.touch(conn)
+            conn.autocommit = autocommit
+            with conn:  # commit, or roll back on an exception (a pooled connection stays open)
+                yield conn
+                body_done = True
+        except psycopg.Error as exc:
+            raise translate(exc, what, committing=body_done and not autocommit) from exc
+        finally:
+            self.putconn(conn)
+
+    # -- the rest -----------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, int]:
+        return dict(self._pool.get_stats())
+
+    def drain(self) -> None:
+        self._pool.drain()
+
+    def in_use(self) -> int:
+        if self._pool.closed:
+            return 0
+        stats = self._pool.get_stats()
+        return int(stats.get("pool_size", 0)) - int(stats.get("pool_available", 0))
+
+    @property
+    def closed(self) -> bool:
+        return self._pool.closed
+
+    def close(self, timeout: float) -> None:
+        self._pool.close(timeout=timeout)

@@ -1,0 +1,69 @@
+"""When aura-db runs work again, and how: a bounded retry policy with jittered backoff.
+
+Only work that cannot have done harm is retried: a read, an idempotent write (a natural-key
+upsert, a replace), or a transaction the server rolled back (serialization failure, deadlock,
+a connection lost before COMMIT). A write whose outcome is unknown is never retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .errors import AuraError, CommitOutcomeUnknown, ConnectionLost, LockTimeout, TransactionConflict
+
+__all__ = ["RetryPolicy", "retryable"]
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def retryable(exc: AuraError, *, wrote: bool) -> bool:
+    """Whether work that failed with ``exc`` may simply run again. ``wrote``: the work writes
+    and is not idempotent, so only a failure that rolled it back for certain qualifies."""
+    if isinstance(exc, TransactionConflict | LockTimeout):
+        return True  # the server rolled the statement (or transaction) back
+    if wrote:
+        return False
+    return isinstance(exc, ConnectionLost) and not isinstance(exc, CommitOutcomeUnknown) and exc.retryable
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """``attempts`` tries at most, ``backoff`` seconds before the second (doubled after each,
+    capped at ``max_backoff``, drawn from [pause/2, pause]), all within ``deadline`` seconds."""
+
+    attempts: int = 3
+    backoff: float = 0.05
+    max_backoff: float = 1.0
+    deadline: float = 10.0
+
+    def run(self, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], *,
+            wrote: bool, what: str) -> T:
+        """``work(*args, **kwargs)``, run again while it fails with an error :func:`retryable`
+        accepts and attempts and time remain; the last error is raised."""
+        try:
+            return work(*args, **kwargs)
+        except AuraError as exc:
+            if self.attempts < 2 or not retryable(exc, wrote=wrote):
+                raise
+            first = exc
+        start, pause = time.monotonic(), self.backoff
+        for attempt in range(2, self.attempts + 1):
+            wait = random.uniform(pause / 2, pause)
+            if time.monotonic() - start + wait > self.deadline:
+                raise first
+            logger.info("%s: retrying (attempt %d of %d) after %s", what, attempt, self.attempts, first)
+            time.sleep(wait)
+            pause = min(pause * 2, self.max_backoff)
+            try:
+                return work(*args, **kwargs)
+            except AuraError as exc:
+                if attempt == self.attempts or not retryable(exc, wrote=wrote):
+                    raise
+                first = exc
+        raise first  # pragma: no cover - the loop always returns or raises
