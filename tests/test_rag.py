@@ -245,7 +245,7 @@ def test_other_ingest_errors(db: Database) -> None:
         db.rag_chunks.replace_content(ws, "a.py", chunks_for("b.py", [unit(rng, 384)]))
     with pytest.raises(InvalidValue, match="index_metadata.content_hash: 'nope' is not 64"):
         db.rag_chunks.replace_content(ws, "a.py", chunks_for("a.py", [unit(rng, 384)]), content_hash="nope")
-    with pytest.raises(InvalidValue, match="rag_chunks: chunk 0: expected a Chunk, got dict"):
+    with pytest.raises(InvalidValue, match=r"rag_chunks\.chunks: item 0 is dict .*, not a Chunk"):
         db.rag_chunks.add_many(ws, [{"content": "x"}])  # type: ignore[list-item]
     assert count_rows(db, ws) == 0
 

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal, ParamSpec, TypeVar
 import psycopg
 
 from .._pgerrors import translate as _translate
-from ..errors import AuraError, CommitOutcomeUnknown, ConnectionLost, NotFound
+from ..errors import AuraError, CommitOutcomeUnknown, ConnectionLost, IdleInTransactionTimeout, NotFound
 from ..queries import Query, QueryCatalog, default_catalog
 from ..retry import RetryPolicy
 from .checks import show
@@ -67,7 +67,9 @@ def _classify(kind: RetrySafety) -> Callable[[Callable[P, R]], Callable[P, R]]:
             try:
                 return policy.run(fn, args, kwargs, wrote=wrote, what=what)
             except ConnectionLost as exc:
-                if not wrote or type(exc) is not ConnectionLost:
+                # a write whose statement reached the server and then lost its connection (or
+                # its deadline) may have been applied: say so, whatever broke
+                if not wrote or isinstance(exc, CommitOutcomeUnknown | IdleInTransactionTimeout):
                     raise
                 raise CommitOutcomeUnknown(
                     f"{self.table}: the connection broke during {name}() ({exc}): the write may "
@@ -87,8 +89,8 @@ idempotent = _classify("idempotent")
 set-to-value): retried like a read."""
 writes = _classify("write")
 """Marks a write that must not run twice: retried only when the server rolled it back
-(deadlock, serialization failure, lock timeout); a connection lost while it ran raises
-CommitOutcomeUnknown."""
+(deadlock, serialization failure, lock timeout); a connection lost or a deadline passed while
+it ran raises CommitOutcomeUnknown."""
 
 
 class Repository:

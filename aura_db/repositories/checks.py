@@ -7,7 +7,9 @@ import enum
 import json
 import math
 import uuid
-from typing import TypeVar
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
 
 from psycopg.types.json import Jsonb
 
@@ -16,8 +18,12 @@ from .limits import column_limit
 
 __all__ = [
     "INT4_MAX",
+    "JSON_MAX_DEPTH",
+    "check_bool",
+    "check_datetime",
     "check_enum",
     "check_int",
+    "check_items",
     "check_json",
     "check_number",
     "check_text",
@@ -32,8 +38,12 @@ INT4_MAX = 2**31 - 1
 
 
 def show(value: object, limit: int = 40) -> str:
-    """``repr`` of a value, truncated for messages."""
-    text = repr(value)
+    """``repr`` of a value, truncated for messages (a value whose repr fails, e.g. nested too
+    deep, is shown by its type)."""
+    try:
+        text = repr(value)
+    except Exception:  # RecursionError, or a broken __repr__: the message must still be built
+        text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -50,6 +60,8 @@ def check_text(table: str, field: str, value: object, *, max_len: int | None = N
         raise InvalidValue(f"{table}.{field}: expected text, got {type(value).__name__} {show(value)}")
     if "\x00" in value:
         raise InvalidValue(f"{table}.{field}: text must not contain NUL bytes (got {show(value)})")
+    if not value.isascii():
+        _check_encodable(table, field, value)
     if limit is not None and len(value) > limit:
         raise InvalidValue(
             f"{table}.{field}: {len(value)} characters is longer than the limit of {limit} "
@@ -58,6 +70,16 @@ def check_text(table: str, field: str, value: object, *, max_len: int | None = N
     if required and not allow_blank and not value.strip():
         raise InvalidValue(f"{table}.{field}: must not be blank (got {show(value)})")
     return value
+
+
+def _check_encodable(table: str, field: str, value: str) -> None:
+    """Refuse text UTF-8 cannot carry (a lone surrogate, e.g. from a bad decode)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidValue(
+            f"{table}.{field}: text must be valid Unicode, got the lone surrogate "
+            f"{value[exc.start]!r} at position {exc.start} (in {show(value)})") from None
 
 
 def check_int(table: str, field: str, value: object, *, minimum: int = 0, maximum: int = INT4_MAX,
@@ -107,27 +129,96 @@ def check_number(table: str, field: str, value: object) -> float | None:
 
 
 def check_json(table: str, field: str, value: object) -> Jsonb | None:
-    """A JSON-serializable value (None means SQL NULL), ready to send as ``jsonb``; refuses
-    NaN/infinity and NUL characters, which PostgreSQL's jsonb cannot store."""
+    """A JSON value (None means SQL NULL), ready to send as ``jsonb``: made of dicts with text
+    keys, lists or tuples, text, integers, finite floats, booleans and None, nested at most
+    :data:`JSON_MAX_DEPTH` levels; text without NUL characters or lone surrogates (which
+    ``jsonb`` cannot store)."""
     if value is None:
         return None
-    try:
-        text = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidValue(f"{table}.{field}: not storable as JSON ({exc}): {show(value)}") from None
-    if _has_nul(value):
-        raise InvalidValue(f"{table}.{field}: JSON text must not contain NUL characters (got {show(value)})")
+    _check_json_value(table, field, value, 1)
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
     return Jsonb(value, dumps=lambda _: text)
 
 
-def _has_nul(value: object) -> bool:
+JSON_MAX_DEPTH = 64
+"""How deep a JSON parameter may nest (objects and arrays): deeper values are refused with
+InvalidValue before anything is sent."""
+
+
+def _check_json_value(table: str, field: str, value: object, depth: int) -> None:
+    if value is None or isinstance(value, bool | int):
+        return
     if isinstance(value, str):
-        return "\x00" in value
+        _check_json_text(table, field, value)
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidValue(f"{table}.{field}: not storable as JSON (Out of range float values "
+                               f"are not JSON compliant: {value!r})")
+        return
+    if not isinstance(value, dict | list | tuple):
+        raise InvalidValue(f"{table}.{field}: not storable as JSON (Object of type "
+                           f"{type(value).__name__} is not JSON serializable): {show(value)}")
+    if depth > JSON_MAX_DEPTH:
+        raise InvalidValue(f"{table}.{field}: not storable as JSON (nested deeper than "
+                           f"{JSON_MAX_DEPTH} levels)")
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidValue(f"{table}.{field}: not storable as JSON (keys must be str, got "
+                                   f"{type(key).__name__} {show(key)})")
+            _check_json_text(table, field, key)
+            _check_json_value(table, field, item, depth + 1)
+    else:
+        for item in value:
+            _check_json_value(table, field, item, depth + 1)
+
+
+def _check_json_text(table: str, field: str, text: str) -> None:
+    if "\x00" in text:
+        raise InvalidValue(f"{table}.{field}: JSON text must not contain NUL characters (got {show(text)})")
+    if not text.isascii():
+        _check_encodable(table, field, text)
+
+
+def check_datetime(table: str, field: str, value: object) -> datetime | None:
+    """A timezone-aware datetime (a ``timestamptz``) or None; a naive one is refused, since
+    the server would read it in its own time zone."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise InvalidValue(f"{table}.{field}: expected a timezone-aware datetime, got "
+                           f"{type(value).__name__} {show(value)}")
+    return value
+
+
+def check_bool(table: str, field: str, value: object, *, required: bool = True) -> bool | None:
+    """``True`` or ``False`` (None when not required); truthy stand-ins are refused."""
+    if value is None and not required:
+        return None
+    if not isinstance(value, bool):
+        raise InvalidValue(
+            f"{table}.{field}: expected a boolean, got {show(value)}")
+    return value
+
+
+def check_items(table: str, field: str, value: object,
+                item_type: type | tuple[type, ...] | None = None) -> list[Any]:
+    """The items of a sequence parameter as a list: a list, tuple or other iterable — not a
+    string, bytes or mapping, which iterate as something else — whose items are all
+    ``item_type`` instances when it is given."""
+    types = item_type if isinstance(item_type, tuple) else (item_type,) if item_type else ()
+    what = " or ".join(t.__name__ for t in types) or "values"
+    if isinstance(value, str | bytes | bytearray | Mapping) or not isinstance(value, Iterable):
+        raise InvalidValue(f"{table}.{field}: expected a sequence of {what}, got "
+                           f"{type(value).__name__} {show(value)}")
+    items = list(value)
+    if types:
+        for i, item in enumerate(items):
+            if not isinstance(item, types):
+                raise InvalidValue(f"{table}.{field}: item {i} is {type(item).__name__} {show(item)}, "
+                                   f"not a {what}")
+    return items
 
 
 def escape_like(text: str) -> str:

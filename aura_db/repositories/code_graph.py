@@ -17,7 +17,17 @@ from psycopg.rows import class_row, tuple_row
 
 from ..errors import InvalidValue
 from .base import Repository, idempotent, reads, writes
-from .checks import check_enum, check_int, check_json, check_text, check_uuid, escape_like, show
+from .checks import (
+    check_bool,
+    check_enum,
+    check_int,
+    check_items,
+    check_json,
+    check_text,
+    check_uuid,
+    escape_like,
+    show,
+)
 
 __all__ = [
     "CodeEdge",
@@ -157,8 +167,8 @@ class CodeGraphRepository(Repository):
         and :class:`NotFound` when an edge names an unknown node.
         """
         repo = self._repo(repository_path)
-        node_rows = [_node_tuple(repo, i, n) for i, n in enumerate(nodes)]
-        edge_rows = [_edge_tuple(repo, i, e) for i, e in enumerate(edges)]
+        node_rows = [_node_tuple(repo, i, n) for i, n in enumerate(check_items(_T, "nodes", nodes))]
+        edge_rows = [_edge_tuple(repo, i, e) for i, e in enumerate(check_items(_E, "edges", edges))]
         _unique(node_rows)
         with self._conn() as conn, conn.transaction():
             self._stage(conn, node_rows, edge_rows)
@@ -172,12 +182,12 @@ class CodeGraphRepository(Repository):
         stay), then ``edges`` upserted. Every node must declare ``file_path``."""
         repo = self._repo(repository_path)
         check_text(_T, "file_path", file_path)
-        node_rows = [_node_tuple(repo, i, n) for i, n in enumerate(nodes)]
+        node_rows = [_node_tuple(repo, i, n) for i, n in enumerate(check_items(_T, "nodes", nodes))]
         for i, row in enumerate(node_rows):
             if row[4] != file_path:
                 raise InvalidValue(
                     f"{_T}.file_path: node {i} ({row[2]!r}) is in {row[4]!r}, not {file_path!r}")
-        edge_rows = [_edge_tuple(repo, i, e) for i, e in enumerate(edges)]
+        edge_rows = [_edge_tuple(repo, i, e) for i, e in enumerate(check_items(_E, "edges", edges))]
         _unique(node_rows)
         with self._conn() as conn, conn.transaction():
             self._q("delete_file_nodes_except").affected(
@@ -237,8 +247,9 @@ class CodeGraphRepository(Repository):
                              ("fully_qualified_name", fqn_prefix), ("name", name_contains)):
             check_text(_T, field, value, required=False, allow_blank=True)
         check_int(_T, "limit", limit, minimum=1, maximum=10_000, required=True)
-        kinds = None if node_types is None else [
-            check_enum(_T, "node_type", k, CodeNodeType).value for k in node_types]
+        check_bool(_T, "any_repository", any_repository)
+        kinds = None if node_types is None else [check_enum(_T, "node_type", k, CodeNodeType).value
+                                                 for k in check_items(_T, "node_types", node_types)]
         with self._conn() as conn:
             return self._q("find_code_nodes").many(
                 conn, _node_row, any_repository=bool(any_repository),
@@ -258,7 +269,8 @@ class CodeGraphRepository(Repository):
         check_int(_E, "max_depth", max_depth, minimum=1, maximum=MAX_DEPTH, required=True)
         if direction not in ("out", "in"):
             raise InvalidValue(f"{_E}: direction must be 'out' or 'in', got {show(direction)}")
-        kinds = [check_enum(_E, "edge_type", k, CodeEdgeType).value for k in edge_types]
+        kinds = [check_enum(_E, "edge_type", k, CodeEdgeType).value
+                 for k in check_items(_E, "edge_types", edge_types)]
         query = "walk_outgoing" if direction == "out" else "walk_incoming"
         with self._conn() as conn:
             return self._q(query).many(conn, _hit, start=node_id, edge_types=kinds, max_depth=max_depth)

@@ -13,7 +13,7 @@ from psycopg.rows import class_row, dict_row
 
 from ..errors import ConcurrencyConflict, InvalidValue, NotFound
 from .base import Repository, reads, writes
-from .checks import check_enum, check_int, check_number, check_text, check_uuid, escape_like
+from .checks import check_enum, check_int, check_items, check_number, check_text, check_uuid, escape_like
 from .cursors import Page, decode_cursor, encode_cursor
 
 __all__ = [
@@ -309,9 +309,7 @@ def _rag_columns(contexts: Sequence[RagContext]) -> dict[str, list[Any]]:
     columns: dict[str, list[Any]] = {name: [] for name in (
         "queries", "content_ids", "chunk_indexes", "chunk_contents", "scores", "source_paths",
         "content_types")}
-    for ctx in contexts:
-        if not isinstance(ctx, RagContext):
-            raise InvalidValue(f"{table}: expected RagContext items, got {type(ctx).__name__}")
+    for ctx in check_items(table, "contexts", contexts, RagContext):
         columns["queries"].append(check_text(table, "query", ctx.query, allow_blank=True))
         columns["content_ids"].append(check_text(table, "content_id", ctx.content_id))
         columns["chunk_indexes"].append(check_int(table, "chunk_index", ctx.chunk_index, required=True))

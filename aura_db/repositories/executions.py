@@ -14,7 +14,15 @@ from psycopg.rows import class_row
 
 from ..errors import InvalidTransition, InvalidValue
 from .base import Repository, reads, writes
-from .checks import check_int, check_json, check_text, check_uuid, show
+from .checks import (
+    check_bool,
+    check_datetime,
+    check_int,
+    check_items,
+    check_json,
+    check_text,
+    check_uuid,
+)
 from .cursors import Page, decode_cursor, encode_cursor
 
 __all__ = [
@@ -127,16 +135,9 @@ _COUNTS = {"prompt_tokens": "prompt_tokens", "response_tokens": "response_tokens
 _LINKS = {"conversation_id": "conversation_ids", "story_step_id": "story_step_ids"}
 
 
-def _when(table: str, field: str, value: object) -> datetime | None:
-    """A timezone-aware datetime or None."""
-    if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
-        raise InvalidValue(f"{table}.{field}: expected a timezone-aware datetime, got {show(value)}")
-    return value
-
-
 def _range(table: str, since: object, until: object) -> dict[str, datetime | None]:
     """The half-open range [since, until) as query parameters."""
-    start, end = _when(table, "since", since), _when(table, "until", until)
+    start, end = check_datetime(table, "since", since), check_datetime(table, "until", until)
     if start is not None and end is not None and start > end:
         raise InvalidValue(f"{table}.since: {start.isoformat()} is after until {end.isoformat()}")
     return {"since": start, "until": end}
@@ -147,9 +148,7 @@ def _columns(runs: Sequence[AgentExecution]) -> dict[str, list[Any]]:
     table = "agent_executions"
     arrays = [a for a, _ in _TEXTS.values()] + list(_COUNTS.values()) + list(_LINKS.values())
     columns: dict[str, list[Any]] = {name: [] for name in [*arrays, "successes"]}
-    for run in runs:
-        if not isinstance(run, AgentExecution):
-            raise InvalidValue(f"{table}: expected AgentExecution items, got {type(run).__name__}")
+    for run in check_items(table, "runs", runs, AgentExecution):
         for field, (array, required) in _TEXTS.items():
             value = getattr(run, field)
             columns[array].append(check_text(table, field, value, required=required,
@@ -159,9 +158,7 @@ def _columns(runs: Sequence[AgentExecution]) -> dict[str, list[Any]]:
         for field, array in _LINKS.items():
             value = getattr(run, field)
             columns[array].append(None if value is None else check_uuid(table, field, value))
-        if not isinstance(run.success, bool):
-            raise InvalidValue(f"{table}.success: expected a boolean, got {show(run.success)}")
-        columns["successes"].append(run.success)
+        columns["successes"].append(check_bool(table, "success", run.success))
     return columns
 
 

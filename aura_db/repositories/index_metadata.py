@@ -15,7 +15,7 @@ from psycopg.rows import class_row, tuple_row
 
 from ..errors import InvalidValue
 from .base import Repository, idempotent, reads, writes
-from .checks import check_enum, check_text, show
+from .checks import check_enum, check_items, check_text, show
 from .workspaces import normalize_path
 
 __all__ = ["FileChanges", "IndexMetadataRepository", "IndexMetadataRow", "IndexType"]
@@ -97,7 +97,7 @@ class IndexMetadataRepository(Repository):
         """Drop the records of ``paths``; returns how many existed."""
         if isinstance(paths, str):
             raise InvalidValue(f"{self.table}.file_path: expected a collection of paths, got {show(paths)}")
-        wanted = [self._path(p) for p in paths]
+        wanted = [self._path(p) for p in check_items(self.table, "paths", paths)]
         with self._conn() as conn:
             return self._q("forget_index_metadata").affected(
                 conn, **self._key(workspace_path, index_type), paths=wanted)

@@ -20,7 +20,7 @@ from psycopg.rows import class_row, tuple_row
 
 from ..errors import AuraError, InvalidValue
 from .base import idempotent, reads
-from .checks import check_int, check_number, check_text, show
+from .checks import check_int, check_items, check_number, check_text, show
 from .rag_search import Path, RagSearch, check_dims, embedding_array, index_name
 
 __all__ = ["RagCalibration", "SearchCalibration"]
@@ -95,7 +95,8 @@ class RagCalibration(RagSearch):
                                f"got {show(recall_target)}")
         check_int("rag_search_calibrations", "sample_size", sample_size, minimum=2, maximum=1000)
         given = None if queries is None else [
-            embedding_array(q, f"rag_search_calibrations: query {i}") for i, q in enumerate(queries)]
+            embedding_array(q, f"rag_search_calibrations: query {i}")
+            for i, q in enumerate(check_items("rag_search_calibrations", "queries", queries))]
         if given is not None and not 2 <= len(given) <= 1000:
             raise InvalidValue(f"rag_search_calibrations: expected 2 to 1000 queries, got {len(given)}")
         wanted = self.tuning.calibration_queries if sample_size is None else sample_size
@@ -148,6 +149,7 @@ class RagCalibration(RagSearch):
         """Calibrate every workspace holding more than :attr:`SearchTuning.exact_threshold`
         chunks of ``dims`` dimensions (those whose searches take that HNSW index), largest
         first; done after every index build when :attr:`SearchTuning.auto_calibrate`."""
+        check_dims(dims)
         with self._conn() as conn:
             names = self._q("workspaces_to_calibrate").many(
                 conn, tuple_row, dims=dims, threshold=self.tuning.exact_threshold)
@@ -156,6 +158,7 @@ class RagCalibration(RagSearch):
     @reads
     def search_calibrations(self, workspace_id: str | None = None) -> list[SearchCalibration]:
         """The recorded calibrations of one workspace (of every workspace when None)."""
+        check_text(_T, "workspace_id", workspace_id, required=False)
         with self._conn() as conn:
             return self._q("list_search_calibrations").many(conn, _calibration, workspace_id=workspace_id)
 

@@ -40,7 +40,7 @@ from psycopg.rows import class_row, tuple_row
 
 from ..errors import AuraError, InvalidValue
 from .base import idempotent, not_found, reads, writes
-from .checks import check_enum, check_int, check_json, check_text, escape_like, show
+from .checks import check_enum, check_int, check_items, check_json, check_text, escape_like, show
 from .conversations import RagContentType
 from .rag_calibration import RagCalibration
 from .rag_search import check_dims, embedding_array, index_name
@@ -198,6 +198,7 @@ class RagChunksRepository(RagCalibration):
     @reads
     def chunks(self, workspace_id: str, content_id: str) -> builtins.list[ChunkRow]:
         """The chunks of one document, by chunk_index (empty when none)."""
+        check_text(_T, "workspace_id", workspace_id)
         check_text(_T, "content_id", content_id)
         with self._conn() as conn:
             return self._q("list_content_chunks").many(
@@ -208,6 +209,7 @@ class RagChunksRepository(RagCalibration):
     @writes
     def delete_content(self, workspace_id: str, content_id: str) -> int:
         """Delete one document's chunks (and its 'rag' index_metadata); returns chunks deleted."""
+        check_text(_T, "workspace_id", workspace_id)
         check_text(_T, "content_id", content_id)
         with self._conn() as conn:
             return int(self._q("delete_content_chunks").scalar(
@@ -217,6 +219,7 @@ class RagChunksRepository(RagCalibration):
     def delete_path_prefix(self, workspace_id: str, prefix: str) -> int:
         """Delete the chunks whose source_path starts with ``prefix`` (literally: ``%`` and
         ``_`` match themselves) and their documents' index_metadata; returns chunks deleted."""
+        check_text(_T, "workspace_id", workspace_id)
         check_text(_T, "source_path", prefix)
         with self._conn() as conn:
             return int(self._q("delete_path_chunks").scalar(
@@ -226,12 +229,14 @@ class RagChunksRepository(RagCalibration):
     def delete_workspace(self, workspace_id: str) -> int:
         """Delete every chunk of a workspace (and its 'rag' index_metadata and search
         calibrations); returns how many."""
+        check_text(_T, "workspace_id", workspace_id)
         with self._conn() as conn:
             return int(self._q("delete_workspace_chunks").scalar(conn, workspace_id=workspace_id))
 
     @reads
     def stats(self, workspace_id: str) -> builtins.list[ChunkStats]:
         """Chunks, documents and embedding sizes per content type of a workspace."""
+        check_text(_T, "workspace_id", workspace_id)
         with self._conn() as conn:
             return self._q("rag_stats").many(conn, _stats_row, workspace_id=workspace_id)
 
@@ -348,9 +353,7 @@ def _validate(workspace_id: str, chunks: Sequence[Chunk],
     rows: list[tuple[Any, ...]] = []
     seen: set[tuple[str, int]] = set()
     dims = 0
-    for pos, chunk in enumerate(chunks):
-        if not isinstance(chunk, Chunk):
-            raise InvalidValue(f"{_T}: chunk {pos}: expected a Chunk, got {type(chunk).__name__}")
+    for pos, chunk in enumerate(check_items(_T, "chunks", chunks, Chunk)):
         where = f"chunk {pos} (chunk_index {chunk.chunk_index!r})"
         index = check_int(_T, f"chunk_index: {where}", chunk.chunk_index, required=True) or 0
         content_id = _content_id(chunk, replace, where)

@@ -39,7 +39,16 @@ from psycopg.rows import RowFactory, class_row, dict_row, tuple_row
 from ..errors import InvalidValue
 from ..queries import Query
 from .base import Repository, reads, writes
-from .checks import check_enum, check_int, check_number, check_text, escape_like, show
+from .checks import (
+    check_bool,
+    check_enum,
+    check_int,
+    check_items,
+    check_number,
+    check_text,
+    escape_like,
+    show,
+)
 from .conversations import MessagesRepository, RagContentType, RagContext, RagContextRow
 
 __all__ = [
@@ -66,14 +75,14 @@ def index_name(dims: int) -> str:
 
 def check_dims(dims: int) -> None:
     """Raise :class:`InvalidValue` unless ``dims`` is a supported embedding size."""
-    if dims not in SUPPORTED_DIMS:
+    if isinstance(dims, bool) or not isinstance(dims, int) or dims not in SUPPORTED_DIMS:
         raise InvalidValue(f"{_T}.embedding_dims: {show(dims)} is not a supported size "
                            f"({', '.join(map(str, SUPPORTED_DIMS))})")
 
 
 def embedding_array(value: object, what: str) -> np.ndarray[Any, np.dtype[np.float32]]:
     """``value`` (numpy array, sequence of numbers, :class:`pgvector.Vector` or ``HalfVector``)
-    as a 1-D float32 array of a supported size, finite and not all zeros.
+    as a 1-D float32 array of a supported size, finite, with a norm of at least :data:`MIN_NORM`.
 
     Raises :class:`InvalidValue` naming ``what`` (e.g. ``rag_chunks.embedding: chunk 3``) and
     the problem. Values beyond float32 range become infinite, and are refused as such.
@@ -100,9 +109,19 @@ def embedding_array(value: object, what: str) -> np.ndarray[Any, np.dtype[np.flo
     if not finite.all():
         bad = int(np.flatnonzero(~finite)[0])
         raise InvalidValue(f"{what}: values must be finite, got {array[bad]} at position {bad}")
-    if not array.any():
-        raise InvalidValue(f"{what}: an all-zero vector has no cosine distance")
+    norm = float(np.sqrt(np.dot(array, array)))  # float32 squares: denormals vanish, as in pgvector
+    if norm < MIN_NORM:
+        if not array.any():
+            raise InvalidValue(f"{what}: an all-zero vector has no cosine distance")
+        raise InvalidValue(f"{what}: a vector whose norm is below {MIN_NORM:g} (got {norm:.3g}) "
+                           f"has no usable cosine distance")
     return array
+
+
+MIN_NORM = 1e-6
+"""The smallest embedding norm accepted: below it (all zeros, or denormal values whose squares
+vanish in float32) cosine distance is undefined or noise, and PostgreSQL would score the vector
+as equally close to everything."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +311,8 @@ class RagSearch(Repository):
         message does not exist."""
         contexts = [RagContext(query=query_text, content_id=h.content_id, chunk_index=h.chunk_index,
                                chunk_content=h.content, score=h.score, source_path=h.source_path,
-                               content_type=h.content_type) for h in hits]
+                               content_type=h.content_type)
+                    for h in check_items(_T, "hits", hits, (SearchHit, HybridHit))]
         return MessagesRepository(self._connector, self._catalog).attach_rag_contexts(message_id, contexts)
 
     # -- the route --------------------------------------------------------------------------------
@@ -306,6 +326,7 @@ class RagSearch(Repository):
         restore and commit, are three round trips."""
         if ef_search is not None:
             check_int(_T, "ef_search", ef_search, minimum=1, maximum=1000, required=True)
+        check_bool(_T, "exact", exact, required=False)
         cap = max(self.tuning.exact_threshold, req.limit) + 1
         with self._conn() as conn, conn.pipeline(), conn.transaction():
             before = self._q("set_search_settings").one(
@@ -335,7 +356,8 @@ class RagSearch(Repository):
         if isinstance(content_types, str):
             content_types = [content_types]
         kinds = None if content_types is None else sorted(
-            {check_enum(_T, "content_type", k, RagContentType).value for k in content_types})
+            {check_enum(_T, "content_type", k, RagContentType).value
+             for k in check_items(_T, "content_types", content_types)})
         check_text(_T, "source_path", path_prefix, required=False, allow_blank=True)
         like = None if path_prefix is None else escape_like(path_prefix) + "%"
         return _Request(workspace_id, Vector(array), array.size, limit,

@@ -11,11 +11,10 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from psycopg.rows import tuple_row
-from psycopg.types.json import Jsonb
 
 from ..errors import ConcurrencyConflict, InvalidTransition, InvalidValue
 from .base import Repository, reads, writes
-from .checks import check_enum, check_int, check_text, check_uuid, escape_like, show
+from .checks import check_enum, check_int, check_items, check_json, check_text, check_uuid, escape_like, show
 from .cursors import Page, decode_cursor, encode_cursor
 from .rows import typed_row
 from .story_steps import StepDetail, step_row, task_row
@@ -147,7 +146,7 @@ def _value(field: str, value: Any) -> Any:
         if value is not None and not isinstance(value, bool):
             raise InvalidValue(f"stories.{field}: expected a boolean, got {show(value)}")
         return value
-    return None if value is None else Jsonb(value)
+    return check_json("stories", field, value)
 
 
 class StoriesRepository(Repository):
@@ -201,7 +200,8 @@ class StoriesRepository(Repository):
                  created_from: datetime | None, created_before: datetime | None,
                  title_contains: str | None) -> dict[str, Any]:
         status_list = None if statuses is None else [
-            check_enum(self.table, "status", s, StoryStatus).value for s in statuses]
+            check_enum(self.table, "status", s, StoryStatus).value
+            for s in check_items(self.table, "statuses", statuses)]
         check_text(self.table, "repository_path", repository_path, required=False)
         check_text(self.table, "title", title_contains, required=False, allow_blank=True)
         for name, when in (("created_from", created_from), ("created_before", created_before)):
@@ -276,6 +276,7 @@ class StoriesRepository(Repository):
         transitions — and :class:`ConcurrencyConflict` when ``version`` is stale."""
         story_id = check_uuid(self.table, "id", id)
         target = check_enum(self.table, "status", status, StoryStatus)
+        check_int(self.table, "version", version, minimum=1)
         allowed = sorted(s.value for s in TRANSITIONS[target])
         with self._conn() as conn:
             row = self._q("transition_story").optional(

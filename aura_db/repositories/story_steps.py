@@ -11,11 +11,10 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from psycopg.rows import tuple_row
-from psycopg.types.json import Jsonb
 
 from ..errors import ConcurrencyConflict, InvalidTransition, InvalidValue
 from .base import Repository, not_found, reads, writes
-from .checks import check_enum, check_int, check_text, check_uuid, show
+from .checks import check_enum, check_int, check_items, check_json, check_text, check_uuid, show
 from .rows import typed_row
 
 __all__ = ["StepDetail", "StepStatus", "StoryStepRow", "StoryStepsRepository", "StoryTaskRow"]
@@ -116,7 +115,7 @@ class StoryStepsRepository(Repository):
             self._q("lock_story_for_steps").execute(conn, tuple_row, story_id=sid)
             cur = self._q("add_story_step").execute(
                 conn, step_row, story_id=sid, name=name, capability=capability,
-                description=description, input=None if input is None else Jsonb(input), wave=wave)
+                description=description, input=check_json(_T, "input", input), wave=wave)
         row = cur.fetchone()
         if row is None:
             raise not_found("stories", sid)
@@ -145,7 +144,7 @@ class StoryStepsRepository(Repository):
         """Renumber the story's steps in the order given, atomically; ``step_ids`` must be
         exactly the story's live steps, else :class:`InvalidValue` and nothing changes."""
         sid = check_uuid("stories", "id", story_id)
-        ids = [check_uuid(_T, "id", s) for s in step_ids]
+        ids = [check_uuid(_T, "id", s) for s in check_items(_T, "step_ids", step_ids)]
         if len(set(ids)) != len(ids):
             raise InvalidValue(f"{_T}.id: a step appears twice in the new order")
         with self._conn() as conn, conn.transaction():
@@ -169,7 +168,7 @@ class StoryStepsRepository(Repository):
                  version: int | None = None) -> StoryStepRow:
         """Running → Completed with its output (JSON)."""
         return self._move(id, StepStatus.COMPLETED, version=version,
-                          output=None if output is None else Jsonb(output))
+                          output=check_json(_T, "output", output))
 
     @writes
     def fail(self, id: uuid.UUID | str, error: str, *, version: int | None = None) -> StoryStepRow:

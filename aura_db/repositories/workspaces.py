@@ -12,7 +12,7 @@ from psycopg.rows import class_row
 
 from ..errors import InvalidValue
 from .base import Repository, idempotent, reads, writes
-from .checks import check_text, show
+from .checks import check_bool, check_datetime, check_text, show
 
 __all__ = ["WorkspaceRow", "WorkspacesRepository", "normalize_path", "workspace_id"]
 
@@ -56,6 +56,13 @@ class WorkspaceRow:
 _row = class_row(WorkspaceRow)
 
 
+def _id(value: object) -> str:
+    """A workspace id as given: text (16 hex characters when it came from :func:`workspace_id`)."""
+    checked = check_text("workspaces", "id", value)
+    assert checked is not None
+    return checked
+
+
 def _sha(value: str | None, field: str) -> str | None:
     check_text("workspaces", field, value, required=False)
     return value
@@ -77,7 +84,7 @@ class WorkspacesRepository(Repository):
         with self._conn() as conn:
             return self._q("upsert_workspace").one(
                 conn, _row, id=workspace_id(normalized), name=name, path=normalized,
-                is_git_repository=bool(is_git_repository),
+                is_git_repository=check_bool(self.table, "is_git_repository", is_git_repository),
                 current_commit_sha=_sha(current_commit_sha, "current_commit_sha"),
             )
 
@@ -93,7 +100,7 @@ class WorkspacesRepository(Repository):
     def find(self, id: str) -> WorkspaceRow | None:
         """The live workspace with this id, or None."""
         with self._conn() as conn:
-            return self._q("get_workspace").optional(conn, _row, id=id)
+            return self._q("get_workspace").optional(conn, _row, id=_id(id))
 
     @reads
     def find_by_path(self, path: str) -> WorkspaceRow | None:
@@ -118,6 +125,7 @@ class WorkspacesRepository(Repository):
         """Record that the ``rag`` or ``graph`` index was completed (now, or ``at``) at a commit."""
         if kind not in ("rag", "graph"):
             raise InvalidValue(f"workspaces.kind: {show(kind)} is not one of rag, graph")
+        id, at = _id(id), check_datetime(self.table, f"{kind}_indexed_at", at)
         with self._conn() as conn:
             row = self._q(f"mark_{kind}_indexed").optional(
                 conn, _row, id=id, commit_sha=_sha(commit_sha, f"{kind}_indexed_commit_sha"), at=at)
@@ -128,6 +136,7 @@ class WorkspacesRepository(Repository):
     @writes
     def delete(self, id: str) -> None:
         """Soft-delete: the workspace disappears from reads until restored."""
+        id = _id(id)
         with self._conn() as conn:
             if self._q("soft_delete_workspace").affected(conn, id=id) == 0:
                 raise self._not_found(id)
@@ -135,6 +144,7 @@ class WorkspacesRepository(Repository):
     @writes
     def restore(self, id: str) -> None:
         """Undo a soft delete."""
+        id = _id(id)
         with self._conn() as conn:
             if self._q("restore_workspace").affected(conn, id=id) == 0:
                 raise self._not_found(id, "id (soft-deleted)")
@@ -142,6 +152,7 @@ class WorkspacesRepository(Repository):
     @writes
     def purge(self, id: str) -> None:
         """Delete for good, with every row that cascades from the workspace."""
+        id = _id(id)
         with self._conn() as conn:
             if self._q("purge_workspace").affected(conn, id=id) == 0:
                 raise self._not_found(id)
