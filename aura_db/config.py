@@ -28,6 +28,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "AURA_POOL_MAX_SIZE": ("max_size", "10"),
     "AURA_CONNECT_TIMEOUT": ("connect_timeout", "30 (seconds)"),
     "AURA_STATEMENT_TIMEOUT": ("statement_timeout", "30 (seconds, 0 = none)"),
+    "AURA_LOCK_TIMEOUT": ("lock_timeout", "10 (seconds a statement waits for a row or table lock, 0 = none)"),
     "AURA_IDLE_IN_TRANSACTION_TIMEOUT": ("idle_in_transaction_timeout", "60 (seconds, 0 = none)"),
     "AURA_APPLICATION_NAME": ("application_name", "aura-db"),
     "AURA_POOL_CHECK_AFTER_IDLE": ("check_after_idle", "5 (seconds; 0 = a round trip on every checkout)"),
@@ -100,6 +101,7 @@ class Config:
     max_size: int = 10
     connect_timeout: float = 30.0
     statement_timeout: float = 30.0
+    lock_timeout: float = 10.0
     idle_in_transaction_timeout: float = 60.0
     application_name: str = "aura-db"
     close_timeout: float = 10.0
@@ -125,7 +127,7 @@ class Config:
         for name in ("connect_timeout", "close_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0 seconds, got {getattr(self, name)!r}")
-        for name in ("statement_timeout", "idle_in_transaction_timeout", "check_after_idle",
+        for name in ("statement_timeout", "lock_timeout", "idle_in_transaction_timeout", "check_after_idle",
                      "retry_backoff", "retry_deadline", "tcp_user_timeout"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0 seconds, got {getattr(self, name)!r}")
@@ -148,7 +150,7 @@ class Config:
             values["url"] = url
         casts: dict[str, type] = {
             "min_size": int, "max_size": int, "connect_timeout": float,
-            "statement_timeout": float, "idle_in_transaction_timeout": float,
+            "statement_timeout": float, "lock_timeout": float, "idle_in_transaction_timeout": float,
             "application_name": str, "check_after_idle": float, "pool_wait": float,
             "call_deadline": float, "retry_attempts": int, "retry_backoff": float,
             "retry_deadline": float, "tcp_user_timeout": float,
@@ -214,6 +216,7 @@ class Config:
         """libpq ``options`` that set the session defaults on every new connection."""
         parts = [
             f"-c statement_timeout={int(self.statement_timeout * 1000)}",
+            f"-c lock_timeout={int(self.lock_timeout * 1000)}",
             f"-c idle_in_transaction_session_timeout={int(self.idle_in_transaction_timeout * 1000)}",
         ]
         return " ".join(parts)
