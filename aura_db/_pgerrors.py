@@ -62,6 +62,10 @@ def translate(exc: psycopg.Error, table: str | None = None, *, committing: bool 
     constraint = diag.constraint_name
     kind = type(exc).__name__
     if isinstance(exc, DeadlineHit):
+        if committing:  # the COMMIT was sent: the server may yet apply it (a frozen backend thaws)
+            return CommitOutcomeUnknown(
+                f"{where}: {_text(exc)} while the write was committing: it may or may not have "
+                f"been applied")
         return DeadlineExceeded(f"{where}: {_text(exc)}")
     if is_connection_loss(exc):
         if isinstance(exc, pg.IdleInTransactionSessionTimeout):

@@ -4,10 +4,12 @@ the server is bounded.
 psycopg runs each statement, pipeline sync and COPY block through ``Connection.wait``; this
 class gives that wait a deadline (:attr:`AuraConnection.deadline` seconds, set by the Database
 from its configuration). When the server does not answer by then — a frozen backend, a dead
-network, anything ``statement_timeout`` cannot catch because the server itself is stuck — the
-statement is cancelled, the connection closed (the pool replaces it) and the caller gets
-:class:`~aura_db.errors.DeadlineExceeded`. It costs one attribute read per wait: psycopg's own
-wait loop keeps the time.
+network, anything ``statement_timeout`` cannot catch because the server itself is stuck — a
+cancel is sent, the connection closed (the pool replaces it) and the caller gets
+:class:`~aura_db.errors.DeadlineExceeded` (:class:`~aura_db.errors.CommitOutcomeUnknown` when
+it was a COMMIT). A backend that had not read the statement yet runs it once it thaws: the
+cancel reached it while it was idle, when a cancel does nothing. It costs one attribute read
+per wait: psycopg's own wait loop keeps the time.
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ class AuraConnection(psycopg.Connection[Any]):
         except pg._WaitTimeout:
             self._abandon()
             raise DeadlineHit(
-                f"no answer from the server within the {limit:g}s deadline: the statement was "
-                f"cancelled and the connection closed") from None
+                f"no answer from the server within the {limit:g}s deadline: a cancel was sent and "
+                f"the connection closed") from None
 
     def _abandon(self) -> None:
         """Cancel what the server may still be running, then close the socket (the lock of

@@ -4,7 +4,7 @@ Every exception that leaves aura-db's API is an :class:`AuraError`. When Postgre
 driver was the source, the psycopg exception is its ``__cause__`` and :attr:`AuraError.sqlstate`
 reads its SQLSTATE. :attr:`AuraError.retryable` says whether running the same work again may
 succeed (a lost connection, a serialization failure, a deadlock); which work aura-db retries on
-its own is in the README ("Failures").
+its own is in the README ("Failures and retries").
 """
 
 from __future__ import annotations
@@ -131,7 +131,9 @@ class PoolExhausted(AuraTimeout):
 
 class DeadlineExceeded(AuraTimeout, ConnectionLost):
     """The server did not answer a statement within the client-side deadline (a frozen
-    backend or a dead network): the statement was cancelled and the connection discarded."""
+    backend or a dead network): a cancel was sent and the connection closed. A backend that
+    had not read the statement yet may still run it when it thaws, which is why a write (or a
+    COMMIT) that hits the deadline raises :class:`CommitOutcomeUnknown` instead."""
 
     retryable = False
 

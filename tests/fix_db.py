@@ -232,14 +232,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Long stress runs (@pytest.mark.slow) are left out unless asked for with ``-m slow``;
-    their small versions run by default."""
-    if "slow" in (config.option.markexpr or ""):
-        return
-    slow = [item for item in items if item.get_closest_marker("slow")]
-    if slow:
-        config.hook.pytest_deselected(items=slow)
-        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+    """Long stress runs (@pytest.mark.slow) and full fault-injection runs (@pytest.mark.faults)
+    are left out unless asked for with ``-m slow`` / ``-m faults``; their small versions run by
+    default."""
+    for marker in ("slow", "faults"):
+        if marker in (config.option.markexpr or ""):
+            continue
+        left_out = [item for item in items if item.get_closest_marker(marker)]
+        if left_out:
+            config.hook.pytest_deselected(items=left_out)
+            items[:] = [item for item in items if not item.get_closest_marker(marker)]
 
 
 def _complete_run(session: pytest.Session) -> bool:
