@@ -3,10 +3,13 @@
 ``server()`` starts a throwaway embedded PostgreSQL (or uses ``--url``) and yields the URL of a
 fresh, migrated database; ``Bench`` opens aura-db's ``Database``, a plain psycopg pool of the
 same size (raw psycopg and aiosql share it), and a SQLAlchemy engine with its own pool.
+``MachineryOff`` is aura-db with its retries and deadline taken out, the reference that shows
+what they cost.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import uuid
@@ -15,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import aiosql
 import psycopg
@@ -25,13 +29,15 @@ from psycopg_pool import ConnectionPool
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
+import aura_db.pool
 from aura_db import Config, Database
 from aura_db.migrations import migrate
+from aura_db.retry import RetryPolicy
 
 from .rag import default_ef_search
 from .sizes import Size
 
-__all__ = ["POOL_SIZE", "Bench", "database", "server"]
+__all__ = ["POOL_SIZE", "Bench", "MachineryOff", "database", "server"]
 
 POOL_SIZE = 8  # every pool: the most threads workload 7 runs
 _PEERS_SQL = Path(__file__).parent / "sql" / "peers.sql"
@@ -124,3 +130,19 @@ class Bench:
     @property
     def dbname(self) -> str:
         return str(conninfo_to_dict(self.url).get("dbname", ""))
+
+
+class MachineryOff(Database):
+    """aura-db with its failure machinery off, to measure what that costs (a benchmark
+    reference, not a way to run aura-db): ``retry_attempts=1`` and no retry policy on the
+    repositories (the ``reads``/``writes`` decorators call the method straight away),
+    ``call_deadline=0`` and plain ``psycopg.Connection`` s, whose ``wait()`` is psycopg's own."""
+
+    def __init__(self, config: Config, *, name: str = "machinery-off") -> None:
+        config = dataclasses.replace(config, retry_attempts=1, call_deadline=0)
+        # the pool takes its connection class from aura_db.pool when it is built
+        with mock.patch.object(aura_db.pool, "AuraConnection", psycopg.Connection):
+            super().__init__(config, name=name)
+
+    def _retry_policy(self) -> RetryPolicy | None:
+        return None

@@ -15,9 +15,12 @@ from benchmarks.report import Report, load, render, targets, write
 from benchmarks.run import run_on
 from benchmarks.sizes import SIZES
 from benchmarks.workloads import TITLES, WORKLOADS
+from benchmarks.workloads.reads import MACHINERY_DEFAULT, MACHINERY_OFF
 from tests.fix_db import PgServer, _create_database, _drop_database
 
 PEERS = {"aura-db", "psycopg", "sqlalchemy-orm", "aiosql"}
+# cases without every peer: the ef_search curve (psycopg), aura-db's machinery on and off
+NOT_PEERS = {"search_curve", "point_read_machinery"}
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +36,18 @@ def report(pg_server: PgServer, template_url: str) -> Report:
 
 def test_every_workload_has_cases_with_every_peer(report: Report) -> None:
     workloads = {c.workload for c in report.cases}
-    assert workloads == set(WORKLOADS) | {"search_curve"}
+    assert workloads == set(WORKLOADS) | NOT_PEERS
     for case in report.cases:
         assert case.rows, case.title
-        if case.workload != "search_curve":
+        if case.workload not in NOT_PEERS:
             assert {r.contender for r in case.rows} >= PEERS, case.title
             assert case.reference.contender == "aura-db"
+
+
+def test_the_machinery_case_compares_aura_db_with_itself(report: Report) -> None:
+    (case,) = report.cases_of("point_read_machinery")
+    assert [r.label for r in case.rows] == [MACHINERY_DEFAULT, MACHINERY_OFF]
+    assert case.reference.label == MACHINERY_DEFAULT
 
 
 def test_stats_are_positive_and_ordered(report: Report) -> None:
@@ -62,7 +71,7 @@ def test_recall_is_a_fraction(report: Report) -> None:
 
 def test_targets_are_checked_on_measured_values(report: Report) -> None:
     found = targets(report)
-    assert len(found) == 8  # point read x 2 cases x 2, ingest x 2, search x 2
+    assert len(found) == 9  # point read x 2 cases x 2, machinery, ingest x 2, search x 2
     for t in found:
         assert t.measured > 0 and math.isfinite(t.measured)
         assert t.met in (True, False)

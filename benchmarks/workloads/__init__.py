@@ -24,6 +24,7 @@ WORKLOADS: dict[str, Callable[[Bench], list[Case]]] = {
 
 TITLES = {
     "point_read": "1. Point read by primary key",
+    "point_read_machinery": "1b. Retry and deadline machinery on the pooled point read",
     "insert": "2. Single-row insert + commit",
     "list": "3. List with a filter, keyset pagination (50 a page)",
     "aggregate": "4. An aggregate with its children (story + steps)",

@@ -5,17 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 from psycopg.rows import class_row
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from aura_db import Database
+from aura_db.connection import AuraConnection
 from aura_db.queries import default_catalog
 from aura_db.repositories import StoryRow
 from aura_db.repositories.stories import _row as story_row
 
 from .. import raw_sql
 from ..data import sample_story_ids, stories_with_steps
-from ..env import Bench
+from ..env import Bench, MachineryOff
 from ..harness import Batch, Case, per_call, split
 from ..orm import Story, StoryStep
 from .common import (
@@ -34,18 +37,20 @@ from .common import (
     run_once,
 )
 
-__all__ = ["aggregate", "list_pages", "point_read"]
+__all__ = ["MACHINERY_DEFAULT", "MACHINERY_OFF", "aggregate", "list_pages", "point_read"]
 
 PAGE = 50
 LIST_STATUSES = ["Executing", "Planned"]
+MACHINERY_DEFAULT = f"{AURA}: db.stories.get, default (retries on, deadline on)"
+MACHINERY_OFF = f"{AURA}: db.stories.get, machinery off"
 
 
 # -- 1. point read -------------------------------------------------------------------------------
 
 
 def point_read(bench: Bench) -> list[Case]:
-    """Read one story by primary key, N times: inside one transaction, and one pooled
-    connection borrowed per call."""
+    """Read one story by primary key, N times: inside one transaction, one pooled connection
+    borrowed per call, and the latter with aura-db's retry and deadline machinery on and off."""
     size = bench.size
     ensure_stories(bench, size.stories[-1])
     with bench.pool.connection() as conn:
@@ -57,7 +62,8 @@ def point_read(bench: Bench) -> list[Case]:
     pooled = Case("point_read", f"a pooled connection borrowed per call, {len(ids):,} calls", "call",
                   notes=["each call borrows a connection from its pool and gives it back (commit)"])
     return [measure(in_tx, _point_in_tx(bench), batches, warmup),
-            measure(pooled, _point_pooled(bench), batches, warmup)]
+            measure(pooled, _point_pooled(bench), batches, warmup),
+            _point_machinery(bench)]
 
 
 def _point_in_tx(bench: Bench) -> dict[str, Batch]:
@@ -107,6 +113,45 @@ def _point_pooled(bench: Bench) -> dict[str, Batch]:
         f"{SQLALCHEMY}: Session per call": lambda items: per_call(items, sa_call),
         f"{AIOSQL}: plain pool": lambda items: per_call(items, aiosql_call),
     }
+
+
+def _point_machinery(bench: Bench) -> Case:
+    """The pooled point read on two fresh Databases of the same configuration and pool size:
+    aura-db's defaults, and the same with the retry policy and the deadline taken out. What
+    they differ by is ~1 µs a call: more calls, cut into more (smaller) rounds than elsewhere."""
+    size = bench.size
+    with bench.pool.connection() as conn:
+        ids = sample_story_ids(conn, size.machinery_calls, seed=11)
+    batches, warmup = split(ids, size.machinery_rounds), ids[: max(10, len(ids) // 20)]
+    case = Case("point_read_machinery", f"a pooled connection borrowed per call, {len(ids):,} calls",
+                "call", notes=[
+                    "default: Config's defaults, as the Database of the other cases: retry_attempts=3, "
+                    "so every repository call runs through its RetryPolicy; every wait on the server "
+                    "is AuraConnection.wait with the call deadline (statement_timeout + 2 s)",
+                    "machinery off (benchmarks/env.py MachineryOff): retry_attempts=1 and no "
+                    "RetryPolicy on the repositories (the decorator calls the method straight away), "
+                    "call_deadline=0, plain psycopg.Connection (psycopg's own wait())",
+                    f"both opened for this case only (default first); each call borrows a connection "
+                    f"and gives it back; {len(batches)} interleaved rounds"])
+    config = bench.db.config
+    with Database(config, name="default") as default, MachineryOff(config) as off:
+        _check_machinery(default, off, ids[0])
+        contenders: dict[str, Batch] = {
+            MACHINERY_DEFAULT: lambda items: per_call(items, default.stories.get),
+            MACHINERY_OFF: lambda items: per_call(items, off.stories.get),
+        }
+        return measure(case, contenders, batches, warmup)
+
+
+def _check_machinery(default: Database, off: Database, story_id: Any) -> None:
+    """Both read the same row, and each has the machinery it is named for (or none of it)."""
+    check_same("a point read, machinery on and off",
+               {"default": default.stories.get(story_id), "off": off.stories.get(story_id)})
+    assert default.stories._retry is not None and off.stories._retry is None
+    with default._pool.borrowed(autocommit=True, raw=False, what="check") as conn:
+        assert isinstance(conn, AuraConnection) and conn.deadline is not None
+    with off._pool.borrowed(autocommit=True, raw=False, what="check") as conn:
+        assert type(conn) is psycopg.Connection
 
 
 def _check_point(bench: Bench, story_id: Any) -> None:
