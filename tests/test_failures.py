@@ -356,3 +356,40 @@ def test_a_connection_returned_mid_transaction_is_rolled_back(one: Database, db_
     assert one.configurations.find("half") is None
     with one.connection() as conn:
         assert conn.execute("SELECT count(*) FROM configurations WHERE key = 'half'").fetchone() == (0,)
+
+
+# -- the client deadline ----------------------------------------------------------------------------
+
+def test_the_deadline_ends_a_wait_and_unbounded_lifts_it(db_url: str) -> None:
+    from aura_db.connection import unbounded
+
+    with Database(Config(url=db_url, min_size=1, max_size=1, statement_timeout=0, call_deadline=0.3)) as db:
+        started = time.monotonic()
+        with pytest.raises(E.DeadlineExceeded, match="deadline"), db.connection() as conn:
+            conn.execute("SELECT pg_sleep(2)")
+        assert time.monotonic() - started < 1.3
+        with db.connection() as conn, unbounded(conn):
+            assert conn.execute("SELECT pg_sleep(0.5), 1").fetchone() == ("", 1)
+        assert db.stories.count() == 0  # the pool replaced the abandoned connection
+
+
+def test_an_index_build_is_not_cut_off_by_the_call_deadline(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aura_db.connection import AuraConnection
+
+    seen: list[float | None] = []
+    original = AuraConnection.execute
+
+    def spy(self: AuraConnection, query: Any, *args: Any, **kwargs: Any) -> Any:
+        text = query.as_string(self) if isinstance(query, sql.Composable) else str(query)
+        if text.startswith("CREATE INDEX"):
+            seen.append(self.deadline)
+        return original(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(AuraConnection, "execute", spy)
+    db.rag_chunks.drop_search_index(384)
+    db.rag_chunks.build_search_index(384)
+    assert seen == [None]
+    assert db.config.deadline is not None
+    from aura_db.repositories.rag_search import index_name
+
+    assert [i.valid for i in db.rag_chunks.search_indexes() if i.name == index_name(384)] == [True]

@@ -38,6 +38,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import class_row, tuple_row
 
+from ..connection import unbounded
 from ..errors import AuraError, InvalidValue
 from .base import idempotent, not_found, reads, writes
 from .checks import check_enum, check_int, check_items, check_json, check_text, escape_like, show
@@ -322,7 +323,8 @@ class RagChunksRepository(RagCalibration):
                          "set_config('statement_timeout', '0', false)",
                          (memory, str(workers)))
             try:
-                conn.execute(ddl)
+                with unbounded(conn):  # nor a client deadline: the build answers when it is done
+                    conn.execute(ddl)
             except psycopg.Error:
                 conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name)))
                 raise
