@@ -41,12 +41,14 @@ ENV_VARS: dict[str, tuple[str, str]] = {
 }
 
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)(?P<pw>[^@/?#\s]*)(?=@)", re.I)
-_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I)
-_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)(?P<pw>[^&#\s]*)", re.I)
+_KV_PASSWORD = re.compile(r"(?P<head>(?<![?&\w])(?:ssl)?password\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I)
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&](?:ssl)?password=)(?P<pw>[^&#\s]*)", re.I)
+_SECRET_KEYS = ("password", "sslpassword")
 
 
 def mask_dsn(text: str) -> str:
-    """Return ``text`` with every password in a URL or key=value conninfo replaced by ``***``."""
+    """Return ``text`` with every password (and ``sslpassword``) in a URL or key=value conninfo
+    replaced by ``***``."""
     for pattern in (_URL_PASSWORD, _KV_PASSWORD, _QUERY_PASSWORD):
         text = pattern.sub(lambda m: m.group("head") + "***", text)
     return text
@@ -88,7 +90,7 @@ def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(base).expanduser() / "aura-db"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class Config:
     """How to reach the database and size the pool; validated on construction.
 
@@ -168,16 +170,37 @@ class Config:
     @property
     def password(self) -> str | None:
         """The password in the URL, if any (used only to scrub it from messages)."""
+        return self._secrets()[0] if self._secrets() else None
+
+    @property
+    def password_given(self) -> bool:
+        """Whether the URL itself carries a password or sslpassword."""
+        return bool(self._secrets())
+
+    def _secrets(self) -> list[str]:
+        """The URL's password and sslpassword, decoded (as libpq and psycopg may echo them)."""
         if not self.url:
-            return None
-        password = conninfo_to_dict(self.url).get("password")
-        return str(password) if password else None
+            return []
+        params = conninfo_to_dict(self.url)
+        return [str(params[k]) for k in _SECRET_KEYS if params.get(k)]
 
     def redact(self, text: str) -> str:
-        """Mask the URL's password anywhere in ``text`` (libpq and psycopg echo it verbatim)."""
+        """Mask the URL's password and sslpassword anywhere in ``text``."""
         text = mask_dsn(text)
-        pw = self.password
-        return text.replace(str(pw), "***") if pw else text
+        for secret in self._secrets():
+            text = text.replace(secret, "***")
+        return text
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "url" and value:
+                value = self.redact(value)
+            shown.append(f"{f.name}={value!r}")
+        return f"Config({', '.join(shown)})"
+
+    __str__ = __repr__
 
     def masked_url(self) -> str:
         """The URL with its password masked, or a description of the embedded server."""

@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from ..config import mask_dsn
 from ..database import Database
 from ..errors import AuraError
 from . import migrations as cli_migrations
@@ -36,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         "it uses the embedded PostgreSQL server.",
     )
     parser.add_argument("--url", help="database URL (default: $AURA_DATABASE_URL, "
-                        "$DATABASE_URL, else the embedded server)")
+                        "$DATABASE_URL, else the embedded server; a password here shows in the "
+                        "process list: prefer the environment, --url-file or ~/.pgpass)")
+    parser.add_argument("--url-file", metavar="FILE", help="read the database URL from FILE")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     parser.add_argument("--migrations-dir", metavar="DIR",
                         help="root of the migration modules (default: the shipped migrations/)")
@@ -65,14 +68,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args, print))
     except AuraError as exc:
-        print(f"aura-db: error: {exc}", file=sys.stderr)
+        print(f"aura-db: error: {_redacted(args, str(exc))}", file=sys.stderr)
         return 1
     except Exception as exc:  # last resort: one line, password masked, no traceback
-        text = " ".join(str(exc).split())
-        with contextlib.suppress(AuraError):
-            text = config_of(args).redact(text)
+        text = _redacted(args, " ".join(str(exc).split()))
         print(f"aura-db: error: {type(exc).__name__}: {text}", file=sys.stderr)
         return 1
+
+
+def _redacted(args: argparse.Namespace, text: str) -> str:
+    """``text`` without the configured URL's password or sslpassword (errors may echo it)."""
+    with contextlib.suppress(AuraError):
+        text = config_of(args, warn=False).redact(text)
+    return mask_dsn(text)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,7 @@ code; errors are raised as :class:`aura_db.errors.AuraError` and printed by ``cl
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from .. import migrations
 from ..config import Config
 from ..embedded import embedded_url
+from ..errors import ConfigError
 from ..migrations import lock as migration_lock
 from ..migrations.files import new_migration
 
@@ -22,9 +24,24 @@ __all__ = ["Out", "adder", "common_options", "config_of", "database_url", "print
 Out = Callable[[str], None]
 
 
-def config_of(args: argparse.Namespace) -> Config:
-    """The Config a command works with: the environment, and ``--url`` over it."""
-    return Config.from_env(**({"url": args.url} if args.url else {}))
+def config_of(args: argparse.Namespace, *, warn: bool = True) -> Config:
+    """The Config a command works with: the environment, and ``--url`` or ``--url-file`` over
+    it. A password given in ``--url`` is visible in the process list: the command warns."""
+    url = getattr(args, "url", None)
+    url_file = getattr(args, "url_file", None)
+    if url_file:
+        try:
+            url = Path(url_file).expanduser().read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"--url-file {url_file!r}: {exc.strerror or exc}") from None
+        if not url:
+            raise ConfigError(f"--url-file {url_file!r} is empty")
+    config = Config.from_env(**({"url": url} if url else {}))
+    if warn and getattr(args, "url", None) and config.password_given:
+        print("aura-db: warning: --url carries a password, which every user of this machine can "
+              "read in the process list; use AURA_DATABASE_URL, --url-file FILE or ~/.pgpass",
+              file=sys.stderr)
+    return config
 
 
 def database_url(args: argparse.Namespace) -> tuple[Config, str]:
@@ -137,7 +154,11 @@ def common_options() -> argparse.ArgumentParser:
     """--url, --migrations-dir and -v, accepted after the subcommand too (the scripts/ wrappers
     put every argument there); SUPPRESS keeps them from overriding values given before it."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", default=argparse.SUPPRESS, help="database URL")
+    common.add_argument("--url", default=argparse.SUPPRESS,
+                        help="database URL (a password here shows in the process list: prefer "
+                             "AURA_DATABASE_URL, --url-file or ~/.pgpass)")
+    common.add_argument("--url-file", default=argparse.SUPPRESS, metavar="FILE",
+                        help="read the database URL from FILE (keep it mode 0600)")
     common.add_argument("--migrations-dir", default=argparse.SUPPRESS, metavar="DIR",
                         help="root of the migration modules")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,

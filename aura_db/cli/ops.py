@@ -44,7 +44,7 @@ def cmd_schema(args: argparse.Namespace, out: Out) -> int:
 
 
 def cmd_lint(args: argparse.Namespace, out: Out) -> int:
-    url = database_url(args)[1] if args.url else None
+    url = database_url(args)[1] if args.url or args.url_file else None
     findings, squawked = lint(_directory(args), url=url, use_squawk=not args.no_squawk)
     for f in findings:
         out(str(f))

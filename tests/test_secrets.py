@@ -1,0 +1,119 @@
+"""No secret is ever shown: over eight URL shapes (URL and key=value, password and sslpassword,
+percent-encoded and quoted), neither the password nor the sslpassword appears in ``repr`` or
+``str`` of a Config or Database, in errors, in log lines or in CLI output — whether the server
+answers or not. A password on the command line draws a warning; ``--url-file`` avoids it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from aura_db import Config, Database
+from aura_db.cli import main
+from aura_db.errors import AuraError
+from tests.fix_db import PgServer
+
+SECRET = "s3cr3t-Pw@x"  # an '@' and a '-', so the URL forms must percent-encode it
+ENCODED = quote(SECRET, safe="")
+
+
+def _shapes(host: str, port: str, db: str, user: str) -> list[str]:
+    q = f"host={quote(host, safe='/')}&port={port}"
+    kv = f"host={host} port={port} dbname={db} user={user}"
+    return [
+        f"postgresql://{user}:{ENCODED}@/{db}?{q}",
+        f"postgres://{user}:{ENCODED}@/{db}?{q}&connect_timeout=2",
+        f"postgresql+psycopg://{user}:{ENCODED}@/{db}?{q}",
+        f"postgresql:///{db}?{q}&user={user}&password={ENCODED}",
+        f"postgresql:///{db}?{q}&user={user}&sslpassword={ENCODED}&application_name=x",
+        f"{kv} password={SECRET}",
+        f"{kv} password='{SECRET} with a space'",
+        f"{kv} sslpassword={SECRET} password=other-{SECRET}",
+    ]
+
+
+def _leaks(text: str) -> list[str]:
+    return [s for s in (SECRET, ENCODED, quote(SECRET)) if s in text]
+
+
+CLOSED = _shapes("127.0.0.1", "1", "aura", "alice")
+
+
+@pytest.mark.parametrize("url", CLOSED, ids=[f"shape{i}" for i in range(len(CLOSED))])
+def test_no_secret_when_the_server_does_not_answer(url: str, caplog: pytest.LogCaptureFixture,
+                                                   capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    caplog.set_level(logging.DEBUG)
+    config = Config(url=url, connect_timeout=1)
+    shown = [repr(config), str(config), config.masked_url(), config.redact(f"echo {url}")]
+    with pytest.raises(AuraError) as caught:
+        Database(config)
+    shown += [str(caught.value), repr(caught.value)]
+    monkeypatch.setenv("AURA_CONNECT_TIMEOUT", "1")
+    assert main(["--url", url, "health"]) == 1
+    out = capsys.readouterr()
+    assert "process list" in out.err  # the warning
+    shown += [out.out, out.err, caplog.text]
+    assert not [text for text in shown if _leaks(text)], [t for t in shown if _leaks(t)]
+
+
+@pytest.fixture
+def answering(db_url: str, pg_server: PgServer) -> list[str]:
+    """The eight shapes pointing at a real test database (the embedded server trusts its
+    socket, so the password is carried but not checked)."""
+    if pg_server.kind != "embedded":
+        pytest.skip("needs a server that does not check the password (the embedded one)")
+    params = conninfo_to_dict(db_url)
+    return _shapes(str(params["host"]), str(params.get("port") or "5432"), str(params["dbname"]),
+                   str(params.get("user") or "postgres"))
+
+
+def test_no_secret_when_the_server_answers(answering: list[str], caplog: pytest.LogCaptureFixture,
+                                           capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.delenv("AURA_DATABASE_URL", raising=False)
+    for i, url in enumerate(answering):
+        with Database(Config(url=url, min_size=1, max_size=1)) as db:
+            shown = [repr(db), str(db), repr(db.config), "\n".join(db.health().lines())]
+        url_file = tmp_path / f"url{i}"
+        url_file.write_text(url + "\n")
+        url_file.chmod(0o600)
+        for argv in (["--url", url, "health"], ["--url-file", str(url_file), "health"],
+                     ["--url-file", str(url_file), "migrate", "--status"],
+                     ["--url-file", str(url_file), "check"]):
+            assert main(argv) == 0, argv
+            out = capsys.readouterr()
+            assert ("process list" in out.err) == (argv[0] == "--url"), (argv, out.err)
+            shown += [out.out, out.err]
+        monkeypatch.setenv("AURA_DATABASE_URL", url)
+        assert main(["health"]) == 0
+        out = capsys.readouterr()
+        assert "process list" not in out.err
+        shown += [out.out, out.err, caplog.text]
+        monkeypatch.delenv("AURA_DATABASE_URL")
+        leaked = [text for text in shown if _leaks(text)]
+        assert not leaked, (i, leaked)
+
+
+def test_url_file_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    assert main(["--url-file", str(empty), "health"]) == 1
+    assert "is empty" in capsys.readouterr().err
+    assert main(["--url-file", str(tmp_path / "missing"), "health"]) == 1
+    assert "No such file" in capsys.readouterr().err
+
+
+def test_masking_leaves_other_parameters_alone() -> None:
+    from aura_db.config import mask_dsn
+
+    assert mask_dsn("postgresql://u@h/d?sslpassword=x&sslmode=require") == \
+        "postgresql://u@h/d?sslpassword=***&sslmode=require"
+    assert mask_dsn("host=h sslpassword=x sslmode=require") == "host=h sslpassword=*** sslmode=require"
+
+
