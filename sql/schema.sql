@@ -14,6 +14,7 @@ CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA public;
 
 CREATE FUNCTION public.aura_bump_version() RETURNS trigger
     LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
     NEW.version := OLD.version + 1;
@@ -33,6 +34,7 @@ COMMENT ON FUNCTION public.aura_bump_version() IS 'BEFORE UPDATE trigger: increm
 
 CREATE FUNCTION public.aura_set_audit() RETURNS trigger
     LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
     actor text := nullif(current_setting('aura.actor', true), '');
@@ -60,6 +62,7 @@ COMMENT ON FUNCTION public.aura_set_audit() IS 'BEFORE INSERT OR UPDATE trigger:
 
 CREATE FUNCTION public.aura_set_updated_at() RETURNS trigger
     LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
     NEW.updated_at := now();

@@ -690,3 +690,22 @@ def test_names_follow_the_conventions(seeded: tuple[Any, dict[str, Any]]) -> Non
                    OR NOT i.indisunique AND c.relname LIKE 'ix\\_' || t.relname || '\\_%%')
         ORDER BY 1""", {"yoyo": list(BOOKKEEPING)}).fetchall()
     assert rows == []
+
+
+def test_every_function_aura_db_defines_pins_its_search_path(conn: psycopg.Connection[Any]) -> None:
+    rows = conn.execute(
+        "SELECT p.proname, p.proconfig FROM pg_proc p"
+        " WHERE p.pronamespace = 'public'::regnamespace"
+        " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass"
+        "                 AND d.objid = p.oid AND d.deptype = 'e')"
+        " ORDER BY p.proname").fetchall()
+    assert [name for name, _ in rows] == ["aura_bump_version", "aura_set_audit", "aura_set_updated_at"]
+    assert all(config == ["search_path=pg_catalog, pg_temp"] for _, config in rows), rows
+    # and they still work whatever search_path the calling session has
+    conn.execute("CREATE SCHEMA hostile")
+    conn.execute("CREATE FUNCTION hostile.now() RETURNS timestamptz LANGUAGE sql AS $$ SELECT 'epoch'::timestamptz $$")
+    conn.execute("SET search_path = hostile, public")
+    conn.execute("INSERT INTO workspaces (id, name, path) VALUES ('0123456789abcdef', 'w', '/w')")
+    conn.execute("UPDATE workspaces SET name = 'v' WHERE id = '0123456789abcdef'")
+    row = conn.execute("SELECT updated_at > 'epoch'::timestamptz, version FROM public.workspaces").fetchone()
+    assert row == (True, 2)
