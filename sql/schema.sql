@@ -40,12 +40,11 @@ DECLARE
     actor text := nullif(current_setting('aura.actor', true), '');
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        NEW.created_by := coalesce(NEW.created_by, actor);
-        NEW.updated_by := coalesce(NEW.updated_by, actor);
+        NEW.created_by := actor;
     ELSE
         NEW.created_by := OLD.created_by;
-        NEW.updated_by := coalesce(actor, NEW.updated_by);
     END IF;
+    NEW.updated_by := actor;
     RETURN NEW;
 END;
 $$;
@@ -54,7 +53,7 @@ $$;
 -- Name: FUNCTION aura_set_audit(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.aura_set_audit() IS 'BEFORE INSERT OR UPDATE trigger: fills created_by/updated_by from the transaction-local setting aura.actor; created_by never changes after insert.';
+COMMENT ON FUNCTION public.aura_set_audit() IS 'BEFORE INSERT OR UPDATE trigger: created_by/updated_by from the transaction-local setting aura.actor only (NULL without one); created_by never changes after insert.';
 
 --
 -- Name: aura_set_updated_at(); Type: FUNCTION; Schema: public; Owner: -

@@ -526,6 +526,24 @@ def test_audit_columns_and_version_are_kept_by_triggers(seeded: tuple[Any, dict[
         conn.execute(update.format(name), row)
         conn.execute(update.format(name), row)
         assert conn.execute(read.format(name), row).fetchone()[:3] == ("alice", "bob", 3)
+        # without an actor, an update is nobody's (not bob's), and updated_by cannot be forged
+        conn.execute("SELECT set_config('aura.actor', '', true)")
+        forged = sql.SQL("UPDATE {} SET updated_by = 'mallory' WHERE id = %s")
+        conn.execute(forged.format(name), row)
+        assert conn.execute(read.format(name), row).fetchone()[:3] == ("alice", None, 4)
+
+
+@pytest.mark.parametrize("table", sorted(AGGREGATES))
+def test_an_insert_cannot_claim_its_author(seeded: tuple[Any, dict[str, Any]], table: str) -> None:
+    conn, ids = seeded
+    claim = AGGREGATES[table].replace(") VALUES (", ", created_by, updated_by) VALUES (", 1) \
+        .replace(") RETURNING", ", 'mallory', 'mallory') RETURNING", 1)
+    read = sql.SQL("SELECT created_by, updated_by FROM {} WHERE id = %s").format(sql.Identifier(table))
+    for actor, expected in (("alice", ("alice", "alice")), ("", (None, None))):
+        with conn.transaction(force_rollback=True):
+            conn.execute("SELECT set_config('aura.actor', %s, true)", (actor,))
+            row = conn.execute(claim, ids).fetchone()
+            assert conn.execute(read, row).fetchone() == expected
 
 
 # --- vectors and full text ----------------------------------------------------------------------
