@@ -132,3 +132,33 @@ def test_changes_and_record_are_one_round_trip_each(db: Database, monkeypatch: p
     assert db.index_metadata.record(WS, "rag", files) == 100
     assert sent == ["diff_index_metadata",
                     "record_index_metadata"]
+
+
+def test_purging_a_workspace_leaves_nothing_behind(db: Database) -> None:
+    import numpy as np
+
+    from aura_db.repositories.code_graph import CodeEdge, CodeNode, NodeKey
+    from aura_db.repositories.rag_chunks import Chunk
+
+    files = {"a.py": hashlib.sha256(b"a").hexdigest(), "b.py": hashlib.sha256(b"b").hexdigest()}
+    ws = db.workspaces.upsert("/src/purged")
+    vector = np.ones(384, dtype=np.float32) / np.sqrt(384)
+    db.rag_chunks.add_many(ws.id, [Chunk(content="x", embedding=vector, chunk_index=0, content_id="a.py")])
+    db.index_metadata.record(ws.path, "rag", files)
+    db.index_metadata.record(ws.path, "graph", files)
+    db.code_graph.upsert(ws.path, [CodeNode("A", "m.A", "Class"), CodeNode("B", "m.B", "Class")],
+                         [CodeEdge(NodeKey("m.A", "Class"), NodeKey("m.B", "Class"), "Calls")])
+    other = db.workspaces.upsert("/src/kept")
+    db.index_metadata.record(other.path, "rag", files)
+    db.code_graph.upsert(other.path, [CodeNode("A", "m.A", "Class")])
+
+    db.workspaces.purge(ws.id)
+
+    assert db.rag_chunks.stats(ws.id) == []
+    assert db.index_metadata.list(ws.path, "rag") == [] and db.index_metadata.list(ws.path, "graph") == []
+    assert db.code_graph.counts(ws.path) == (0, 0)
+    assert len(db.index_metadata.list(other.path, "rag")) == 2  # the other workspace keeps its own
+    assert db.code_graph.counts(other.path) == (1, 0)
+    again = db.workspaces.upsert("/src/purged")  # registered again: everything is to be indexed
+    changes = db.index_metadata.changes(again.path, "rag", files)
+    assert (changes.new, changes.changed, changes.deleted) == (["a.py", "b.py"], [], [])

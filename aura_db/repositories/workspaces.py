@@ -151,7 +151,9 @@ class WorkspacesRepository(Repository):
 
     @writes
     def purge(self, id: str) -> None:
-        """Delete for good, with every row that cascades from the workspace."""
+        """Delete for good, with everything that belongs to the workspace: its RAG chunks,
+        search calibrations and index metadata, and the code graph of the repository at its
+        path. Registering the path again starts from nothing."""
         id = _id(id)
         with self._conn() as conn:
             if self._q("purge_workspace").affected(conn, id=id) == 0:

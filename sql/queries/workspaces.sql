@@ -49,5 +49,15 @@ UPDATE workspaces SET deleted_at = now() WHERE id = %(id)s AND deleted_at IS NUL
 UPDATE workspaces SET deleted_at = NULL WHERE id = %(id)s AND deleted_at IS NOT NULL;
 
 -- name: purge_workspace!
--- Delete a workspace for good, with everything that cascades from it.
-DELETE FROM workspaces WHERE id = %(id)s;
+-- Delete a workspace for good, with everything that belongs to it, in one statement: its
+-- chunks and search calibrations (foreign keys, ON DELETE CASCADE), its index_metadata (keyed by
+-- the workspace's path) and the code graph of the repository at its path (code_edges cascade).
+-- Registering the path again starts from nothing.
+WITH ws AS (
+    SELECT path FROM workspaces WHERE id = %(id)s FOR UPDATE
+), metadata AS (
+    DELETE FROM index_metadata m USING ws WHERE m.workspace_path = ws.path
+), graph AS (
+    DELETE FROM code_nodes n USING ws WHERE n.repository_path = ws.path
+)
+DELETE FROM workspaces w USING ws WHERE w.id = %(id)s;
