@@ -8,8 +8,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
-from aura_db import AuraError
+from aura_db import AuraError, Database
 from aura_db.repositories.rows import typed_row
 
 
@@ -51,3 +52,20 @@ def test_a_missing_column_is_named(conn: psycopg.Connection[Any]) -> None:
     with conn.cursor(row_factory=typed_row(Slotted)) as cur, \
             pytest.raises(AuraError, match="Slotted: the query returns no column colour"):
         cur.execute("SELECT 1 AS id").fetchall()
+
+
+def test_every_select_star_repository_survives_an_added_column(db: Database) -> None:
+    """An additive migration must not break code already running: the repositories that read
+    ``SELECT *`` / ``RETURNING *`` ignore a column they do not know."""
+    with db.connection() as conn:
+        for table in ("workspaces", "stories", "story_steps"):
+            conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN added_later int DEFAULT 7").format(
+                sql.Identifier(table)))
+    db._pool.drain()  # new connections: no cached result shapes
+    ws = db.workspaces.upsert("/src/added")
+    assert db.workspaces.get(ws.id).path == "/src/added" and db.workspaces.list()[0].id == ws.id
+    assert db.workspaces.mark_indexed(ws.id, "rag").rag_indexed_at is not None
+    story = db.stories.create("added")
+    assert db.stories.get(story.id).title == "added" and len(db.stories.list()) == 1
+    step = db.story_steps.add(story.id, name="s", capability="c")
+    assert db.story_steps.start(step.id).status == "Running"

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from psycopg.rows import class_row
-
 from ..errors import InvalidValue
 from .base import Repository, idempotent, reads, writes
 from .checks import check_bool, check_datetime, check_text, show
+from .rows import typed_row
 
 __all__ = ["WorkspaceRow", "WorkspacesRepository", "normalize_path", "workspace_id"]
 
@@ -53,7 +52,7 @@ class WorkspaceRow:
     version: int
 
 
-_row = class_row(WorkspaceRow)
+_row = typed_row(WorkspaceRow)  # SELECT *: tolerant of columns added by later migrations
 
 
 def _id(value: object) -> str:
