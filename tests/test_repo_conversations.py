@@ -222,7 +222,8 @@ def test_page_walks_messages_in_seq_order(db: Database) -> None:
         if cursor is None:
             break
     assert seen == [f"m{i}" for i in range(5)] and pages == 3
-    assert list(db.messages.page(uuid.uuid4())) == []
+    with pytest.raises(NotFound):
+        db.messages.page(uuid.uuid4())
     with pytest.raises(InvalidValue, match=r"messages: cursor"):
         db.messages.page(conv.id, cursor="eyJ4Ijox")
 
@@ -294,3 +295,18 @@ def test_with_messages_and_attach_are_one_round_trip_each(db: Database,
     assert len(db.conversations.with_messages(conv.id, latest=5).messages) == 1
     assert sent == ["attach_rag_contexts",
                     "get_conversation_with_latest_messages"]
+
+
+def test_a_soft_deleted_conversation_hides_its_messages(db: Database) -> None:
+    chat = db.conversations.create(title="c")
+    message = db.messages.append(chat.id, "user", "hello")
+    db.conversations.delete(chat.id)
+    with pytest.raises(NotFound):
+        db.messages.page(chat.id)
+    with pytest.raises(NotFound):
+        db.messages.append(chat.id, "user", "late")
+    with pytest.raises(NotFound):
+        db.messages.page(uuid.uuid4())
+    db.conversations.restore(chat.id)
+    assert [m.id for m in db.messages.page(chat.id)] == [message.id]
+    assert list(db.messages.page(db.conversations.create().id)) == []

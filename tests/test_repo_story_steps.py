@@ -166,8 +166,55 @@ def test_get_with_steps_returns_the_whole_aggregate(db: Database, story_id: uuid
 def test_steps_of_a_soft_deleted_story_are_hidden(db: Database, story_id: uuid.UUID) -> None:
     step = db.story_steps.add(story_id, name="a", capability="c")
     db.stories.delete(story_id)
-    assert db.story_steps.list(story_id) == []
+    with pytest.raises(NotFound):
+        db.story_steps.list(story_id)
     with pytest.raises(NotFound):
         db.story_steps.get(step.id)
     db.stories.restore(story_id)
     assert db.story_steps.get(step.id).id == step.id
+
+
+def test_a_soft_deleted_story_takes_its_steps_and_tasks_with_it(db: Database) -> None:
+    story = db.stories.create("aggregate")
+    step = db.story_steps.add(story.id, name="s", capability="c")
+    task = db.story_steps.add_task(step.id, "t")
+    db.stories.delete(story.id)
+    gone = [
+        lambda: db.story_steps.get(step.id),
+        lambda: db.story_steps.list(story.id),
+        lambda: db.story_steps.tasks(step.id),
+        lambda: db.story_steps.start(step.id),
+        lambda: db.story_steps.skip(step.id),
+        lambda: db.story_steps.add_task(step.id, "another"),
+        lambda: db.story_steps.set_task_status(task.id, "Running"),
+        lambda: db.story_steps.delete(step.id),
+        lambda: db.story_steps.add(story.id, name="late", capability="c"),
+    ]
+    for call in gone:
+        with pytest.raises(NotFound):
+            call()
+    db.stories.restore(story.id)  # back whole: the step, its task, their states
+    assert db.story_steps.get(step.id).status == "Pending"
+    assert [t.id for t in db.story_steps.tasks(step.id)] == [task.id]
+    assert db.story_steps.start(step.id).status == "Running"
+    db.stories.purge(story.id)
+    with pytest.raises(NotFound):
+        db.story_steps.tasks(step.id)
+    with db.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM story_tasks WHERE id = %s", (task.id,)).fetchone() == (0,)
+
+
+def test_a_deleted_step_can_be_restored_with_its_tasks(db: Database) -> None:
+    story = db.stories.create("steps")
+    step = db.story_steps.add(story.id, name="s", capability="c")
+    task = db.story_steps.add_task(step.id, "t")
+    db.story_steps.delete(step.id)
+    with pytest.raises(NotFound):
+        db.story_steps.tasks(step.id)
+    with pytest.raises(NotFound):
+        db.story_steps.restore(uuid.uuid4())
+    db.story_steps.restore(step.id)
+    assert [t.id for t in db.story_steps.tasks(step.id)] == [task.id]
+    with pytest.raises(NotFound, match="soft-deleted"):
+        db.story_steps.restore(step.id)  # not deleted any more
+    assert db.story_steps.tasks(db.story_steps.add(story.id, name="empty", capability="c").id) == []

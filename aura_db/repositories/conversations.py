@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from psycopg.rows import class_row, dict_row
 
 from ..errors import ConcurrencyConflict, InvalidValue, NotFound
-from .base import Repository, reads, writes
+from .base import Repository, not_found, reads, writes
 from .checks import check_enum, check_int, check_items, check_number, check_text, check_uuid, escape_like
 from .cursors import Page, decode_cursor, encode_cursor
 
@@ -271,14 +271,17 @@ class MessagesRepository(Repository):
     @reads
     def page(self, conversation_id: uuid.UUID | str, *, limit: int = 50,
              cursor: str | None = None) -> Page[MessageRow]:
-        """One page of a conversation's messages in order (by ``seq``); pass ``next_cursor``
-        back for the next page."""
+        """One page of a live conversation's messages in order (by ``seq``); pass
+        ``next_cursor`` back for the next page. :class:`NotFound` for a missing or soft-deleted
+        conversation."""
         owner = check_uuid(self.table, "conversation_id", conversation_id)
         check_int(self.table, "limit", limit, minimum=1, maximum=1000, required=True)
         after = 0 if cursor is None else int(decode_cursor(cursor, self.table, (int,))[0])
         with self._conn() as conn:
             rows = self._q("page_messages").many(
                 conn, _message, conversation_id=owner, after_seq=after, limit=limit + 1)
+            if not rows and self._q("get_conversation").optional(conn, _conversation, id=owner) is None:
+                raise not_found("conversations", owner)
         more = len(rows) > limit
         rows = rows[:limit]
         return Page(rows, encode_cursor(rows[-1].seq) if more else None)

@@ -133,11 +133,15 @@ class StoryStepsRepository(Repository):
 
     @reads
     def list(self, story_id: uuid.UUID | str, *, wave: int | None = None) -> list[StoryStepRow]:
-        """The live steps of a story in order; only those of ``wave`` when given."""
+        """The live steps of a live story in order; only those of ``wave`` when given.
+        :class:`NotFound` for a missing or soft-deleted story."""
         sid = check_uuid("stories", "id", story_id)
         check_int(_T, "wave", wave)
         with self._conn() as conn:
-            return self._q("list_story_steps").many(conn, step_row, story_id=sid, wave=wave)
+            rows = self._q("list_story_steps").many(conn, step_row, story_id=sid, wave=wave)
+            if not rows and self._q("get_story").optional(conn, tuple_row, id=sid) is None:
+                raise not_found("stories", sid)
+        return rows
 
     @writes
     def reorder(self, story_id: uuid.UUID | str, step_ids: Sequence[uuid.UUID | str]) -> None:
@@ -236,11 +240,19 @@ class StoryStepsRepository(Repository):
 
     @writes
     def delete(self, id: uuid.UUID | str) -> None:
-        """Soft-delete one step."""
+        """Soft-delete one step (its tasks go with it; :meth:`restore` brings both back)."""
         step_id = check_uuid(_T, "id", id)
         with self._conn() as conn:
             if self._q("delete_story_step").affected(conn, id=step_id) == 0:
                 raise self._not_found(step_id)
+
+    @writes
+    def restore(self, id: uuid.UUID | str) -> None:
+        """Undo the soft delete of a step of a live story."""
+        step_id = check_uuid(_T, "id", id)
+        with self._conn() as conn:
+            if self._q("restore_story_step").affected(conn, id=step_id) == 0:
+                raise self._not_found(step_id, "id (soft-deleted, of a live story)")
 
     # -- tasks --------------------------------------------------------------------------------
 
@@ -259,10 +271,13 @@ class StoryStepsRepository(Repository):
 
     @reads
     def tasks(self, step_id: uuid.UUID | str) -> builtins.list[StoryTaskRow]:
-        """The tasks of a step, in order."""
+        """The tasks of a live step of a live story, in order; :class:`NotFound` otherwise."""
         sid = check_uuid(_T, "id", step_id)
         with self._conn() as conn:
-            return self._q("list_story_tasks").many(conn, task_row, step_id=sid)
+            rows = self._q("list_story_tasks").many(conn, task_row, step_id=sid)
+            if not rows and self._q("get_story_step").optional(conn, step_row, id=sid) is None:
+                raise self._not_found(sid)
+        return rows
 
     @writes
     def set_task_status(self, task_id: uuid.UUID | str, status: StepStatus | str) -> StoryTaskRow:

@@ -73,11 +73,11 @@ WHERE c.id = %(conversation_id)s AND c.deleted_at IS NULL
 RETURNING id, seq, conversation_id, role, content, model, tokens_used, created_at;
 
 -- name: page_messages
--- Messages of a conversation in order, keyset-paged on seq strictly after the cursor.
-SELECT id, seq, conversation_id, role, content, model, tokens_used, created_at
-FROM messages
-WHERE conversation_id = %(conversation_id)s AND seq > %(after_seq)s
-ORDER BY seq
+-- Messages of a live conversation in order, keyset-paged on seq strictly after the cursor.
+SELECT m.id, m.seq, m.conversation_id, m.role, m.content, m.model, m.tokens_used, m.created_at
+FROM messages m JOIN conversations c ON c.id = m.conversation_id AND c.deleted_at IS NULL
+WHERE m.conversation_id = %(conversation_id)s AND m.seq > %(after_seq)s
+ORDER BY m.seq
 LIMIT %(limit)s;
 
 -- name: attach_rag_contexts

@@ -1,5 +1,6 @@
 -- Story steps and their tasks (seed 002 §2.2–2.3, seed 000's workflow steps).
--- Steps of a soft-deleted story are hidden with it: every read joins the live story.
+-- Steps and tasks of a soft-deleted story are hidden with it: every read and write joins the
+-- live story (and, for tasks, the live step).
 
 -- name: lock_story_for_steps?
 -- Lock a live story's row so concurrent step additions or reorders serialize on it.
@@ -21,8 +22,9 @@ SELECT st.* FROM story_steps st JOIN stories s ON s.id = st.story_id
 WHERE st.id = %(id)s AND st.deleted_at IS NULL AND s.deleted_at IS NULL;
 
 -- name: get_story_step_state?
--- Status and version of a step, to explain a refused change.
-SELECT status, version FROM story_steps WHERE id = %(id)s AND deleted_at IS NULL;
+-- Status and version of a live step of a live story, to explain a refused change.
+SELECT st.status, st.version FROM story_steps st JOIN stories s ON s.id = st.story_id
+WHERE st.id = %(id)s AND st.deleted_at IS NULL AND s.deleted_at IS NULL;
 
 -- name: list_story_steps
 -- The live steps of a story in order, optionally of one wave only.
@@ -70,6 +72,7 @@ UPDATE story_steps SET
     approval = CASE WHEN %(status)s::text = 'Running' THEN NULL ELSE approval END
 WHERE id = %(id)s AND deleted_at IS NULL AND status = ANY (%(allowed_from)s::text[])
   AND (%(version)s::integer IS NULL OR version = %(version)s::integer)
+  AND EXISTS (SELECT 1 FROM stories s WHERE s.id = story_steps.story_id AND s.deleted_at IS NULL)
 RETURNING *;
 
 -- name: review_story_step?
@@ -79,15 +82,24 @@ UPDATE story_steps SET
     review_feedback = %(feedback)s::text,
     status = CASE WHEN %(approval)s::text = 'Rejected' THEN 'Pending' ELSE status END
 WHERE id = %(id)s AND deleted_at IS NULL AND status = 'Completed'
+  AND EXISTS (SELECT 1 FROM stories s WHERE s.id = story_steps.story_id AND s.deleted_at IS NULL)
 RETURNING *;
 
 -- name: delete_story_step!
--- Soft-delete one step.
-UPDATE story_steps SET deleted_at = now() WHERE id = %(id)s AND deleted_at IS NULL;
+-- Soft-delete one live step of a live story.
+UPDATE story_steps SET deleted_at = now() WHERE id = %(id)s AND deleted_at IS NULL
+  AND EXISTS (SELECT 1 FROM stories s WHERE s.id = story_steps.story_id AND s.deleted_at IS NULL);
+
+-- name: restore_story_step!
+-- Undo the soft delete of one step of a live story.
+UPDATE story_steps SET deleted_at = NULL WHERE id = %(id)s AND deleted_at IS NOT NULL
+  AND EXISTS (SELECT 1 FROM stories s WHERE s.id = story_steps.story_id AND s.deleted_at IS NULL);
 
 -- name: lock_story_step_for_tasks?
--- Lock a live step's row so concurrent task additions serialize on it.
-SELECT id FROM story_steps WHERE id = %(step_id)s AND deleted_at IS NULL FOR UPDATE;
+-- Lock a live step's row (of a live story) so concurrent task additions serialize on it.
+SELECT id FROM story_steps WHERE id = %(step_id)s AND deleted_at IS NULL
+  AND EXISTS (SELECT 1 FROM stories s WHERE s.id = story_steps.story_id AND s.deleted_at IS NULL)
+FOR UPDATE OF story_steps;
 
 -- name: add_story_task?
 -- Append a task to a live step, after its last task (run after lock_story_step_for_tasks).
@@ -95,13 +107,17 @@ INSERT INTO story_tasks (step_id, "order", description)
 SELECT st.id,
        (SELECT coalesce(max(t."order") + 1, 0) FROM story_tasks t WHERE t.step_id = st.id),
        %(description)s
-FROM story_steps st
-WHERE st.id = %(step_id)s AND st.deleted_at IS NULL
+FROM story_steps st JOIN stories s ON s.id = st.story_id
+WHERE st.id = %(step_id)s AND st.deleted_at IS NULL AND s.deleted_at IS NULL
 RETURNING *;
 
 -- name: list_story_tasks
--- The tasks of one step, in order.
-SELECT * FROM story_tasks WHERE step_id = %(step_id)s ORDER BY "order", id;
+-- The tasks of one live step of a live story, in order.
+SELECT t.* FROM story_tasks t
+JOIN story_steps st ON st.id = t.step_id AND st.deleted_at IS NULL
+JOIN stories s ON s.id = st.story_id AND s.deleted_at IS NULL
+WHERE t.step_id = %(step_id)s
+ORDER BY t."order", t.id;
 
 -- name: set_story_task_status?
 -- Set a task's status; finishing stamps completed_at, reopening clears it.
@@ -109,4 +125,6 @@ UPDATE story_tasks SET
     status = %(status)s::text,
     completed_at = CASE WHEN %(status)s::text IN ('Completed', 'Failed', 'Skipped') THEN now() END
 WHERE id = %(id)s
+  AND EXISTS (SELECT 1 FROM story_steps st JOIN stories s ON s.id = st.story_id
+              WHERE st.id = story_tasks.step_id AND st.deleted_at IS NULL AND s.deleted_at IS NULL)
 RETURNING *;
