@@ -27,6 +27,7 @@ __all__ = [
     "check_json",
     "check_number",
     "check_text",
+    "check_unicode",
     "check_uuid",
     "escape_like",
     "show",
@@ -61,7 +62,7 @@ def check_text(table: str, field: str, value: object, *, max_len: int | None = N
     if "\x00" in value:
         raise InvalidValue(f"{table}.{field}: text must not contain NUL bytes (got {show(value)})")
     if not value.isascii():
-        _check_encodable(table, field, value)
+        check_unicode(table, field, value)
     if limit is not None and len(value) > limit:
         raise InvalidValue(
             f"{table}.{field}: {len(value)} characters is longer than the limit of {limit} "
@@ -72,7 +73,7 @@ def check_text(table: str, field: str, value: object, *, max_len: int | None = N
     return value
 
 
-def _check_encodable(table: str, field: str, value: str) -> None:
+def check_unicode(table: str, field: str, value: str) -> None:
     """Refuse text UTF-8 cannot carry (a lone surrogate, e.g. from a bad decode)."""
     try:
         value.encode("utf-8")
@@ -178,7 +179,7 @@ def _check_json_text(table: str, field: str, text: str) -> None:
     if "\x00" in text:
         raise InvalidValue(f"{table}.{field}: JSON text must not contain NUL characters (got {show(text)})")
     if not text.isascii():
-        _check_encodable(table, field, text)
+        check_unicode(table, field, text)
 
 
 def check_datetime(table: str, field: str, value: object) -> datetime | None:

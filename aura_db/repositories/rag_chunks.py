@@ -41,7 +41,16 @@ from psycopg.rows import class_row, tuple_row
 from ..connection import unbounded
 from ..errors import AuraError, InvalidValue
 from .base import idempotent, not_found, reads, writes
-from .checks import check_enum, check_int, check_items, check_json, check_text, escape_like, show
+from .checks import (
+    check_enum,
+    check_int,
+    check_items,
+    check_json,
+    check_text,
+    check_unicode,
+    escape_like,
+    show,
+)
 from .conversations import RagContentType
 from .rag_calibration import RagCalibration
 from .rag_search import check_dims, embedding_array, index_name
@@ -398,6 +407,8 @@ def _content(content: object, where: str) -> str:
     if "\x00" in content:
         raise InvalidValue(f"{_T}.content: {where}: text must not contain NUL bytes "
                            f"(at offset {content.index(chr(0))})")
+    if not content.isascii():
+        check_unicode(_T, f"content: {where}", content)
     if not content.strip():
         raise InvalidValue(f"{_T}.content: {where}: must not be empty or blank (got {show(content)})")
     return content
