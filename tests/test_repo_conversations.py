@@ -267,7 +267,7 @@ def test_attach_refuses_bad_contexts_and_writes_nothing(db: Database, context: R
 
 
 def test_attach_to_a_missing_message(db: Database) -> None:
-    with pytest.raises(NotFound, match=r"message_rag_contexts: .* fk_message_rag_contexts_message_id"):
+    with pytest.raises(NotFound, match=r"messages: no row with id"):
         db.messages.attach_rag_contexts(uuid.uuid4(), [RagContext("q", "c", 0, "x", 0.5)])
     assert count(db, "message_rag_contexts") == 0
 
@@ -307,6 +307,18 @@ def test_a_soft_deleted_conversation_hides_its_messages(db: Database) -> None:
         db.messages.append(chat.id, "user", "late")
     with pytest.raises(NotFound):
         db.messages.page(uuid.uuid4())
+    context = RagContext(query="q", content_id="doc", chunk_index=0, chunk_content="c", score=0.5)
     db.conversations.restore(chat.id)
+    db.messages.attach_rag_contexts(message.id, [context])
+    db.conversations.delete(chat.id)
+    with pytest.raises(NotFound):
+        db.messages.rag_contexts(message.id)
+    with pytest.raises(NotFound):
+        db.messages.attach_rag_contexts(message.id, [context])
+    db.conversations.restore(chat.id)  # back whole
     assert [m.id for m in db.messages.page(chat.id)] == [message.id]
+    assert [c.query for c in db.messages.rag_contexts(message.id)] == ["q"]
     assert list(db.messages.page(db.conversations.create().id)) == []
+    assert db.messages.rag_contexts(db.messages.append(chat.id, "user", "no contexts").id) == []
+    with pytest.raises(NotFound):
+        db.messages.rag_contexts(uuid.uuid4())

@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, ClassVar
 
-from psycopg.rows import class_row, dict_row
+from psycopg.rows import class_row, dict_row, tuple_row
 
 from ..errors import ConcurrencyConflict, InvalidValue, NotFound
 from .base import Repository, not_found, reads, writes
@@ -290,20 +290,28 @@ class MessagesRepository(Repository):
     def attach_rag_contexts(self, message_id: uuid.UUID | str,
                             contexts: Sequence[RagContext]) -> list[RagContextRow]:
         """Record the chunks a message was answered with, in one statement; returns the rows in
-        the order given. Raises :class:`NotFound` when the message does not exist."""
+        the order given. Raises :class:`NotFound` when the message does not exist or its
+        conversation is soft-deleted."""
         owner = check_uuid(self.table, "message_id", message_id)
         columns = _rag_columns(contexts)
-        if not contexts:
+        if not columns["queries"]:
             return []
         with self._conn() as conn:
-            return self._q("attach_rag_contexts").many(conn, _rag_context, message_id=owner, **columns)
+            rows = self._q("attach_rag_contexts").many(conn, _rag_context, message_id=owner, **columns)
+        if not rows:
+            raise not_found("messages", owner)
+        return rows
 
     @reads
     def rag_contexts(self, message_id: uuid.UUID | str) -> list[RagContextRow]:
-        """The RAG contexts recorded for a message, best score first."""
+        """The RAG contexts recorded for a message, best score first; :class:`NotFound` when
+        the message does not exist or its conversation is soft-deleted."""
         owner = check_uuid(self.table, "message_id", message_id)
         with self._conn() as conn:
-            return self._q("list_rag_contexts").many(conn, _rag_context, message_id=owner)
+            rows = self._q("list_rag_contexts").many(conn, _rag_context, message_id=owner)
+            if not rows and self._q("find_live_message").optional(conn, tuple_row, message_id=owner) is None:
+                raise not_found("messages", owner)
+        return rows
 
 
 def _rag_columns(contexts: Sequence[RagContext]) -> dict[str, list[Any]]:

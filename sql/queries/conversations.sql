@@ -90,13 +90,22 @@ FROM unnest(%(queries)s::text[], %(content_ids)s::text[], %(chunk_indexes)s::int
             %(chunk_contents)s::text[], %(scores)s::float8[], %(source_paths)s::text[],
             %(content_types)s::text[])
      AS r(query, content_id, chunk_index, chunk_content, score, source_path, content_type)
+WHERE EXISTS (SELECT 1 FROM messages m JOIN conversations c ON c.id = m.conversation_id
+              WHERE m.id = %(message_id)s AND c.deleted_at IS NULL)
 RETURNING id, message_id, query, content_id, chunk_index, chunk_content, score, source_path,
           content_type, retrieved_at;
 
 -- name: list_rag_contexts
--- The RAG contexts recorded for a message, best score first.
-SELECT id, message_id, query, content_id, chunk_index, chunk_content, score, source_path,
-       content_type, retrieved_at
-FROM message_rag_contexts
-WHERE message_id = %(message_id)s
-ORDER BY score DESC, id;
+-- The RAG contexts recorded for a message of a live conversation, best score first.
+SELECT r.id, r.message_id, r.query, r.content_id, r.chunk_index, r.chunk_content, r.score,
+       r.source_path, r.content_type, r.retrieved_at
+FROM message_rag_contexts r
+JOIN messages m ON m.id = r.message_id
+JOIN conversations c ON c.id = m.conversation_id AND c.deleted_at IS NULL
+WHERE r.message_id = %(message_id)s
+ORDER BY r.score DESC, r.id;
+
+-- name: find_live_message?
+-- A message of a live conversation (to tell "no contexts" from "no such message").
+SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id
+WHERE m.id = %(message_id)s AND c.deleted_at IS NULL;
