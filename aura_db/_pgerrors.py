@@ -69,7 +69,7 @@ def translate(exc: psycopg.Error, table: str | None = None, *, committing: bool 
         return DeadlineExceeded(f"{where}: {_text(exc)}")
     if is_connection_loss(exc):
         if isinstance(exc, pg.IdleInTransactionSessionTimeout):
-            return IdleInTransactionTimeout(f"{where}: {_text(exc)} (the transaction rolled back)")
+            return IdleInTransactionTimeout(f"{where}: {_text(exc)}{_ROLLED_BACK}")
         if committing:
             return CommitOutcomeUnknown(
                 f"{where}: the connection broke while the write was committing ({kind}: "
@@ -83,21 +83,24 @@ def translate(exc: psycopg.Error, table: str | None = None, *, committing: bool 
         return InvalidValue(f"{where}: the row breaks constraint {constraint}")
     if isinstance(exc, pg.NotNullViolation):
         return InvalidValue(f"{where}.{diag.column_name}: a value is required (got None)")
-    if isinstance(exc, pg.SerializationFailure):
-        return SerializationConflict(f"{where}: {_text(exc)} (the transaction rolled back)")
-    if isinstance(exc, pg.DeadlockDetected):
-        return Deadlock(f"{where}: {_text(exc)} (the transaction rolled back)")
-    if isinstance(exc, pg.LockNotAvailable):
-        return LockTimeout(f"{where}: {_text(exc)}")
     if isinstance(exc, pg.QueryCanceled):
-        if "timeout" in _text(exc):
-            return StatementTimeout(f"{where}: {_text(exc)}")
-        return QueryCanceled(f"{where}: {_text(exc)}")
-    if isinstance(exc, pg.InsufficientPrivilege):
-        return PermissionDenied(f"{where}: {_text(exc)}")
-    if isinstance(exc, pg.DataError):
-        return InvalidValue(f"{where}: {_text(exc)}")
+        cls: type[AuraError] = StatementTimeout if "timeout" in _text(exc) else QueryCanceled
+        return cls(f"{where}: {_text(exc)}")
+    for psycopg_class, aura_class, note in _BY_CLASS:
+        if isinstance(exc, psycopg_class):
+            return aura_class(f"{where}: {_text(exc)}{note}")
     return DatabaseError(f"{where}: {kind}: {_text(exc)}" + (f" [{exc.sqlstate}]" if exc.sqlstate else ""))
+
+
+_ROLLED_BACK = " (the transaction rolled back)"
+# psycopg class -> aura-db class, and what the message adds; the classes are disjoint
+_BY_CLASS: tuple[tuple[type[psycopg.Error], type[AuraError], str], ...] = (
+    (pg.SerializationFailure, SerializationConflict, _ROLLED_BACK),
+    (pg.DeadlockDetected, Deadlock, _ROLLED_BACK),
+    (pg.LockNotAvailable, LockTimeout, ""),
+    (pg.InsufficientPrivilege, PermissionDenied, ""),
+    (pg.DataError, InvalidValue, ""),
+)
 
 
 def _detail(exc: psycopg.Error) -> str:

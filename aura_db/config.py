@@ -170,7 +170,7 @@ class Config:
     @property
     def password(self) -> str | None:
         """The password in the URL, if any (used only to scrub it from messages)."""
-        return self._secrets()[0] if self._secrets() else None
+        return next(iter(self._secrets()), None)
 
     @property
     def password_given(self) -> bool:

@@ -45,25 +45,23 @@ class RetryPolicy:
     def run(self, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], *,
             wrote: bool, what: str) -> T:
         """``work(*args, **kwargs)``, run again while it fails with an error :func:`retryable`
-        accepts and attempts and time remain; the last error is raised."""
-        try:
-            return work(*args, **kwargs)
-        except AuraError as exc:
-            if self.attempts < 2 or not retryable(exc, wrote=wrote):
-                raise
-            first = exc
-        start, pause = time.monotonic(), self.backoff
-        for attempt in range(2, self.attempts + 1):
-            wait = random.uniform(pause / 2, pause)
-            if time.monotonic() - start + wait > self.deadline:
-                raise first
-            logger.info("%s: retrying (attempt %d of %d) after %s", what, attempt, self.attempts, first)
-            time.sleep(wait)
-            pause = min(pause * 2, self.max_backoff)
+        accepts and attempts and time remain (counted from the first failure, so a call that
+        succeeds pays nothing); the last error is raised."""
+        first_failure: float | None = None
+        pause = self.backoff
+        attempt = 1
+        while True:
             try:
                 return work(*args, **kwargs)
             except AuraError as exc:
-                if attempt == self.attempts or not retryable(exc, wrote=wrote):
+                if attempt >= self.attempts or not retryable(exc, wrote=wrote):
                     raise
-                first = exc
-        raise first  # pragma: no cover - the loop always returns or raises
+                now = time.monotonic()
+                first_failure = now if first_failure is None else first_failure
+                wait = random.uniform(pause / 2, pause)
+                if now - first_failure + wait > self.deadline:
+                    raise
+                attempt += 1
+                logger.info("%s: retrying (attempt %d of %d) after %s", what, attempt, self.attempts, exc)
+            time.sleep(wait)
+            pause = min(pause * 2, self.max_backoff)

@@ -17,21 +17,16 @@ from typing import Any, ClassVar, Literal, ParamSpec, TypeVar
 
 import psycopg
 
-from .._pgerrors import translate as _translate
-from ..errors import AuraError, CommitOutcomeUnknown, ConnectionLost, IdleInTransactionTimeout, NotFound
+from .._pgerrors import translate
+from ..errors import CommitOutcomeUnknown, ConnectionLost, IdleInTransactionTimeout, NotFound
 from ..queries import Query, QueryCatalog, default_catalog
 from ..retry import RetryPolicy
 from .checks import show
 
-__all__ = ["Connector", "Repository", "RetrySafety", "idempotent", "not_found", "reads", "translate",
+__all__ = ["Connector", "Repository", "RetrySafety", "idempotent", "not_found", "reads",
            "translating", "writes"]
 
 Connector = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
-
-
-def translate(exc: psycopg.Error, table: str) -> AuraError:
-    """The aura-db error for a PostgreSQL (or driver) error met while working on ``table``."""
-    return _translate(exc, table)
 
 
 @contextmanager
@@ -41,7 +36,7 @@ def translating(table: str) -> Iterator[None]:
     try:
         yield
     except psycopg.Error as exc:
-        raise _translate(exc, table) from exc
+        raise translate(exc, table) from exc
 
 
 # -- what may run again ------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from psycopg.rows import class_row, tuple_row
 
 from ..errors import InvalidValue
 from .base import Repository, idempotent, reads, writes
-from .checks import check_enum, check_items, check_text, show
+from .checks import check_datetime, check_enum, check_items, check_text, show
 from .workspaces import normalize_path
 
 __all__ = ["FileChanges", "IndexMetadataRepository", "IndexMetadataRow", "IndexType"]
@@ -82,9 +82,7 @@ class IndexMetadataRepository(Repository):
         """Record that ``files`` (path -> content hash) were indexed (now, or ``indexed_at``), in
         one upsert; returns how many files were recorded."""
         paths, hashes = self._files(files)
-        if indexed_at is not None and (not isinstance(indexed_at, datetime) or indexed_at.tzinfo is None):
-            raise InvalidValue(
-                f"{self.table}.indexed_at: expected a timezone-aware datetime, got {show(indexed_at)}")
+        check_datetime(self.table, "indexed_at", indexed_at)
         if not paths:
             return 0
         with self._conn() as conn:

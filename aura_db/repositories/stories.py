@@ -14,7 +14,18 @@ from psycopg.rows import tuple_row
 
 from ..errors import ConcurrencyConflict, InvalidTransition, InvalidValue
 from .base import Repository, reads, writes
-from .checks import check_enum, check_int, check_items, check_json, check_text, check_uuid, escape_like, show
+from .checks import (
+    check_bool,
+    check_datetime,
+    check_enum,
+    check_int,
+    check_items,
+    check_json,
+    check_text,
+    check_uuid,
+    escape_like,
+    show,
+)
 from .cursors import Page, decode_cursor, encode_cursor
 from .rows import typed_row
 from .story_steps import StepDetail, step_row, task_row
@@ -143,9 +154,7 @@ def _value(field: str, value: Any) -> Any:
         minimum = 1 if field in ("issue_number", "max_parallelism") else 0
         return check_int("stories", field, value, minimum=minimum, required=required)
     if kind == "bool":
-        if value is not None and not isinstance(value, bool):
-            raise InvalidValue(f"stories.{field}: expected a boolean, got {show(value)}")
-        return value
+        return check_bool("stories", field, value, required=False)
     return check_json("stories", field, value)
 
 
@@ -204,9 +213,8 @@ class StoriesRepository(Repository):
             for s in check_items(self.table, "statuses", statuses)]
         check_text(self.table, "repository_path", repository_path, required=False)
         check_text(self.table, "title", title_contains, required=False, allow_blank=True)
-        for name, when in (("created_from", created_from), ("created_before", created_before)):
-            if when is not None and (not isinstance(when, datetime) or when.tzinfo is None):
-                raise InvalidValue(f"stories.{name}: expected a timezone-aware datetime, got {show(when)}")
+        check_datetime(self.table, "created_from", created_from)
+        check_datetime(self.table, "created_before", created_before)
         return {
             "statuses": status_list, "repository_path": repository_path,
             "created_from": created_from, "created_before": created_before,

@@ -1,5 +1,7 @@
 -- Undo foundation 0011: statements may set created_by on INSERT again, and an update without
 -- an actor keeps the previous updated_by.
+-- The body below is foundation 0001's, restored verbatim (with 0010's pinned search_path): a
+-- rollback must put back exactly what was there, and a DBA reads it whole.
 CREATE OR REPLACE FUNCTION aura_set_audit() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
