@@ -23,6 +23,8 @@ __all__ = ["ENV_VARS", "Config", "default_data_dir", "mask_dsn", "normalize_url"
 ENV_VARS: dict[str, tuple[str, str]] = {
     "AURA_DATABASE_URL": ("url", "unset: the embedded server"),
     "DATABASE_URL": ("url", "fallback for AURA_DATABASE_URL"),
+    "AURA_MIGRATION_URL": ("migration_url", "= AURA_DATABASE_URL (owner: migrate, roles, isolation)"),
+    "AURA_WORKSPACE_ID": ("workspace_id", "unset (the workspace every transaction is scoped to)"),
     "AURA_DATA_DIR": ("data_dir", "$XDG_DATA_HOME/aura-db (~/.local/share/aura-db)"),
     "AURA_POOL_MIN_SIZE": ("min_size", "1"),
     "AURA_POOL_MAX_SIZE": ("max_size", "10"),
@@ -44,6 +46,7 @@ _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)(?P<pw>[^
 _KV_PASSWORD = re.compile(r"(?P<head>(?<![?&\w])(?:ssl)?password\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I)
 _QUERY_PASSWORD = re.compile(r"(?P<head>[?&](?:ssl)?password=)(?P<pw>[^&#\s]*)", re.I)
 _SECRET_KEYS = ("password", "sslpassword")
+_WORKSPACE_ID = re.compile(r"^[0-9a-f]{16}$")
 
 
 def mask_dsn(text: str) -> str:
@@ -77,6 +80,13 @@ def describe_server(url: str) -> str:
     return f"{host}:{port}/{params.get('dbname') or params.get('user') or '?'}"
 
 
+def _secrets_of(url: str | None) -> list[str]:
+    if not url:
+        return []
+    params = conninfo_to_dict(url)
+    return [str(params[k]) for k in _SECRET_KEYS if params.get(k)]
+
+
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else text
 
@@ -98,6 +108,8 @@ class Config:
     """
 
     url: str | None = None
+    migration_url: str | None = None  # the owner's; None: url
+    workspace_id: str | None = None  # default scope of row-level security (aura.workspace_id)
     data_dir: Path = dataclasses.field(default_factory=default_data_dir)
     min_size: int = 1
     max_size: int = 10
@@ -116,8 +128,12 @@ class Config:
     tcp_user_timeout: float = 30.0
 
     def __post_init__(self) -> None:
-        if self.url is not None:
-            object.__setattr__(self, "url", normalize_url(self.url))
+        for name in ("url", "migration_url"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, normalize_url(getattr(self, name)))
+        if self.workspace_id is not None and not _WORKSPACE_ID.match(str(self.workspace_id)):
+            raise ConfigError(f"workspace_id must be 16 lowercase hex characters (a workspace's id), "
+                              f"got {self.workspace_id!r}")
         object.__setattr__(self, "data_dir", Path(self.data_dir))
         if self.min_size < 0:
             raise ConfigError(f"min_size must be >= 0, got {self.min_size!r}")
@@ -150,6 +166,9 @@ class Config:
         url = env.get("AURA_DATABASE_URL") or env.get("DATABASE_URL")
         if url:
             values["url"] = url
+        for var, name in (("AURA_MIGRATION_URL", "migration_url"), ("AURA_WORKSPACE_ID", "workspace_id")):
+            if env.get(var):
+                values[name] = env[var]
         casts: dict[str, type] = {
             "min_size": int, "max_size": int, "connect_timeout": float,
             "statement_timeout": float, "lock_timeout": float, "idle_in_transaction_timeout": float,
@@ -175,14 +194,11 @@ class Config:
     @property
     def password_given(self) -> bool:
         """Whether the URL itself carries a password or sslpassword."""
-        return bool(self._secrets())
+        return bool(_secrets_of(self.url))
 
     def _secrets(self) -> list[str]:
-        """The URL's password and sslpassword, decoded (as libpq and psycopg may echo them)."""
-        if not self.url:
-            return []
-        params = conninfo_to_dict(self.url)
-        return [str(params[k]) for k in _SECRET_KEYS if params.get(k)]
+        """The URLs' passwords and sslpasswords, decoded (as libpq and psycopg may echo them)."""
+        return _secrets_of(self.url) + _secrets_of(self.migration_url)
 
     def redact(self, text: str) -> str:
         """Mask the URL's password and sslpassword anywhere in ``text``."""
@@ -195,7 +211,7 @@ class Config:
         shown = []
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name == "url" and value:
+            if f.name in ("url", "migration_url") and value:
                 value = self.redact(value)
             shown.append(f"{f.name}={value!r}")
         return f"Config({', '.join(shown)})"
@@ -239,6 +255,7 @@ class Config:
         """libpq ``options`` that set the session defaults on every new connection."""
         parts = [
             f"-c statement_timeout={int(self.statement_timeout * 1000)}",
+            *([f"-c aura.workspace_id={self.workspace_id}"] if self.workspace_id else []),
             f"-c lock_timeout={int(self.lock_timeout * 1000)}",
             f"-c idle_in_transaction_session_timeout={int(self.idle_in_transaction_timeout * 1000)}",
         ]

@@ -26,6 +26,7 @@ from .embedded import embedded_url
 from .errors import PoolClosed, PoolForked, ServerUnavailable
 from .pool import Pool
 from .repositories import RepositoryAccess
+from .repositories.checks import check_workspace_id
 from .retry import RetryPolicy
 
 __all__ = ["Database", "Health", "Transaction"]
@@ -113,6 +114,7 @@ class Database(RepositoryAccess):
         self.config = config or Config.from_env()
         self.name = name
         self.url = self.config.url or embedded_url(self.config.data_dir)
+        self.migration_url = self.config.migration_url or self.url  # the owner's, for migrate()
         self._pid = os.getpid()
         self._closing = False
         self.retry = RetryPolicy(attempts=self.config.retry_attempts, backoff=self.config.retry_backoff,
@@ -183,26 +185,36 @@ class Database(RepositoryAccess):
         return self.retry
 
     @contextmanager
-    def transaction(self, actor: str | None = None) -> Iterator[Transaction]:
+    def transaction(self, actor: str | None = None, *,
+                    workspace: str | None = None) -> Iterator[Transaction]:
         """Borrow a connection inside one transaction; ``actor`` fills the audit columns
-        (``created_by`` / ``updated_by``) through the transaction-local setting ``aura.actor``.
+        (``created_by`` / ``updated_by``) through the transaction-local setting ``aura.actor``;
+        ``workspace`` (a workspace id) scopes it for row-level security (``aura.workspace_id``,
+        over ``config.workspace_id``): with ``aura-db isolation on``, the block sees and writes
+        that workspace's rows only.
 
         Everything in the block commits together or rolls back together on an exception. When
         the connection breaks during the COMMIT, :class:`CommitOutcomeUnknown` says so.
         """
+        if workspace is not None:
+            check_workspace_id(workspace)
         with self._borrow(what="transaction") as conn:
             body_done = False
             try:
                 with conn.transaction():
-                    if actor is not None:
-                        conn.execute("SELECT set_config('aura.actor', %s, true)", (actor,))
+                    if actor is not None or workspace is not None:
+                        conn.execute("SELECT set_config('aura.actor', coalesce(%s, "
+                                     "current_setting('aura.actor', true), ''), true), "
+                                     "set_config('aura.workspace_id', coalesce(%s, "
+                                     "current_setting('aura.workspace_id', true), ''), true)",
+                                     (actor, workspace))
                     yield Transaction(conn, self._pool.touch)
                     body_done = True
             except psycopg.Error as exc:
                 raise translate(exc, "transaction", committing=body_done) from exc
 
     def run_transaction(self, work: Callable[[Transaction], T], *, actor: str | None = None,
-                        attempts: int | None = None) -> T:
+                        workspace: str | None = None, attempts: int | None = None) -> T:
         """Run ``work(tx)`` in a transaction and return its result, running it again (in a new
         transaction) when the server rolled it back — serialization failure, deadlock, lock
         timeout — or the connection was lost before COMMIT; never after a COMMIT whose outcome
@@ -211,11 +223,12 @@ class Database(RepositoryAccess):
         policy = self.retry if attempts is None else RetryPolicy(
             attempts=attempts, backoff=self.retry.backoff, max_backoff=self.retry.max_backoff,
             deadline=self.retry.deadline)
-        result: T = policy.run(self._once, (work, actor), {}, wrote=False, what="run_transaction")
+        result: T = policy.run(self._once, (work, actor, workspace), {}, wrote=False,
+                               what="run_transaction")
         return result
 
-    def _once(self, work: Callable[[Transaction], T], actor: str | None) -> T:
-        with self.transaction(actor) as tx:
+    def _once(self, work: Callable[[Transaction], T], actor: str | None, workspace: str | None) -> T:
+        with self.transaction(actor, workspace=workspace) as tx:
             return work(tx)
 
     def health(self) -> Health:
@@ -238,7 +251,7 @@ class Database(RepositoryAccess):
         """Apply pending migrations (see :func:`aura_db.migrations.migrate`), then renew the
         pool's connections so they see the new types."""
         self._guard()
-        applied = self._guarded(lambda: migrations.migrate(self.url, settings=settings))
+        applied = self._guarded(lambda: migrations.migrate(self.migration_url, settings=settings))
         if applied:
             self._pool.types.forget()
             self._pool.drain()

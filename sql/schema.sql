@@ -9,6 +9,25 @@
 CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA public;
 
 --
+-- Name: aura_build_search_index(integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.aura_build_search_index(dims integer, m integer, ef_construction integer) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    EXECUTE aura_search_index_statement(dims, m, ef_construction, false, false);
+END;
+$$;
+
+--
+-- Name: FUNCTION aura_build_search_index(dims integer, m integer, ef_construction integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.aura_build_search_index(dims integer, m integer, ef_construction integer) IS 'Builds the HNSW index of one embedding size when it is missing (not CONCURRENTLY: writes to rag_chunks wait for the build); for the application role. SECURITY DEFINER.';
+
+--
 -- Name: aura_bump_version(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -27,6 +46,88 @@ $$;
 --
 
 COMMENT ON FUNCTION public.aura_bump_version() IS 'BEFORE UPDATE trigger: increments version by one on every update (optimistic concurrency).';
+
+--
+-- Name: aura_drop_search_index(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.aura_drop_search_index(dims integer) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM aura_search_index_statement(dims, 16, 64, false, false);  -- checks dims
+    EXECUTE format('DROP INDEX IF EXISTS public.%I', 'ix_rag_chunks_embedding_' || dims);
+END;
+$$;
+
+--
+-- Name: FUNCTION aura_drop_search_index(dims integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.aura_drop_search_index(dims integer) IS 'Drops the HNSW index of one embedding size (searches of that size then go exact); for the application role, which does not own rag_chunks. SECURITY DEFINER.';
+
+--
+-- Name: aura_reindex_search_index(integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.aura_reindex_search_index(dims integer, m integer, ef_construction integer) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+DECLARE
+    name text := 'ix_rag_chunks_embedding_' || dims;
+BEGIN
+    EXECUTE format('DROP INDEX IF EXISTS public.%I', name || '_new');
+    EXECUTE aura_search_index_statement(dims, m, ef_construction, false, true);
+    EXECUTE format('DROP INDEX IF EXISTS public.%I', name);
+    EXECUTE format('ALTER INDEX public.%I RENAME TO %I', name || '_new', name);
+END;
+$$;
+
+--
+-- Name: FUNCTION aura_reindex_search_index(dims integer, m integer, ef_construction integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.aura_reindex_search_index(dims integer, m integer, ef_construction integer) IS 'Rebuilds the HNSW index of one embedding size with new m / ef_construction in one transaction (searches keep the old index until the new one replaces it); for the application role. SECURITY DEFINER.';
+
+--
+-- Name: aura_search_index_statement(integer, integer, integer, boolean, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.aura_search_index_statement(dims integer, m integer, ef_construction integer, concurrent boolean, staging boolean) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    kind text := CASE WHEN dims > 2000 THEN 'halfvec' ELSE 'vector' END;
+BEGIN
+    IF dims IS NULL OR dims NOT IN (384, 768, 1536, 3072) THEN
+        RAISE EXCEPTION 'rag_chunks: no search index for embedding_dims %', dims
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'the sizes are 384, 768, 1536 and 3072';
+    END IF;
+    IF m IS NULL OR m NOT BETWEEN 2 AND 100 THEN
+        RAISE EXCEPTION 'rag_chunks: HNSW m must be 2-100, got %', m USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF ef_construction IS NULL OR ef_construction NOT BETWEEN 4 AND 1000 OR ef_construction < 2 * m THEN
+        RAISE EXCEPTION 'rag_chunks: HNSW ef_construction must be 4-1000 and at least 2 * m (%), got %',
+            2 * m, ef_construction USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN format(
+        'CREATE INDEX %s IF NOT EXISTS %I ON public.rag_chunks USING hnsw '
+        '((embedding::public.%s(%s)) public.%s_cosine_ops) WITH (m = %s, ef_construction = %s) '
+        'WHERE embedding_dims = %s',
+        CASE WHEN coalesce(concurrent, false) THEN 'CONCURRENTLY' ELSE '' END,
+        'ix_rag_chunks_embedding_' || dims || CASE WHEN coalesce(staging, false) THEN '_new' ELSE '' END,
+        kind, dims, kind, m, ef_construction, dims);
+END;
+$$;
+
+--
+-- Name: FUNCTION aura_search_index_statement(dims integer, m integer, ef_construction integer, concurrent boolean, staging boolean); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.aura_search_index_statement(dims integer, m integer, ef_construction integer, concurrent boolean, staging boolean) IS 'The CREATE INDEX statement of the HNSW index of one embedding size (staging: under the temporary name *_new); checks its numbers. Builds nothing itself.';
 
 --
 -- Name: aura_set_audit(); Type: FUNCTION; Schema: public; Owner: -
@@ -196,6 +297,33 @@ COMMENT ON COLUMN public.agent_executions.created_at IS 'When the run was record
 --
 
 COMMENT ON COLUMN public.agent_executions.story_step_id IS 'Story step the run worked on, if any (developer module). Set to NULL when the step is deleted.';
+
+--
+-- Name: aura_created_extensions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.aura_created_extensions (
+    extname name NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: TABLE aura_created_extensions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.aura_created_extensions IS 'Extensions aura-db created (and so may drop on rollback); written by migrations only.';
+
+--
+-- Name: COLUMN aura_created_extensions.extname; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.aura_created_extensions.extname IS 'Name of the extension foundation 0001 created.';
+
+--
+-- Name: COLUMN aura_created_extensions.created_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.aura_created_extensions.created_at IS 'When foundation 0001 created it.';
 
 --
 -- Name: code_edges; Type: TABLE; Schema: public; Owner: -
@@ -1716,6 +1844,13 @@ ALTER TABLE ONLY public.agent_executions
     ADD CONSTRAINT agent_executions_pkey PRIMARY KEY (id);
 
 --
+-- Name: aura_created_extensions aura_created_extensions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.aura_created_extensions
+    ADD CONSTRAINT aura_created_extensions_pkey PRIMARY KEY (extname);
+
+--
 -- Name: code_edges code_edges_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2269,4 +2404,114 @@ ALTER TABLE ONLY public.story_tasks
 
 ALTER TABLE ONLY public.tool_executions
     ADD CONSTRAINT fk_tool_executions_agent_execution_id FOREIGN KEY (agent_execution_id) REFERENCES public.agent_executions(id) ON DELETE SET NULL;
+
+--
+-- Name: agent_executions workspace_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY workspace_isolation ON public.agent_executions USING (((EXISTS ( SELECT
+   FROM public.conversations c
+  WHERE (c.id = agent_executions.conversation_id))) OR (EXISTS ( SELECT
+   FROM public.story_steps s
+  WHERE (s.id = agent_executions.story_step_id)))));
+
+--
+-- Name: code_edges workspace_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY workspace_isolation ON public.code_edges USING (((EXISTS ( SELECT
+   FROM public.code_nodes n
+  WHERE (n.id = code_edges.source_node_id))) AND (EXISTS ( SELECT
+   FROM public.code_nodes n
+  WHERE (n.id = code_edges.target_node_id)))));
+
+--
+-- Name: code_nodes workspace_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY workspace_isolation ON public.code_nodes USING (((repository_path)::text = (( SELECT w.path
+   FROM public.workspaces w
+  WHERE ((w.id)::text = current_setting('aura.workspace_id'::text, true))))::text));
+
+--
+-- Name: conversations workspace_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY workspace_isolation ON public.conversations USING (((repository_path)::text = (( SELECT w.path
+   FROM public.workspaces w
+  WHERE ((w.id)::text = current_setting('aura.workspace_id'::text, true))))::text));
+
+--
+-- Name: index_metadata workspace_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY workspace_isolation ON public.index_metadata USING (((workspace_path)::text = (( SELECT w.path
+   FROM public.workspaces w
+  WHERE ((w.id)::text = current_setting('aura.workspace_id'::text, true))))::text));
+
+--
+-- Name: message_rag_contexts workspace_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY workspace_isolation ON public.message_rag_contexts USING ((EXISTS ( SELECT
+   FROM public.messages m
+  WHERE (m.id = message_rag_contexts.message_id))));
+
+--
+-- Name: messages workspace_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY workspace_isolation ON public.messages USING ((EXISTS ( SELECT
+   FROM public.conversations c
+  WHERE (c.id = messages.conversation_id))));
+
+--
+-- Name: rag_chunks workspace_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY workspace_isolation ON public.rag_chunks USING (((workspace_id)::text = current_setting('aura.workspace_id'::text, true)));
+
+--
+-- Name: rag_search_calibrations workspace_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY workspace_isolation ON public.rag_search_calibrations USING (((workspace_id)::text = current_setting('aura.workspace_id'::text, true)));
+
+--
+-- Name: stories workspace_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY workspace_isolation ON public.stories USING (((repository_path)::text = (( SELECT w.path
+   FROM public.workspaces w
+  WHERE ((w.id)::text = current_setting('aura.workspace_id'::text, true))))::text));
+
+--
+-- Name: story_steps workspace_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY workspace_isolation ON public.story_steps USING ((EXISTS ( SELECT
+   FROM public.stories s
+  WHERE (s.id = story_steps.story_id))));
+
+--
+-- Name: story_tasks workspace_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY workspace_isolation ON public.story_tasks USING ((EXISTS ( SELECT
+   FROM public.story_steps s
+  WHERE (s.id = story_tasks.step_id))));
+
+--
+-- Name: tool_executions workspace_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY workspace_isolation ON public.tool_executions USING ((EXISTS ( SELECT
+   FROM public.agent_executions a
+  WHERE (a.id = tool_executions.agent_execution_id))));
+
+--
+-- Name: workspaces workspace_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY workspace_isolation ON public.workspaces USING (((id)::text = current_setting('aura.workspace_id'::text, true)));
 

@@ -6,14 +6,23 @@ databases); a ``pgvector/pgvector`` container when a Docker engine answers; else
 here stop at the end of the run. Each test gets its own database, copied from a template that is
 migrated once per run, so tests are isolated and can run in any order.
 
-Fixtures: ``pg_server`` (session), ``template_url`` (session), ``db_url``, ``empty_db_url``,
-``make_db_url`` (factory), ``db`` (an open :class:`aura_db.Database`), ``conn`` (a psycopg
-connection with pgvector types registered).
+Least privilege, as in production: the template is migrated by a non-superuser **owner**
+(``aura_test_owner``: no SUPERUSER, CREATEDB or CREATEROLE) after a superuser created pgvector in
+it (the one prerequisite), and ``aura-db roles`` grants the application and read-only roles
+(``aura_test_app`` / ``aura_test_ro``, created by the superuser as a DBA would). Every copy keeps
+those owners and grants.
+
+Fixtures: ``pg_server`` (session), ``template_url`` (session), ``db_url`` (the owner's URL of a
+throwaway migrated database), ``app_url`` / ``readonly_url`` (the same database as the
+application / read-only role), ``empty_db_url`` (superuser, empty database), ``make_db_url``
+(factory), ``db`` (an open :class:`aura_db.Database` **as the application role**), ``conn`` (the
+owner's psycopg connection, pgvector types registered).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 import uuid
@@ -31,6 +40,11 @@ from aura_db import Config, Database
 from aura_db.migrations import migrate
 
 
+OWNER, APP, READONLY = "aura_test_owner", "aura_test_app", "aura_test_ro"
+_PASSWORD = secrets.token_hex(12)  # for servers that ask for one (a URL or a container)
+_ASKS_PASSWORD: list[bool] = [True]  # the embedded server trusts its private socket: no password
+
+
 @dataclass(frozen=True)
 class PgServer:
     """A running server the tests may create and drop databases on."""
@@ -39,8 +53,29 @@ class PgServer:
     admin_url: str  # superuser, maintenance database
     bin_dir: Path | None  # pg_dump / pg_restore / psql matching the server, when known
 
-    def url_for(self, dbname: str) -> str:
-        return make_conninfo(self.admin_url, dbname=dbname)
+    def url_for(self, dbname: str, role: str | None = None) -> str:
+        """The URL of ``dbname``, as the superuser or as one of the test roles."""
+        if role is None:
+            return make_conninfo(self.admin_url, dbname=dbname)
+        return as_role(make_conninfo(self.admin_url, dbname=dbname), role)
+
+
+def as_role(url: str, role: str) -> str:
+    """The same database's URL as another test role (``OWNER``, ``APP``, ``READONLY``)."""
+    if _ASKS_PASSWORD[0]:
+        return make_conninfo(url, user=role, password=_PASSWORD)
+    return make_conninfo(url, user=role, password=None)
+
+
+def _create_roles(server: PgServer) -> None:
+    """The three test roles, as a DBA creates them: none may create databases or roles."""
+    with psycopg.connect(server.admin_url, autocommit=True) as conn:
+        for role in (OWNER, APP, READONLY):
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            verb = "ALTER" if exists else "CREATE"
+            conn.execute(sql.SQL(verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                                 "NOBYPASSRLS PASSWORD {}").format(sql.Identifier(role),
+                                                                   sql.Literal(_PASSWORD)))
 
 
 def _docker_answers() -> bool:
@@ -108,18 +143,22 @@ def pg_server() -> Iterator[PgServer]:
         stop()
         pytest.exit(f"the test server ({server.kind}) does not answer: {exc}", returncode=3)
     try:
+        _ASKS_PASSWORD[0] = server.kind != "embedded"
+        _create_roles(server)
         yield server
     finally:
         stop()
 
 
-def _create_database(server: PgServer, template: str | None = None) -> str:
+def _create_database(server: PgServer, template: str | None = None, owner: str | None = None) -> str:
     name = f"aura_test_{uuid.uuid4().hex[:12]}"
     query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
     if template:
         query = sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
             sql.Identifier(name), sql.Identifier(template)
         )
+    if owner:
+        query += sql.SQL(" OWNER {}").format(sql.Identifier(owner))
     with psycopg.connect(server.admin_url, autocommit=True) as conn:
         conn.execute(query)
     return name
@@ -132,10 +171,16 @@ def _drop_database(server: PgServer, name: str) -> None:
 
 @pytest.fixture(scope="session")
 def template_url(pg_server: PgServer) -> Iterator[str]:
-    """A database migrated to the newest schema once per run; tests get copies of it."""
-    name = _create_database(pg_server)
-    url = pg_server.url_for(name)
+    """A database migrated to the newest schema once per run, by the non-superuser owner, with
+    the roles granted; tests get copies of it. Yields the owner's URL."""
+    from aura_db.ops.roles import ensure_roles
+
+    name = _create_database(pg_server, owner=OWNER)
+    with psycopg.connect(pg_server.url_for(name), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION vector")  # the one thing only a superuser may do
+    url = pg_server.url_for(name, OWNER)
     migrate(url)
+    ensure_roles(url, app=APP, readonly=READONLY)
     yield url
     _drop_database(pg_server, name)
 
@@ -148,9 +193,10 @@ def make_db_url(pg_server: PgServer, template_url: str) -> Iterator[Callable[...
     template = str(conninfo_to_dict(template_url)["dbname"])
 
     def make(migrated: bool = True) -> str:
-        name = _create_database(pg_server, template if migrated else None)
+        """A migrated copy (the owner's URL) or an empty database (the superuser's URL)."""
+        name = _create_database(pg_server, template if migrated else None, OWNER if migrated else None)
         created.append(name)
-        return pg_server.url_for(name)
+        return pg_server.url_for(name, OWNER if migrated else None)
 
     yield make
     for name in created:
@@ -159,8 +205,26 @@ def make_db_url(pg_server: PgServer, template_url: str) -> Iterator[Callable[...
 
 @pytest.fixture
 def db_url(make_db_url: Callable[..., str]) -> str:
-    """URL of a throwaway database migrated to the newest schema."""
+    """The owner's URL of a throwaway database migrated to the newest schema."""
     return make_db_url()
+
+
+@pytest.fixture
+def app_url(db_url: str) -> str:
+    """``db_url``'s database as the application role (what an application is given)."""
+    return as_role(db_url, APP)
+
+
+@pytest.fixture
+def admin_url(db_url: str, pg_server: PgServer) -> str:
+    """``db_url``'s database as the superuser (for what no aura-db role may do)."""
+    return pg_server.url_for(str(conninfo_to_dict(db_url)["dbname"]))
+
+
+@pytest.fixture
+def readonly_url(db_url: str) -> str:
+    """``db_url``'s database as the read-only role."""
+    return as_role(db_url, READONLY)
 
 
 @pytest.fixture
@@ -170,9 +234,9 @@ def empty_db_url(make_db_url: Callable[..., str]) -> str:
 
 
 @pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    """An open Database on a throwaway migrated database."""
-    database = Database(Config(url=db_url, min_size=1, max_size=4, connect_timeout=10))
+def db(app_url: str) -> Iterator[Database]:
+    """An open Database on a throwaway migrated database, as the application role."""
+    database = Database(Config(url=app_url, min_size=1, max_size=4, connect_timeout=10))
     try:
         yield database
     finally:
@@ -181,8 +245,8 @@ def db(db_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def conn(db_url: str) -> Iterator[psycopg.Connection[Any]]:
-    """A plain autocommit psycopg connection to a throwaway migrated database, pgvector types
-    registered."""
+    """The owner's plain autocommit psycopg connection to a throwaway migrated database, pgvector
+    types registered (to set up and inspect what the application role may not)."""
     from pgvector.psycopg import register_vector
 
     with psycopg.connect(db_url, autocommit=True) as connection:

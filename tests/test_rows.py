@@ -54,13 +54,13 @@ def test_a_missing_column_is_named(conn: psycopg.Connection[Any]) -> None:
         cur.execute("SELECT 1 AS id").fetchall()
 
 
-def test_every_select_star_repository_survives_an_added_column(db: Database) -> None:
-    """An additive migration must not break code already running: the repositories that read
-    ``SELECT *`` / ``RETURNING *`` ignore a column they do not know."""
-    with db.connection() as conn:
-        for table in ("workspaces", "stories", "story_steps"):
-            conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN added_later int DEFAULT 7").format(
-                sql.Identifier(table)))
+def test_every_select_star_repository_survives_an_added_column(db: Database,
+                                                              conn: psycopg.Connection[Any]) -> None:
+    """An additive migration (the owner's ``conn``) must not break code already running: the
+    repositories that read ``SELECT *`` / ``RETURNING *`` ignore a column they do not know."""
+    for table in ("workspaces", "stories", "story_steps"):
+        conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN added_later int DEFAULT 7").format(
+            sql.Identifier(table)))
     db._pool.drain()  # new connections: no cached result shapes
     ws = db.workspaces.upsert("/src/added")
     assert db.workspaces.get(ws.id).path == "/src/added" and db.workspaces.list()[0].id == ws.id

@@ -667,7 +667,7 @@ def test_every_table_and_column_has_a_comment(seeded: tuple[Any, dict[str, Any]]
     tables = conn.execute("SELECT count(*) FROM pg_class WHERE relkind = 'r' "
                           "AND relnamespace = current_schema()::regnamespace "
                           "AND relname <> ALL (%s)", (list(BOOKKEEPING),)).fetchone()
-    assert tables == (16,)
+    assert tables == (17,)  # the 16 of the data model and 0001's aura_created_extensions
 
 
 def test_every_foreign_key_has_an_index_on_its_leading_columns(
@@ -717,8 +717,15 @@ def test_every_function_aura_db_defines_pins_its_search_path(conn: psycopg.Conne
         " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass"
         "                 AND d.objid = p.oid AND d.deptype = 'e')"
         " ORDER BY p.proname").fetchall()
-    assert [name for name, _ in rows] == ["aura_bump_version", "aura_set_audit", "aura_set_updated_at"]
-    assert all(config == ["search_path=pg_catalog, pg_temp"] for _, config in rows), rows
+    assert [name for name, _ in rows] == [
+        "aura_build_search_index", "aura_bump_version", "aura_drop_search_index",
+        "aura_reindex_search_index", "aura_search_index_statement", "aura_set_audit",
+        "aura_set_updated_at"]
+    # built-ins first, pg_temp last (where it cannot shadow anything); the index functions also
+    # need public, which only the owner may create in
+    definer = {"aura_build_search_index", "aura_drop_search_index", "aura_reindex_search_index"}
+    assert all(config == [f"search_path=pg_catalog, {'public, ' if name in definer else ''}pg_temp"]
+               for name, config in rows), rows
     # and they still work whatever search_path the calling session has
     conn.execute("CREATE SCHEMA hostile")
     conn.execute("CREATE FUNCTION hostile.now() RETURNS timestamptz LANGUAGE sql AS $$ SELECT 'epoch'::timestamptz $$")

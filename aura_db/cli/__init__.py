@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from ..config import mask_dsn
 from ..database import Database
 from ..errors import AuraError
+from . import access as cli_access
 from . import migrations as cli_migrations
 from . import ops as cli_ops
 from . import search as cli_search
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_migrations.register(sub)
     cli_ops.register(sub)
+    cli_access.register(sub)
 
     cli_search.register(sub)
 

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import migrations
-from ..config import Config
+from ..config import Config, mask_dsn
 from ..embedded import embedded_url
 from ..errors import ConfigError
 from ..migrations import lock as migration_lock
 from ..migrations.files import new_migration
 
-__all__ = ["Out", "adder", "common_options", "config_of", "database_url", "print_status", "register"]
+__all__ = ["Out", "adder", "common_options", "config_of", "database_url", "owner_url", "print_status",
+           "register"]
 
 Out = Callable[[str], None]
 
@@ -51,6 +52,18 @@ def database_url(args: argparse.Namespace) -> tuple[Config, str]:
     return config, config.url or embedded_url(config.data_dir)
 
 
+def owner_url(args: argparse.Namespace) -> tuple[Config, str, str]:
+    """For the commands that change the schema or privileges (migrate, rollback, plan, unlock,
+    verify --accept-renames, roles, isolation on/off): the Config, the owner's URL and how to
+    show it. ``--url``/``--url-file`` when given, else ``AURA_MIGRATION_URL``, else the
+    application's URL (or the embedded server)."""
+    config = config_of(args)
+    explicit = getattr(args, "url", None) or getattr(args, "url_file", None)
+    if config.migration_url and not explicit:
+        return config, config.migration_url, mask_dsn(config.migration_url)
+    return config, config.url or embedded_url(config.data_dir), config.masked_url()
+
+
 def _directory(args: argparse.Namespace) -> Path | None:
     return Path(args.migrations_dir) if getattr(args, "migrations_dir", None) else None
 
@@ -63,25 +76,25 @@ def _settings(args: argparse.Namespace) -> migrations.MigrationSettings:
 
 
 def cmd_migrate(args: argparse.Namespace, out: Out) -> int:
-    config, url = database_url(args)
+    _, url, where = owner_url(args)
     applied = migrations.migrate(url, directory=_directory(args), settings=_settings(args),
                                  target=args.to, allow_drift=args.allow_drift)
     for mid in applied:
         out(f"applied {mid}")
-    out(f"{len(applied)} migration(s) applied on {config.masked_url()}")
+    out(f"{len(applied)} migration(s) applied on {where}")
     if args.status:
         print_status(url, _directory(args), out)
     return 0
 
 
 def cmd_rollback(args: argparse.Namespace, out: Out) -> int:
-    config, url = database_url(args)
+    _, url, where = owner_url(args)
     done = migrations.rollback(url, steps=args.steps, target=args.to, force=args.force,
                                directory=_directory(args), settings=_settings(args),
                                allow_drift=args.allow_drift)
     for mid in done:
         out(f"rolled back {mid}")
-    out(f"{len(done)} migration(s) rolled back on {config.masked_url()}")
+    out(f"{len(done)} migration(s) rolled back on {where}")
     return 0
 
 
@@ -109,6 +122,8 @@ def print_status(url: str, directory: Path | None, out: Out) -> int:
             out(f"    INVALID index {index} left behind: the next migrate drops and rebuilds it")
     pending = sum(1 for s in rows if s.pending)
     out(f"{len(rows) - pending} applied, {pending} pending")
+    for i in migrations.verify_indexes(url, directory=directory):
+        out(f"  search index {i.kind}: {i.message}")
     return pending
 
 
@@ -120,7 +135,7 @@ def cmd_new(args: argparse.Namespace, out: Out) -> int:
 
 
 def cmd_plan(args: argparse.Namespace, out: Out) -> int:
-    _, url = database_url(args)
+    _, url, _ = owner_url(args)
     out(migrations.plan(url, directory=_directory(args), settings=_settings(args),
                         rollback_steps=args.rollback, target=args.to, force=args.force))
     return 0
@@ -129,17 +144,21 @@ def cmd_plan(args: argparse.Namespace, out: Out) -> int:
 def cmd_verify(args: argparse.Namespace, out: Out) -> int:
     config, url = database_url(args)
     if args.accept_renames:
-        for d in migrations.accept_renames(url, directory=_directory(args)):
+        for d in migrations.accept_renames(owner_url(args)[1], directory=_directory(args)):
             out(f"recorded rename: {d.migration_id} -> {d.new_id}")
     drift = migrations.verify(url, directory=_directory(args))
     for d in drift:
         out(f"{d.kind}: {d.message}")
-    out(f"{len(drift)} problem(s) with applied migration files on {config.masked_url()}")
-    return 1 if drift else 0
+    indexes = migrations.verify_indexes(url, directory=_directory(args))
+    for i in indexes:
+        out(f"index {i.kind}: {i.message}")
+    out(f"{len(drift)} problem(s) with applied migration files, {len(indexes)} with search indexes, "
+        f"on {config.masked_url()}")
+    return 1 if drift or indexes else 0
 
 
 def cmd_unlock(args: argparse.Namespace, out: Out) -> int:
-    _, url = database_url(args)
+    _, url, _ = owner_url(args)
     for line in migration_lock.lock_info(url).lines():
         out(line)
     if args.dry_run:

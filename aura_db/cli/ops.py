@@ -14,7 +14,7 @@ from ..migrations.lint import lint
 from ..ops import backup as backups
 from ..ops import pgtools
 from ..ops import schema as schema_dump
-from .migrations import Out, adder, database_url, print_status
+from .migrations import Out, adder, database_url, owner_url, print_status
 
 __all__ = ["register"]
 
@@ -28,7 +28,7 @@ def _directory(args: argparse.Namespace) -> Path | None:
 
 
 def cmd_schema(args: argparse.Namespace, out: Out) -> int:
-    _, url = database_url(args)
+    _, url, _ = owner_url(args)
     path = Path(args.output) if args.output else schema_dump.schema_path()
     if args.check:
         diff = schema_dump.check_schema(url, path, pg_bin=_pg_bin(args))
@@ -59,7 +59,7 @@ def _backup_dir(args: argparse.Namespace, config: Config) -> Path:
 
 
 def cmd_backup(args: argparse.Namespace, out: Out) -> int:
-    config, url = database_url(args)
+    config, url, _ = owner_url(args)
     archive, removed = backups.backup(url, _backup_dir(args, config), keep=args.keep, pg_bin=_pg_bin(args))
     out(f"backed up {pgtools.dbname_of(url)} to {archive} ({archive.stat().st_size} bytes)")
     for path in removed:
@@ -80,7 +80,7 @@ def _verify(url: str, archive: Path, args: argparse.Namespace, out: Out) -> int:
 
 
 def cmd_restore(args: argparse.Namespace, out: Out) -> int:
-    config, url = database_url(args)
+    config, url, _ = owner_url(args)
     archive = Path(args.archive)
     if args.verify and not args.yes:
         return _verify(url, archive, args, out)
@@ -92,19 +92,19 @@ def cmd_restore(args: argparse.Namespace, out: Out) -> int:
 
 
 def cmd_init_db(args: argparse.Namespace, out: Out) -> int:
-    config, url = database_url(args)
+    _, url, where = owner_url(args)
     name = pgtools.dbname_of(url)
     if not pgtools.database_exists(url, name):
         pgtools.create_database(url, name)
         out(f"created database {name}")
     applied = migrations.migrate(url, directory=_directory(args))
-    out(f"{len(applied)} migration(s) applied on {config.masked_url()}")
+    out(f"{len(applied)} migration(s) applied on {where}")
     print_status(url, _directory(args), out)
     return 0
 
 
 def cmd_reset_db(args: argparse.Namespace, out: Out) -> int:
-    config, url = database_url(args)
+    _, url, where = owner_url(args)
     name = pgtools.dbname_of(url)
     if not args.yes:
         raise AuraError(f"reset-db drops the database {name!r} and all its data: pass --yes to confirm")
@@ -115,7 +115,7 @@ def cmd_reset_db(args: argparse.Namespace, out: Out) -> int:
     pgtools.create_database(url, name)
     out(f"dropped and re-created database {name}")
     applied = migrations.migrate(url, directory=_directory(args))
-    out(f"{len(applied)} migration(s) applied on {config.masked_url()}")
+    out(f"{len(applied)} migration(s) applied on {where}")
     return 0
 
 

@@ -10,6 +10,7 @@ verified, planned and linted under one lock. Depends only on the core modules.
 from __future__ import annotations
 
 from .files import MODULES, MigrationInfo, load_migrations, new_migration
+from .indexes import IndexDrift
 from .lock import LOCK_KEY
 from .runner import (
     accept_renames,
@@ -19,6 +20,7 @@ from .runner import (
     rollback,
     status,
     verify,
+    verify_indexes,
 )
 from .settings import MigrationSettings
 from .state import Drift, MigrationStatus
@@ -27,6 +29,7 @@ __all__ = [
     "LOCK_KEY",
     "MODULES",
     "Drift",
+    "IndexDrift",
     "MigrationInfo",
     "MigrationSettings",
     "MigrationStatus",
@@ -39,4 +42,5 @@ __all__ = [
     "rollback",
     "status",
     "verify",
+    "verify_indexes",
 ]

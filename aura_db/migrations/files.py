@@ -12,10 +12,21 @@ from yoyo.migrations import read_sql_migration
 from .. import resources
 from ..errors import MigrationError
 
-__all__ = ["MODULES", "MigrationInfo", "load_migrations", "new_migration", "sha256_file"]
+__all__ = ["MODULES", "SUPERSEDED", "MigrationInfo", "load_migrations", "new_migration", "sha256_file"]
 
 MODULES = ("foundation", "developer")
 _NUMBERED = re.compile(r"^(\d{4})_")
+
+# Applied migrations amended after release, in a reviewed way that databases migrated by the
+# earlier version tolerate (the file's header says what changed and why): the SHA-256 of the
+# earlier files, which ``verify`` accepts as that migration's.
+SUPERSEDED: dict[str, frozenset[str]] = {
+    # 0001 learnt to create pgvector only when it is missing and to drop it only if it did.
+    "0001_workspaces": frozenset({
+        "f6359f5668caa391eefaded81ef64aa39b4c991e9cba66e721823d3749c3a89e",
+        "3486e5ea0b4f17a113d1c93fc780f84375fbc07c45ee7e67640cfcb4893a5c3c",
+    }),
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,9 @@ from ..config import describe_server
 from ..errors import MigrationDrift, MigrationError, PgvectorMissing
 from . import plan as mp
 from .files import MODULES, load_migrations
+from .indexes import IndexDrift, search_index_drift
 from .lock import advisory_lock, break_stale_yoyo_locks, yoyo_lock
+from .privileges import lock_bookkeeping
 from .settings import MigrationSettings
 from .state import Drift, MigrationStatus, State, find_drift, invalid_indexes, read_state
 
@@ -132,7 +134,9 @@ def _run(url: str, settings: MigrationSettings) -> Iterator[psycopg.Connection[A
                 with psycopg.connect(url, autocommit=True, options=settings.session_options(),
                                      application_name=settings.application_name) as conn:
                     conn.execute(mp.AURA_DDL)
+                    lock_bookkeeping(conn)
                     yield conn
+                    lock_bookkeeping(conn)  # tables the migrations just made (0001's, 0013's)
         finally:
             backend.connection.close()
 
@@ -336,6 +340,15 @@ def verify(url: str, *, directory: Path | None = None) -> list[Drift]:
     infos = load_migrations(directory)
     with _reader(url) as conn:
         return find_drift(infos, read_state(conn))
+
+
+def verify_indexes(url: str, *, directory: Path | None = None) -> list[IndexDrift]:
+    """Search indexes of rag_chunks that differ from what the applied migrations made: missing,
+    invalid, extra, or built with other parameters (reads only)."""
+    infos = {i.id: i for i in load_migrations(directory)}
+    with _reader(url) as conn:
+        applied = [infos[mid] for mid in read_state(conn).applied_order if mid in infos]
+        return search_index_drift(conn, applied)
 
 
 def accept_renames(url: str, *, directory: Path | None = None,

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from .files import MigrationInfo
+from .files import SUPERSEDED, MigrationInfo
 
 __all__ = ["Drift", "FileRecord", "MigrationStatus", "State", "find_drift", "index_names", "invalid_indexes",
            "read_state"]
@@ -164,12 +164,13 @@ def find_drift(infos: list[MigrationInfo], state: State) -> list[Drift]:
 
 def _edits(info: MigrationInfo, up: str, down: str | None) -> list[Drift]:
     out = []
-    if info.up_sha256 != up:
+    earlier = SUPERSEDED.get(info.id, frozenset())
+    if info.up_sha256 != up and up not in earlier:
         out.append(Drift("edited", info.id, (
             f"applied migration {info.id!r} ({info.display}) was edited after it was applied "
             f"(sha256 {up[:12]} then, {info.up_sha256[:12]} now): revert the edit and put the "
             f"change in a new migration")))
-    if info.down_sha256 != down:
+    if info.down_sha256 != down and down not in earlier:
         name = f"{info.module}/{info.id}.rollback.sql"
         out.append(Drift("edited", info.id, (
             f"the rollback file of applied migration {info.id!r} ({name}) was "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -220,6 +221,18 @@ def check_items(table: str, field: str, value: object,
                 raise InvalidValue(f"{table}.{field}: item {i} is {type(item).__name__} {show(item)}, "
                                    f"not a {what}")
     return items
+
+
+_WORKSPACE_ID = re.compile(r"^[0-9a-f]{16}$")
+
+
+def check_workspace_id(value: object) -> str:
+    """A workspace id for a transaction's scope: 16 lowercase hex characters (``workspace_id()``
+    of its path), else :class:`InvalidValue`."""
+    if not isinstance(value, str) or not _WORKSPACE_ID.match(value):
+        raise InvalidValue(f"workspaces.id: a transaction's workspace must be a workspace id (16 "
+                           f"lowercase hex characters), got {show(value)}")
+    return value
 
 
 def escape_like(text: str) -> str:

@@ -27,27 +27,23 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
 import psycopg
-from psycopg import sql
 from psycopg.rows import class_row, tuple_row
 
-from ..connection import unbounded
-from ..errors import AuraError, InvalidValue
+from ..errors import InvalidValue
 from .base import idempotent, not_found, reads, writes
 from .checks import (
-    check_int,
     check_text,
     escape_like,
 )
-from .rag_calibration import RagCalibration
+from .rag_indexes import RagIndexes, SearchIndex
 from .rag_ingest import Chunk, content_hashes, validate_chunks
-from .rag_search import check_dims, index_name
+from .rag_search import index_name
 
 __all__ = ["Chunk", "ChunkRow", "ChunkStats", "RagChunksRepository", "SearchIndex", "index_name"]
 
@@ -80,23 +76,12 @@ class ChunkStats:
     embedding_dims: list[int]
 
 
-@dataclass(frozen=True, slots=True)
-class SearchIndex:
-    """An HNSW index of rag_chunks: validity and storage options (``m=16``, ...)."""
-
-    name: str
-    valid: bool
-    options: list[str]
-    size_bytes: int
-
-
 _chunk_row = class_row(ChunkRow)
 _stats_row = class_row(ChunkStats)
-_index_row = class_row(SearchIndex)
 
 
 
-class RagChunksRepository(RagCalibration):
+class RagChunksRepository(RagIndexes):
     """``db.rag_chunks``: ingest (replace a document, bulk add), search (see
     :class:`~aura_db.repositories.rag_search.RagSearch`), delete, stats and index builds."""
 
@@ -227,106 +212,3 @@ class RagChunksRepository(RagCalibration):
         check_text(_T, "workspace_id", workspace_id)
         with self._conn() as conn:
             return self._q("rag_stats").many(conn, _stats_row, workspace_id=workspace_id)
-
-    # -- HNSW indexes ---------------------------------------------------------------------------
-
-    @reads
-    def search_indexes(self) -> builtins.list[SearchIndex]:
-        """The HNSW indexes of rag_chunks with their validity and options."""
-        with self._conn() as conn:
-            return self._q("search_indexes").many(conn, _index_row)
-
-    @writes
-    def drop_search_index(self, dims: int) -> None:
-        """Drop the HNSW index of one size, CONCURRENTLY (searches of that size then take the
-        exact path). Needs a Database, not a Transaction: raises :class:`AuraError` inside one."""
-        check_dims(dims)
-        with self._autocommit() as conn:
-            conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
-                sql.Identifier(index_name(dims))))
-
-    @writes
-    def build_search_index(self, dims: int, *, m: int = 16, ef_construction: int = 64,
-                           maintenance_work_mem: str = "1GB", parallel_workers: int = 1) -> None:
-        """Create the HNSW index of one size CONCURRENTLY (writers keep writing), with
-        ``maintenance_work_mem`` and ``max_parallel_maintenance_workers`` set for the build.
-
-        No-op when it exists. Needs a Database (autocommit), not a Transaction. The build runs
-        without statement_timeout; a failed build leaves no invalid index behind. Then, when
-        :attr:`SearchTuning.auto_calibrate`, the workspaces that search through the index are
-        calibrated (:meth:`calibrate_workspaces`). Raises :class:`InvalidValue` for bad
-        parameters.
-        """
-        self._build(dims, index_name(dims), m, ef_construction, maintenance_work_mem, parallel_workers)
-        self._calibrate_built(dims)
-
-    @writes
-    def reindex_search_index(self, dims: int, *, m: int = 16, ef_construction: int = 64,
-                             maintenance_work_mem: str = "1GB", parallel_workers: int = 1) -> None:
-        """Rebuild the HNSW index of one size with new ``m`` / ``ef_construction`` without a
-        moment without an index: build the new one CONCURRENTLY under a temporary name, drop
-        the old one CONCURRENTLY, rename the new one into place; then recalibrate as
-        :meth:`build_search_index` does (the new graph has a new recall)."""
-        name = index_name(dims)
-        self._build(dims, name + "_new", m, ef_construction, maintenance_work_mem, parallel_workers)
-        with self._autocommit() as conn:
-            conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name)))
-            conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
-                sql.Identifier(name + "_new"), sql.Identifier(name)))
-        self._calibrate_built(dims)
-
-    def _calibrate_built(self, dims: int) -> None:
-        if self.tuning.auto_calibrate:
-            self.calibrate_workspaces(dims)
-
-    @contextmanager
-    def bulk_load(self, dims: int, **build: Any) -> Iterator[RagChunksRepository]:
-        """Drop the HNSW index of ``dims`` for the block, rebuild it on exit (also after an
-        error): the fast way to load many chunks. ``build`` goes to :meth:`build_search_index`."""
-        self.drop_search_index(dims)
-        try:
-            yield self
-        finally:
-            self.build_search_index(dims, **build)
-
-    def _build(self, dims: int, name: str, m: int, ef_construction: int, memory: str,
-               workers: int) -> None:
-        check_dims(dims)
-        check_int(_T, "m", m, minimum=2, maximum=100, required=True)
-        check_int(_T, "ef_construction", ef_construction, minimum=4, maximum=1000, required=True)
-        check_int(_T, "parallel_workers", workers, minimum=0, maximum=64, required=True)
-        check_text(_T, "maintenance_work_mem", memory, max_len=20)
-        kind = "halfvec" if dims > 2000 else "vector"
-        ddl = sql.SQL(
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON rag_chunks USING hnsw "
-            "((embedding::{kind}({dims})) {opclass}) WITH (m = {m}, ef_construction = {efc}) "
-            "WHERE embedding_dims = {dims}").format(
-            name=sql.Identifier(name), kind=sql.SQL(kind), dims=sql.Literal(dims),
-            opclass=sql.SQL(f"{kind}_cosine_ops"), m=sql.Literal(m), efc=sql.Literal(ef_construction))
-        with self._autocommit() as conn:
-            # A build of 100k x 768 takes a minute or more: no statement_timeout for it.
-            conn.execute("SELECT set_config('maintenance_work_mem', %s, false), "
-                         "set_config('max_parallel_maintenance_workers', %s, false), "
-                         "set_config('statement_timeout', '0', false)",
-                         (memory, str(workers)))
-            try:
-                with unbounded(conn):  # nor a client deadline: the build answers when it is done
-                    conn.execute(ddl)
-            except psycopg.Error:
-                conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name)))
-                raise
-            finally:
-                conn.execute("RESET maintenance_work_mem; RESET max_parallel_maintenance_workers; "
-                             "RESET statement_timeout")
-
-    @contextmanager
-    def _autocommit(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._conn() as conn:
-            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                raise AuraError(f"{_T}: index builds run CONCURRENTLY, which cannot run inside a "
-                                f"transaction: call them on the Database, not in db.transaction()")
-            conn.autocommit = True
-            try:
-                yield conn
-            finally:
-                conn.autocommit = False

@@ -6,7 +6,35 @@
 --                          'aura.actor' (set_config('aura.actor', $1, true)), never from SQL text;
 --   aura_bump_version()    increments version on every UPDATE (optimistic concurrency).
 
-CREATE EXTENSION IF NOT EXISTS vector;
+-- pgvector is not a trusted extension: only a superuser may create it. aura-db creates it when it
+-- is missing (and it may), and records that it did in aura_created_extensions, so that rolling
+-- back drops only an extension aura-db created. When a superuser created it beforehand (the one
+-- prerequisite for a non-superuser owner: CREATE EXTENSION vector; in this database), it is
+-- used as it is and survives every rollback.
+-- (Amended after release: the first version ran CREATE EXTENSION IF NOT EXISTS vector and its
+-- rollback always dropped it; aura_db.migrations.files.SUPERSEDED accepts that version's hashes.)
+CREATE TABLE aura_created_extensions (
+    extname    name        PRIMARY KEY,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE aura_created_extensions IS
+    'Extensions aura-db created (and so may drop on rollback); written by migrations only.';
+COMMENT ON COLUMN aura_created_extensions.extname IS 'Name of the extension foundation 0001 created.';
+COMMENT ON COLUMN aura_created_extensions.created_at IS 'When foundation 0001 created it.';
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'vector') THEN
+        CREATE EXTENSION vector;
+        INSERT INTO aura_created_extensions (extname) VALUES ('vector');
+    END IF;
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE EXCEPTION 'aura-db needs the pgvector extension in database %, and role % may not create it',
+        current_database(), current_user
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'a superuser runs, once, in this database: CREATE EXTENSION vector;';
+END;
+$$;
 
 CREATE FUNCTION aura_set_updated_at() RETURNS trigger
 LANGUAGE plpgsql AS $$

@@ -232,6 +232,36 @@ JOIN pg_am a ON a.oid = c.relam
 WHERE i.indrelid = 'rag_chunks'::regclass AND a.amname = 'hnsw'
 ORDER BY c.relname;
 
+-- name: search_index_access^
+-- How the current role may change the search indexes: as the owner of rag_chunks (CONCURRENTLY,
+-- writers keep writing) or through the maintenance functions of foundation 0012 (EXECUTE is
+-- granted to the application role by `aura-db roles`).
+SELECT current_user AS role,
+       pg_has_role(current_user, c.relowner, 'USAGE') AS owner,
+       has_function_privilege('aura_build_search_index(integer, integer, integer)', 'EXECUTE')
+           AND has_function_privilege('aura_drop_search_index(integer)', 'EXECUTE')
+           AND has_function_privilege('aura_reindex_search_index(integer, integer, integer)', 'EXECUTE')
+           AS maintainer
+FROM pg_class c
+WHERE c.oid = 'rag_chunks'::regclass;
+
+-- name: search_index_statement$
+-- The CREATE INDEX CONCURRENTLY statement of one size's HNSW index (foundation 0012 holds the
+-- definition; it checks the numbers); %(staging)s names it *_new, for a rebuild.
+SELECT aura_search_index_statement(%(dims)s, %(m)s, %(ef_construction)s, true, %(staging)s);
+
+-- name: call_drop_search_index$
+-- Drop one size's HNSW index through foundation 0012's function (not the owner's DDL).
+SELECT aura_drop_search_index(%(dims)s)::text;
+
+-- name: call_build_search_index$
+-- Build one size's HNSW index through foundation 0012's function (writes wait for the build).
+SELECT aura_build_search_index(%(dims)s, %(m)s, %(ef_construction)s)::text;
+
+-- name: call_reindex_search_index$
+-- Rebuild one size's HNSW index with new parameters through foundation 0012's function.
+SELECT aura_reindex_search_index(%(dims)s, %(m)s, %(ef_construction)s)::text;
+
 -- name: set_search_settings^
 -- Transaction-local: every vector query of this transaction is planned for its actual
 -- parameters (never a cached generic plan). Returns the settings the search may change as they

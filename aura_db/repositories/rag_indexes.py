@@ -1,0 +1,182 @@
+"""The HNSW search indexes of rag_chunks: list, drop, build, rebuild, and bulk loads around them.
+
+Two roles may change them. The owner of rag_chunks (the migration role, or a superuser) does it
+CONCURRENTLY: writers keep writing while an index builds. Any other role goes through the
+SECURITY DEFINER functions of foundation 0012, which ``aura-db roles`` lets the application
+role (and only it) call: one transaction each, so writes wait for a build while reads go on. A
+role that may do neither gets :class:`PermissionDenied` naming the roles that can. The index
+definition itself lives in SQL (``aura_search_index_statement``), for both ways.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, LiteralString, cast
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import class_row
+
+from ..connection import unbounded
+from ..errors import AuraError, PermissionDenied
+from .base import reads, writes
+from .checks import check_int, check_text
+from .rag_calibration import RagCalibration
+from .rag_search import check_dims, index_name
+
+__all__ = ["RagIndexes", "SearchIndex"]
+
+_T = "rag_chunks"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchIndex:
+    """An HNSW index of rag_chunks: validity and storage options (``m=16``, ...)."""
+
+    name: str
+    valid: bool
+    options: list[str]
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Access:
+    role: str
+    owner: bool
+    maintainer: bool
+
+
+_index_row = class_row(SearchIndex)
+_access_row = class_row(_Access)
+
+
+class RagIndexes(RagCalibration):
+    """Search-index maintenance of ``db.rag_chunks`` (see the module's docstring for who may)."""
+
+    @reads
+    def search_indexes(self) -> builtins.list[SearchIndex]:
+        """The HNSW indexes of rag_chunks with their validity and options."""
+        with self._conn() as conn:
+            return self._q("search_indexes").many(conn, _index_row)
+
+    @writes
+    def drop_search_index(self, dims: int) -> None:
+        """Drop the HNSW index of one size (searches of that size then take the exact path):
+        CONCURRENTLY as the owner of rag_chunks, else through ``aura_drop_search_index``.
+        Needs a Database, not a Transaction: raises :class:`AuraError` inside one."""
+        check_dims(dims)
+        with self._maintenance("drop", dims) as (conn, owner):
+            if owner:
+                conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
+                    sql.Identifier(index_name(dims))))
+            else:
+                self._q("call_drop_search_index").scalar(conn, dims=dims)
+
+    @writes
+    def build_search_index(self, dims: int, *, m: int = 16, ef_construction: int = 64,
+                           maintenance_work_mem: str = "1GB", parallel_workers: int = 1) -> None:
+        """Create the HNSW index of one size, with ``maintenance_work_mem`` and
+        ``max_parallel_maintenance_workers`` set for the build.
+
+        No-op when it exists. As the owner of rag_chunks the build runs CONCURRENTLY (writers
+        keep writing) and a failed build leaves no invalid index behind; as the application role
+        it runs through ``aura_build_search_index`` (writes wait for it). Needs a Database
+        (autocommit), not a Transaction. The build runs without statement_timeout. Then, when
+        :attr:`SearchTuning.auto_calibrate`, the workspaces that search through the index are
+        calibrated (:meth:`calibrate_workspaces`). Raises :class:`InvalidValue` for bad
+        parameters and :class:`PermissionDenied` for a role that may not build.
+        """
+        self._build(dims, m, ef_construction, maintenance_work_mem, parallel_workers, rebuild=False)
+        self._calibrate_built(dims)
+
+    @writes
+    def reindex_search_index(self, dims: int, *, m: int = 16, ef_construction: int = 64,
+                             maintenance_work_mem: str = "1GB", parallel_workers: int = 1) -> None:
+        """Rebuild the HNSW index of one size with new ``m`` / ``ef_construction`` without a
+        moment without an index: build the new one under a temporary name, drop the old one,
+        rename the new one into place (CONCURRENTLY as the owner; in one transaction through
+        ``aura_reindex_search_index`` otherwise); then recalibrate as
+        :meth:`build_search_index` does (the new graph has a new recall)."""
+        self._build(dims, m, ef_construction, maintenance_work_mem, parallel_workers, rebuild=True)
+        self._calibrate_built(dims)
+
+    def _calibrate_built(self, dims: int) -> None:
+        if self.tuning.auto_calibrate:
+            self.calibrate_workspaces(dims)
+
+    @contextmanager
+    def bulk_load(self, dims: int, **build: Any) -> Iterator[RagIndexes]:
+        """Drop the HNSW index of ``dims`` for the block, rebuild it on exit (also after an
+        error): the fast way to load many chunks. ``build`` goes to :meth:`build_search_index`."""
+        self.drop_search_index(dims)
+        try:
+            yield self
+        finally:
+            self.build_search_index(dims, **build)
+
+    def _build(self, dims: int, m: int, ef_construction: int, memory: str, workers: int, *,
+               rebuild: bool) -> None:
+        check_dims(dims)
+        check_int(_T, "m", m, minimum=2, maximum=100, required=True)
+        check_int(_T, "ef_construction", ef_construction, minimum=max(4, 2 * m), maximum=1000,
+                  required=True)
+        check_int(_T, "parallel_workers", workers, minimum=0, maximum=64, required=True)
+        check_text(_T, "maintenance_work_mem", memory, max_len=20)
+        with self._maintenance("rebuild" if rebuild else "build", dims) as (conn, owner):
+            # A build of 100k x 768 takes a minute or more: no statement_timeout for it.
+            conn.execute("SELECT set_config('maintenance_work_mem', %s, false), "
+                         "set_config('max_parallel_maintenance_workers', %s, false), "
+                         "set_config('statement_timeout', '0', false)",
+                         (memory, str(workers)))
+            try:
+                with unbounded(conn):  # nor a client deadline: the build answers when it is done
+                    if owner:
+                        self._build_concurrently(conn, dims, m, ef_construction, rebuild)
+                    else:
+                        self._q("call_reindex_search_index" if rebuild else "call_build_search_index"
+                                ).scalar(conn, dims=dims, m=m, ef_construction=ef_construction)
+            finally:
+                conn.execute("RESET maintenance_work_mem; RESET max_parallel_maintenance_workers; "
+                             "RESET statement_timeout")
+
+    def _build_concurrently(self, conn: psycopg.Connection[Any], dims: int, m: int,
+                            ef_construction: int, rebuild: bool) -> None:
+        name = index_name(dims)
+        built = name + "_new" if rebuild else name
+        # The statement comes from foundation 0012's function (format() with %I and integers
+        # only), the one definition of these indexes: it is SQL of our own, not user text.
+        statement = self._q("search_index_statement").scalar(
+            conn, dims=dims, m=m, ef_construction=ef_construction, staging=rebuild)
+        try:
+            conn.execute(sql.SQL(cast(LiteralString, statement)))
+        except psycopg.Error:
+            conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(built)))
+            raise
+        if rebuild:
+            conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                sql.Identifier(built), sql.Identifier(name)))
+
+    @contextmanager
+    def _maintenance(self, what: str, dims: int) -> Iterator[tuple[psycopg.Connection[Any], bool]]:
+        """An autocommit connection and whether its role owns rag_chunks; PermissionDenied for
+        a role that may neither own nor call the maintenance functions."""
+        with self._conn() as conn:
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                raise AuraError(f"{_T}: index builds run CONCURRENTLY, which cannot run inside a "
+                                f"transaction: call them on the Database, not in db.transaction()")
+            access = self._q("search_index_access").one(conn, _access_row)
+            if not (access.owner or access.maintainer):
+                raise PermissionDenied(
+                    f"{_T}: role {access.role!r} may not {what} the search index of {dims} "
+                    f"dimensions: it neither owns rag_chunks nor may call aura_{what}_search_index "
+                    f"(`aura-db roles` grants that to the application role); use the application "
+                    f"role's URL (AURA_DATABASE_URL) or the owner's (AURA_MIGRATION_URL)")
+            conn.autocommit = True
+            try:
+                yield conn, access.owner
+            finally:
+                conn.autocommit = False
