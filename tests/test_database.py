@@ -107,8 +107,8 @@ def test_health_reports_versions_pool_and_pending(db: Database) -> None:
     assert f"pgvector: {health.pgvector_version}" in lines
 
 
-def test_sessions_get_the_configured_defaults(db_url: str) -> None:
-    config = Config(url=db_url, statement_timeout=12.5, idle_in_transaction_timeout=0,
+def test_sessions_get_the_configured_defaults(app_url: str) -> None:
+    config = Config(url=app_url, statement_timeout=12.5, idle_in_transaction_timeout=0,
                     application_name="aura-test-app", max_size=1)
     with Database(config) as db, db.connection() as conn:
         row = conn.execute(
@@ -118,8 +118,8 @@ def test_sessions_get_the_configured_defaults(db_url: str) -> None:
     assert row == ("aura-test-app", "12500ms", "0")
 
 
-def test_reset_undoes_what_a_borrower_changed(db_url: str) -> None:
-    with Database(Config(url=db_url, min_size=1, max_size=1)) as db:
+def test_reset_undoes_what_a_borrower_changed(app_url: str) -> None:
+    with Database(Config(url=app_url, min_size=1, max_size=1)) as db:
         with db.connection() as conn:
             pid = conn.info.backend_pid
             conn.execute("SET search_path TO pg_catalog")
@@ -134,8 +134,8 @@ def test_reset_undoes_what_a_borrower_changed(db_url: str) -> None:
     assert row == ('"$user", public', "30s", 0)
 
 
-def test_killed_backend_never_reaches_the_caller(db_url: str, pg_server: PgServer) -> None:
-    with Database(Config(url=db_url, min_size=1, max_size=1)) as db:
+def test_killed_backend_never_reaches_the_caller(app_url: str, pg_server: PgServer) -> None:
+    with Database(Config(url=app_url, min_size=1, max_size=1)) as db:
         with db.connection() as conn:
             old_pid = conn.info.backend_pid
         with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
@@ -213,8 +213,8 @@ def test_closed_port_gives_up_within_the_deadline_without_the_password() -> None
     assert err.value.__cause__ is None
 
 
-def test_database_repr_masks_password(db_url: str) -> None:
-    with Database(Config(url=db_url)) as db:
+def test_database_repr_masks_password(app_url: str) -> None:
+    with Database(Config(url=app_url)) as db:
         assert "<Database 'aura' open" in repr(db)
     assert "closed" in repr(db)
 
@@ -289,10 +289,10 @@ def test_server_without_pgvector_says_so_and_how_to_fix(pg15_url: str) -> None:
 
 
 
-def test_close_waits_for_connections_in_use(db_url: str) -> None:
+def test_close_waits_for_connections_in_use(app_url: str) -> None:
     import threading
 
-    db = Database(Config(url=db_url, max_size=2))
+    db = Database(Config(url=app_url, max_size=2))
     borrowed = threading.Event()
     finished: list[float] = []
 
@@ -314,8 +314,8 @@ def test_close_waits_for_connections_in_use(db_url: str) -> None:
         pass
 
 
-def test_close_gives_up_waiting_after_its_timeout(db_url: str) -> None:
-    db = Database(Config(url=db_url, max_size=2))
+def test_close_gives_up_waiting_after_its_timeout(app_url: str) -> None:
+    db = Database(Config(url=app_url, max_size=2))
     with db.connection() as conn:
         started = time.monotonic()
         db.close(timeout=0.3)
@@ -343,8 +343,8 @@ def _messages(db: Database, work: Any) -> list[str]:
     return lines
 
 
-def test_a_repository_call_outside_a_transaction_is_one_round_trip(db_url: str) -> None:
-    with Database(Config(url=db_url, min_size=1, max_size=1)) as db:
+def test_a_repository_call_outside_a_transaction_is_one_round_trip(app_url: str) -> None:
+    with Database(Config(url=app_url, min_size=1, max_size=1)) as db:
         story = db.stories.create("one round trip")
         for _ in range(8):
             db.stories.get(story.id)  # warm: psycopg prepares the statement on its 5th run
@@ -353,8 +353,8 @@ def test_a_repository_call_outside_a_transaction_is_one_round_trip(db_url: str) 
     assert not [line for line in lines if '"BEGIN"' in line or '"COMMIT"' in line or "DISCARD" in line]
 
 
-def test_raw_access_is_reset_and_an_idle_connection_is_checked(db_url: str) -> None:
-    with Database(Config(url=db_url, min_size=1, max_size=1, check_after_idle=0)) as db:
+def test_raw_access_is_reset_and_an_idle_connection_is_checked(app_url: str) -> None:
+    with Database(Config(url=app_url, min_size=1, max_size=1, check_after_idle=0)) as db:
         story = db.stories.create("checked")
 
         def raw_then_repository() -> None:
@@ -368,8 +368,8 @@ def test_raw_access_is_reset_and_an_idle_connection_is_checked(db_url: str) -> N
     assert queries == ['""', '"BEGIN"', '"SELECT 1"', '"COMMIT"', '"DISCARD ALL"', '""'], queries
 
 
-def test_a_transaction_using_only_repositories_skips_the_reset(db_url: str) -> None:
-    with Database(Config(url=db_url, min_size=1, max_size=1)) as db:
+def test_a_transaction_using_only_repositories_skips_the_reset(app_url: str) -> None:
+    with Database(Config(url=app_url, min_size=1, max_size=1)) as db:
         story = db.stories.create("tx")
         db.stories.get(story.id)
 

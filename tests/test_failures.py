@@ -78,8 +78,8 @@ def test_the_classes_are_also_the_builtin_errors_callers_expect() -> None:
     assert not E.CommitOutcomeUnknown.retryable
 
 
-def test_real_timeouts_are_typed(db_url: str) -> None:
-    with Database(Config(url=db_url, min_size=1, max_size=2, statement_timeout=0.5, lock_timeout=0.1)) as db:
+def test_real_timeouts_are_typed(app_url: str) -> None:
+    with Database(Config(url=app_url, min_size=1, max_size=2, statement_timeout=0.5, lock_timeout=0.1)) as db:
         with pytest.raises(E.StatementTimeout, match="statement timeout") as caught, db.connection() as conn:
             conn.execute("SELECT pg_sleep(3)")
         assert caught.value.sqlstate == "57014"
@@ -101,8 +101,8 @@ def test_permission_denied_is_typed(db: Database) -> None:
     assert caught.value.sqlstate == "42501"
 
 
-def test_pool_exhaustion_is_typed_and_bounded(db_url: str) -> None:
-    with Database(Config(url=db_url, min_size=1, max_size=1, pool_wait=0.3)) as db:
+def test_pool_exhaustion_is_typed_and_bounded(app_url: str) -> None:
+    with Database(Config(url=app_url, min_size=1, max_size=1, pool_wait=0.3)) as db:
         with db.connection():
             started = time.monotonic()
             with pytest.raises(E.PoolExhausted, match="all 1 are in use"):
@@ -153,14 +153,14 @@ def test_a_write_that_lost_its_connection_is_not_retried_and_says_so(
     assert db.stories.count(title_contains="written once") == 1
 
 
-def test_retries_are_bounded(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_retries_are_bounded(app_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
     def always_lost(*args: Any, **kwargs: Any) -> Any:
         calls.append(time.monotonic())
         raise psycopg.errors.AdminShutdown("terminating connection due to administrator command")
 
-    with Database(Config(url=db_url, min_size=1, max_size=2, retry_attempts=3, retry_backoff=0.05)) as db:
+    with Database(Config(url=app_url, min_size=1, max_size=2, retry_attempts=3, retry_backoff=0.05)) as db:
         story = db.stories.create("x")
         monkeypatch.setattr(Query, "optional", always_lost)
         with pytest.raises(E.ConnectionLost):
@@ -272,9 +272,9 @@ def test_a_real_deadlock_is_resolved_by_run_transaction(db: Database) -> None:
 # -- nothing survives a borrower ------------------------------------------------------------------
 
 @pytest.fixture
-def one(db_url: str) -> Iterator[Database]:
+def one(app_url: str) -> Iterator[Database]:
     """A pool of one connection, so the next borrower gets the same session."""
-    with Database(Config(url=db_url, min_size=1, max_size=1)) as db:
+    with Database(Config(url=app_url, min_size=1, max_size=1)) as db:
         yield db
 
 
@@ -360,10 +360,10 @@ def test_a_connection_returned_mid_transaction_is_rolled_back(one: Database, db_
 
 # -- the client deadline ----------------------------------------------------------------------------
 
-def test_the_deadline_ends_a_wait_and_unbounded_lifts_it(db_url: str) -> None:
+def test_the_deadline_ends_a_wait_and_unbounded_lifts_it(app_url: str) -> None:
     from aura_db.connection import unbounded
 
-    with Database(Config(url=db_url, min_size=1, max_size=1, statement_timeout=0, call_deadline=0.3)) as db:
+    with Database(Config(url=app_url, min_size=1, max_size=1, statement_timeout=0, call_deadline=0.3)) as db:
         started = time.monotonic()
         with pytest.raises(E.DeadlineExceeded, match="deadline"), db.connection() as conn:
             conn.execute("SELECT pg_sleep(2)")

@@ -758,11 +758,11 @@ def test_stress_bulk_load_100k_and_search_latency(db: Database) -> None:
     print(f"exact on 99k: {(time.perf_counter() - t) / 20 * 1000:.1f} ms/search")
 
 
-def test_an_hnsw_search_sends_its_settings_with_the_query(db_url: str) -> None:
+def test_an_hnsw_search_sends_its_settings_with_the_query(app_url: str) -> None:
     from aura_db import Config
     from tests.test_database import _messages
 
-    with Database(Config(url=db_url, min_size=1, max_size=1)) as db:
+    with Database(Config(url=app_url, min_size=1, max_size=1)) as db:
         ws = workspace(db)
         rng = np.random.default_rng(7)
         vectors = list(rng.normal(size=(20, 384)).astype(np.float32))
