@@ -39,7 +39,6 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from aura_db import Config, Database
 from aura_db.migrations import migrate
 
-
 OWNER, APP, READONLY = "aura_test_owner", "aura_test_app", "aura_test_ro"
 _PASSWORD = secrets.token_hex(12)  # for servers that ask for one (a URL or a container)
 _ASKS_PASSWORD: list[bool] = [True]  # the embedded server trusts its private socket: no password

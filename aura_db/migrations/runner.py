@@ -33,7 +33,7 @@ from yoyo.migrations import ancestors, topological_sort
 
 from .. import resources
 from ..config import describe_server
-from ..errors import MigrationDrift, MigrationError, PgvectorMissing
+from ..errors import MigrationDrift, MigrationError, PermissionDenied, PgvectorMissing
 from . import plan as mp
 from .files import MODULES, load_migrations
 from .indexes import IndexDrift, search_index_drift
@@ -125,6 +125,7 @@ def _run(url: str, settings: MigrationSettings) -> Iterator[psycopg.Connection[A
     """The migration lock (advisory, then yoyo's row) and a connection to run migrations on."""
     with advisory_lock(url, wait=settings.lock_wait,
                        application_name=settings.application_name) as lock_conn:
+        _check_migrator(lock_conn)
         backend = _backend_class(url, settings)(parse_uri("postgresql+psycopg:///aura"), MIGRATION_TABLE)
         try:
             backend.init_database()
@@ -139,6 +140,21 @@ def _run(url: str, settings: MigrationSettings) -> Iterator[psycopg.Connection[A
                     lock_bookkeeping(conn)  # tables the migrations just made (0001's, 0013's)
         finally:
             backend.connection.close()
+
+
+def _check_migrator(conn: psycopg.Connection[Any]) -> None:
+    """Refuse, with the fix, a role that cannot run migrations (yoyo would report its failed
+    lock-row INSERT as "Database locked")."""
+    row = conn.execute(
+        "SELECT current_user, current_database(), has_schema_privilege('public', 'CREATE'), "
+        "coalesce(has_table_privilege(to_regclass('yoyo_lock'), 'INSERT'), true)").fetchone()
+    assert row is not None
+    user, database, may_create, may_lock = row
+    if not (may_create and may_lock):
+        raise PermissionDenied(
+            f"role {user!r} may not run migrations on database {database!r} (it may not create in "
+            f"schema public{'' if may_lock else ' nor write yoyo_lock'}): migrations run as the "
+            f"owner: set AURA_MIGRATION_URL (or pass --url) to the owner's URL")
 
 
 def _check_pgvector(conn: psycopg.Connection[Any], url: str) -> None:
