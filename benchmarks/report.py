@@ -12,6 +12,7 @@ from typing import Any
 from .analysis import explain
 from .harness import Case, Row, Stats
 from .workloads import TITLES
+from .workloads.isolation import RLS_OFF, RLS_ON
 from .workloads.reads import MACHINERY_OFF
 
 __all__ = ["Report", "Target", "load", "render", "targets", "write"]
@@ -76,6 +77,10 @@ def targets(report: Report) -> list[Target]:
         out.append(Target(f"search ({case.title}): aura-db recall@10", ">= 0.95", recall, recall >= 0.95))
         out.append(Target(f"search ({case.title}): fastest exact-scan p50 / aura-db search p50", ">= 20",
                           exact, exact >= 20))
+    for case in report.cases_of("isolation"):
+        ratio = case.ratio(RLS_ON, RLS_OFF)
+        out.append(Target(f"row-level security ({case.title.split(' under ')[0]}): scoped application "
+                          f"role / exempt owner", "<= 1.10", ratio, ratio <= 1.10))
     return out
 
 

@@ -19,8 +19,9 @@ from benchmarks.workloads.reads import MACHINERY_DEFAULT, MACHINERY_OFF
 from tests.fix_db import PgServer, _create_database, _drop_database
 
 PEERS = {"aura-db", "psycopg", "sqlalchemy-orm", "aiosql"}
-# cases without every peer: the ef_search curve (psycopg), aura-db's machinery on and off
-NOT_PEERS = {"search_curve", "point_read_machinery"}
+# cases without every peer: the ef_search curve (psycopg), aura-db's machinery on and off, and
+# aura-db with and without row-level security
+NOT_PEERS = {"search_curve", "point_read_machinery", "isolation"}
 
 
 @pytest.fixture(scope="module")

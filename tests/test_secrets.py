@@ -6,16 +6,21 @@ answers or not. A password on the command line draws a warning; ``--url-file`` a
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from aura_db import Config, Database
+from aura_db import errors as E
 from aura_db.cli import main
 from aura_db.errors import AuraError
-from tests.fix_db import PgServer
+from tests.fix_db import APP, PgServer
 
 SECRET = "s3cr3t-Pw@x"  # an '@' and a '-', so the URL forms must percent-encode it
 ENCODED = quote(SECRET, safe="")
@@ -117,3 +122,55 @@ def test_masking_leaves_other_parameters_alone() -> None:
     assert mask_dsn("host=h sslpassword=x sslmode=require") == "host=h sslpassword=*** sslmode=require"
 
 
+
+
+# -- ~/.pgpass / PGPASSFILE -------------------------------------------------------------------
+
+
+@pytest.fixture
+def password_role(pg_server: PgServer, db_url: str) -> Iterator[tuple[str, str]]:
+    """A role the server authenticates by SCRAM password (on the embedded server, whose socket is
+    otherwise trusted, a pg_hba.conf line for this role only, first); yields (role, password)."""
+    role, password = f"aura_pgpass_{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
+    hba: Path | None = None
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
+            sql.Identifier(role), sql.Literal(password), sql.Identifier(APP)))  # an application login
+        if pg_server.kind == "embedded":
+            row = admin.execute("SHOW hba_file").fetchone()
+            assert row is not None
+            hba = Path(row[0])
+            original = hba.read_text()
+            hba.write_text(f"local all {role} scram-sha-256\n" + original)
+            admin.execute("SELECT pg_reload_conf()")
+    try:
+        yield role, password
+    finally:
+        with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
+            if hba is not None:
+                hba.write_text(original)
+                admin.execute("SELECT pg_reload_conf()")
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_pgpass_supplies_the_password(password_role: tuple[str, str], db_url: str, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    role, password = password_role
+    url = make_conninfo(db_url, user=role, password=None)
+    assert "password" not in url
+    empty = tmp_path / "empty.pgpass"
+    empty.write_text("")
+    empty.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(empty))
+    with pytest.raises(E.ServerUnavailable, match="password") as caught:
+        Database(Config(url=url, connect_timeout=2, min_size=1, max_size=1))
+    assert password not in str(caught.value)  # the server asked for one; none was found
+    pgpass = tmp_path / "pgpass"
+    pgpass.write_text(f"*:*:*:{role}:{password}\n")
+    pgpass.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(pgpass))
+    with Database(Config(url=url, min_size=1, max_size=1)) as db, db.connection() as conn:
+        assert conn.execute("SELECT current_user").fetchone() == (role,)
+    assert main(["--url", url, "health"]) == 0
+    out, err = capsys.readouterr()
+    assert "postgresql:" in out and "warning" not in err and password not in out + err

@@ -1,4 +1,4 @@
-"""The seven workloads, in report order: name -> function(bench) -> cases."""
+"""The eight workloads, in report order: name -> function(bench) -> cases."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from ..env import Bench
 from ..harness import Case
+from .isolation import isolation
 from .reads import aggregate, list_pages, point_read
 from .vectors import ingest, search
 from .writes import concurrency, insert
@@ -20,6 +21,7 @@ WORKLOADS: dict[str, Callable[[Bench], list[Case]]] = {
     "ingest": ingest,
     "search": search,
     "concurrency": concurrency,
+    "isolation": isolation,
 }
 
 TITLES = {
@@ -32,4 +34,5 @@ TITLES = {
     "search": "6. Top-10 vector search",
     "search_curve": "6b. Recall vs latency over hnsw.ef_search",
     "concurrency": "7. Concurrency: threads sharing the pool, mixed read/write",
+    "isolation": "8. Row-level security per workspace: the cost of the policies",
 }
