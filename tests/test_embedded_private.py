@@ -49,3 +49,31 @@ def test_the_socket_is_private_at_any_data_dir_length(length: int) -> None:
             server.cleanup()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_no_parent_directory_is_opened_to_others() -> None:
+    """pgserver, started as root, would chmod every parent of the data directory o+rx (``/root``
+    becomes 0755); aura-db gives the server's user an ACL entry to traverse instead, and no mode
+    changes. Another user still cannot enter the private parent."""
+    root = Path(tempfile.mkdtemp(prefix="aura-parents-"))
+    try:
+        private = root / "private"
+        (private / "deeper").mkdir(parents=True)
+        for directory in (root, private, private / "deeper"):
+            directory.chmod(0o700)
+        before = {d: d.stat().st_mode for d in (root, private, private / "deeper")}
+        server = start_server(private / "deeper" / "pgdata", cleanup_mode="delete")
+        try:
+            with psycopg.connect(server.get_uri()) as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+            after = {d: d.stat().st_mode for d in before}
+            # the group bits of a directory with an ACL show its mask: compare owner and others
+            assert {d: m & 0o7707 for d, m in after.items()} == {d: m & 0o7707 for d, m in before.items()}
+            if os.geteuid() == 0 and shutil.which("runuser"):
+                tried = subprocess.run(["runuser", "-u", "nobody", "--", "ls", str(private / "deeper")],
+                                       capture_output=True, text=True, timeout=30, cwd="/")
+                assert tried.returncode != 0 and "Permission denied" in tried.stderr, tried
+        finally:
+            server.cleanup()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
