@@ -174,3 +174,11 @@ def test_pgpass_supplies_the_password(password_role: tuple[str, str], db_url: st
     assert main(["--url", url, "health"]) == 0
     out, err = capsys.readouterr()
     assert "postgresql:" in out and "warning" not in err and password not in out + err
+
+
+def test_the_migration_url_is_masked_too() -> None:
+    config = Config(url="postgresql://app:app-pw@h/d",
+                    migration_url="host=h dbname=d user=owner password=owner-pw sslpassword=key-pw")
+    for text in (repr(config), str(config), config.redact("failed: owner-pw / key-pw / app-pw")):
+        assert "owner-pw" not in text and "key-pw" not in text and "app-pw" not in text, text
+    assert not Config(migration_url="postgresql://o:pw@h/d").password_given  # --url warns for url only
