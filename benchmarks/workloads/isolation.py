@@ -32,6 +32,7 @@ __all__ = ["RLS_OFF", "RLS_ON", "isolation"]
 RLS_OFF = "aura-db: the owner (exempt from the policies)"
 RLS_ON = "aura-db rls: application role scoped to its workspace"
 _APP, _READONLY = "aura_bench_app", "aura_bench_readonly"
+_BATCH = 2_000  # chunks per add_many: the table's HNSW index is maintained row by row
 _PATH = "/src/repo-0"  # the stories' first repository (ensure_stories spreads them over ten)
 
 
@@ -60,8 +61,10 @@ def isolation(bench: Bench) -> list[Case]:
     other = bench.db.workspaces.upsert("/src/repo-1").id
     half = max(size.search_rows // 4, 100)
     rag = aura_rag(bench.db)
-    rag.add_many(chunks(workspace, embeddings(half, seed=81), seed=81))
-    rag.add_many(chunks(other, embeddings(half, seed=82), seed=82))
+    for ws, seed in ((workspace, 81), (other, 82)):
+        rows = chunks(ws, embeddings(half, seed=seed), seed=seed)
+        for start in range(0, len(rows), _BATCH):  # each COPY well inside the statement timeout
+            rag.add_many(rows[start:start + _BATCH])
     with bench.pool.connection() as conn:
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE rag_chunks")
