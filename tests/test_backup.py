@@ -72,7 +72,8 @@ def test_restore_replaces_the_target_after_a_safety_backup(
         conn.execute("DELETE FROM people WHERE id > 100")
     with pytest.raises(AuraError, match="restoring replaces the database '.*': pass --yes"):
         backups.restore(populated_url, archive, backup_dir=tmp_path, pg_bin=pg_server.bin_dir)
-    safety = backups.restore(populated_url, archive, backup_dir=tmp_path, yes=True, pg_bin=pg_server.bin_dir)
+    safety = backups.restore(populated_url, archive, backup_dir=tmp_path, yes=True,
+                             pg_bin=pg_server.bin_dir).safety
     assert safety is not None and "-pre-restore-" in safety.name and safety.exists()
     assert count(populated_url, "people") == 300
 

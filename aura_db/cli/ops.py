@@ -81,13 +81,35 @@ def _verify(url: str, archive: Path, args: argparse.Namespace, out: Out) -> int:
 
 def cmd_restore(args: argparse.Namespace, out: Out) -> int:
     config, url, _ = owner_url(args)
+    if args.archive is None:
+        return _list_backups(url, _backup_dir(args, config), args, out)
     archive = Path(args.archive)
     if args.verify and not args.yes:
         return _verify(url, archive, args, out)
-    safety = backups.restore(url, archive, backup_dir=_backup_dir(args, config), yes=args.yes,
-                             pg_bin=_pg_bin(args))
-    out(f"safety backup of the previous database: {safety or 'none (it did not exist)'}")
+    report = backups.restore(url, archive, backup_dir=_backup_dir(args, config), yes=args.yes,
+                             force=args.force, pg_bin=_pg_bin(args), directory=_directory(args))
+    for name in report.leftovers:
+        out(f"dropped database {name}, left by a restore or verification that did not finish")
+    for session in report.disconnected:
+        out(f"disconnected {session.describe()} (--force)")
+    for note in report.notes:
+        out(f"warning: {note}")
+    out(f"safety backup of the previous database: {report.safety or 'none (it did not exist)'}")
     out(f"restored {pgtools.dbname_of(url)} from {archive}")
+    return 0
+
+
+def _list_backups(url: str, directory: Path, args: argparse.Namespace, out: Out) -> int:
+    dbname = pgtools.dbname_of(url)
+    pg_restore = pgtools.find_tool("pg_restore", pgtools.server_major(url), pg_bin=_pg_bin(args))
+    found = backups.list_backups(directory, dbname, pg_restore=pg_restore)
+    if not found:
+        out(f"no backups of {dbname} in {directory}: take one with 'aura-db backup'")
+        return 1
+    out(f"backups of {dbname} in {directory} (oldest first); restore one with "
+        f"'aura-db restore ARCHIVE --yes':")
+    for item in found:
+        out(f"  {item.line()}")
     return 0
 
 
@@ -138,7 +160,8 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_lint)
 
     for name, helptext in (("backup", "pg_dump -Fc into a directory, keeping the newest N"),
-                           ("restore", "restore an archive in place of the database (safety backup first)")):
+                           ("restore", "restore an archive in place of the database (safety backup first, "
+                            "kill-safe swap); without an archive, list the backups")):
         p = add(name, helptext)
         p.add_argument("--dir", metavar="DIR", help="backup directory (default <data_dir>/backups)")
         p.add_argument("--verify", action="store_true",
@@ -148,8 +171,12 @@ def register(sub: Any) -> None:
         if name == "backup":
             p.add_argument("--keep", type=int, default=7, metavar="N", help="archives to keep (default 7)")
         else:
-            p.add_argument("archive", help="the .dump file to restore")
+            p.add_argument("archive", nargs="?",
+                           help="the .dump file to restore (without it: list the backups)")
             p.add_argument("--yes", action="store_true", help="really replace the database")
+            p.add_argument("--force", action="store_true",
+                           help="disconnect sessions on the database, and restore an archive "
+                                "recording migrations this tree does not have")
 
     p = add("init-db", "create the database if missing, then migrate")
     p.set_defaults(func=cmd_init_db)

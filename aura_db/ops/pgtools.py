@@ -13,29 +13,38 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from .._pgerrors import translate
 from ..config import mask_dsn
 from ..errors import ConfigError, ToolError
 
 __all__ = [
     "LOCAL_HOSTS",
     "PgTool",
+    "Session",
     "create_database",
     "database_exists",
+    "databases_like",
     "dbname_of",
     "drop_database",
     "find_tool",
     "is_local",
+    "maintenance",
     "maintenance_url",
     "rename_database",
     "server_major",
+    "sessions_on",
+    "terminate_sessions",
 ]
 
 logger = logging.getLogger(__name__)
@@ -92,8 +101,11 @@ def _dsn_and_env(url: str) -> tuple[str, dict[str, str]]:
 
 def server_major(url: str) -> int:
     """The major version of the server at ``url`` (e.g. 18)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.info.server_version // 10000
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            return conn.info.server_version // 10000
+    except psycopg.Error as exc:
+        raise translate(exc, "database") from exc
 
 
 def _candidates(name: str, pg_bin: Path | None, env: Mapping[str, str]) -> list[Path]:
@@ -173,27 +185,81 @@ def is_local(url: str) -> bool:
 
 def database_exists(url: str, name: str) -> bool:
     """True when a database called ``name`` exists on the server of ``url``."""
-    with psycopg.connect(maintenance_url(url), autocommit=True) as conn:
+    with maintenance(url) as conn:
         return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
 
 
 def create_database(url: str, name: str) -> None:
     """Create the database ``name`` on the server of ``url``."""
-    with psycopg.connect(maintenance_url(url), autocommit=True) as conn:
+    with maintenance(url) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     logger.info("created database %r", name)
 
 
 def drop_database(url: str, name: str) -> None:
     """Drop the database ``name`` (if it exists), disconnecting its sessions first."""
-    with psycopg.connect(maintenance_url(url), autocommit=True) as conn:
+    with maintenance(url) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     logger.info("dropped database %r", name)
 
 
 def rename_database(url: str, old: str, new: str) -> None:
     """Rename database ``old`` to ``new`` (nobody may be connected to ``old``)."""
-    with psycopg.connect(maintenance_url(url), autocommit=True) as conn:
+    with maintenance(url) as conn:
         conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
             sql.Identifier(old), sql.Identifier(new)))
 
+
+
+@contextmanager
+def maintenance(url: str) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection to the maintenance database; psycopg errors become AuraErrors."""
+    try:
+        with psycopg.connect(maintenance_url(url), autocommit=True) as conn:
+            yield conn
+    except psycopg.Error as exc:
+        raise translate(exc, "database") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A session connected to a database (from pg_stat_activity)."""
+
+    pid: int
+    user: str
+    application: str
+    client: str
+    since: datetime | None
+
+    def describe(self) -> str:
+        app = f" {self.application!r}" if self.application else ""
+        since = f" since {self.since:%Y-%m-%d %H:%M:%S}" if self.since else ""
+        return f"pid {self.pid}{app} as {self.user} from {self.client}{since}"
+
+
+def sessions_on(url: str, name: str) -> list[Session]:
+    """The client sessions connected to database ``name`` other than the caller's own."""
+    with maintenance(url) as conn:
+        rows = conn.execute(
+            "SELECT pid, coalesce(usename, ''), coalesce(application_name, ''), "
+            "coalesce(host(client_addr), 'local socket'), backend_start FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+            "ORDER BY backend_start", (name,)).fetchall()
+    return [Session(*row) for row in rows]
+
+
+def terminate_sessions(conn: psycopg.Connection[Any], name: str) -> int:
+    """End every other session on database ``name`` (``conn`` is a maintenance connection);
+    returns how many were signalled."""
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = %s AND pid <> pg_backend_pid()", (name,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def databases_like(url: str, pattern: str) -> list[str]:
+    """Names of the databases matching the regular expression ``pattern`` (anchored)."""
+    with maintenance(url) as conn:
+        rows = conn.execute("SELECT datname FROM pg_database WHERE datname ~ %s ORDER BY 1",
+                            (f"^(?:{pattern})$",)).fetchall()
+    return [str(r[0]) for r in rows]
