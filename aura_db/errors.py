@@ -204,7 +204,19 @@ class MultipleRows(AuraError):
 
 
 class MigrationError(AuraError):
-    """A migration could not be read, applied or rolled back."""
+    """A migration could not be read, applied or rolled back.
+
+    When a run fails part-way, ``done`` lists the migrations it applied (or rolled back) before
+    the failure, and ``left`` the failing one and those it did not reach; the message says both.
+    """
+
+    done: list[str]
+    left: list[str]
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.done = []
+        self.left = []
 
 
 class MigrationLockTimeout(MigrationError):

@@ -19,6 +19,7 @@ import pytest
 from aura_db.cli import main
 from aura_db.errors import MigrationDrift, MigrationError, MigrationLockTimeout
 from aura_db.migrations import MigrationSettings, migrate, plan, rollback, status, verify
+from aura_db.migrations.files import new_migration
 from aura_db.migrations.lock import LOCK_KEY, lock_info
 from aura_db.ops.schema import same_schema
 
@@ -185,7 +186,8 @@ def test_a_rename_can_be_accepted(empty_db_url: str, mig: Path, capsys: pytest.C
     assert "0002_renamed" in applied_ids(empty_db_url) and "0002_b" not in applied_ids(empty_db_url)
     assert sorted(s.id for s in status(empty_db_url, directory=mig) if s.pending) == ["0001_c", "0003_ix"]
     assert sorted(migrate(empty_db_url, directory=mig, settings=FAST)) == ["0001_c", "0003_ix"]
-    assert rollback(empty_db_url, directory=mig, settings=FAST, target="0001_a")[-1] == "0002_renamed"
+    assert rollback(empty_db_url, directory=mig, settings=FAST, target="0001_a",
+                    cascade=True)[-1] == "0002_renamed"
 
 
 # -- plan -----------------------------------------------------------------------------------------
@@ -206,7 +208,7 @@ def test_plan_run_through_psql_builds_the_same_schema_as_migrate(
     assert applied_ids(by_psql) == applied_ids(by_migrate)
     assert verify(by_psql, directory=mig) == []
     assert migrate(by_psql, directory=mig, settings=FAST) == []
-    back = plan(by_psql, directory=mig, settings=FAST, rollback_steps=2)
+    back = plan(by_psql, directory=mig, settings=FAST, rollback_steps=2, cascade=True)
     assert back.index("DROP TABLE t_c;") < back.index("DROP INDEX CONCURRENTLY IF EXISTS ix_t_a_v;")
 
 
@@ -392,6 +394,125 @@ def test_cli_migrate_rollback_verify_plan(
     assert main([*base, "migrate"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("aura-db: error: 1 applied migration file(s) changed") and err.count("\n") == 1
-    assert main([*base, "rollback", "--steps", "2"]) == 0
-    assert "rolled back 0001_c\nrolled back 0003_ix\n2 migration(s)" in capsys.readouterr().out
+    assert main([*base, "rollback", "--steps", "2"]) == 1  # two modules, none named
+    assert "it spans the modules developer and foundation" in capsys.readouterr().err
+    assert main([*base, "rollback", "--steps", "2", "--cascade", "--dir", str(mig.parent / "safety")]) == 0
+    out = capsys.readouterr().out
+    assert "rolled back 0001_c\nrolled back 0003_ix\n2 migration(s)" in out
+    assert "safety backup before rolling back 0001_c (drops data): " in out
+    assert len(list((mig.parent / "safety").glob("*-pre-rollback-*.dump"))) == 1
     assert main([*base, "rollback", "--steps", "1", "--to", "0001_a"]) == 2
+
+
+# -- modules, cascades, safety backups ----------------------------------------------------------
+
+
+def test_rollback_to_a_foundation_migration_refuses_to_cascade_into_developer(
+    empty_db_url: str, mig: Path
+) -> None:
+    migrate(empty_db_url, directory=mig, settings=FAST)
+    with pytest.raises(MigrationError, match=r"refusing to roll back 2 migration\(s\): 1 applied "
+                       r"migration\(s\) depend on what it removes \(0001_c\); it would undo 3: "
+                       r"developer/0001_c, .*--cascade"):
+        rollback(empty_db_url, directory=mig, settings=FAST, target="0001_a")
+    assert len(applied_ids(empty_db_url)) == 4  # nothing was undone
+    with pytest.raises(MigrationError, match="is in module 'foundation', not 'developer'"):
+        rollback(empty_db_url, directory=mig, settings=FAST, target="0001_a", module="developer")
+    done = rollback(empty_db_url, directory=mig, settings=FAST, target="0001_a", cascade=True)
+    assert done[0] == "0001_c" and sorted(done) == ["0001_c", "0002_b", "0003_ix"]
+    assert applied_ids(empty_db_url) == ["0001_a"]
+
+
+def test_rollback_steps_count_within_the_named_module(empty_db_url: str, mig: Path) -> None:
+    write(mig, "developer", "0002_d", "-- depends: 0001_c\nCREATE TABLE t_d (id int);\n", "DROP TABLE t_d;\n")
+    migrate(empty_db_url, directory=mig, settings=FAST)
+    migrate_order = [s.id for s in status(empty_db_url, directory=mig)]
+    assert [s.id for s in status(empty_db_url, directory=mig, module="developer")] == \
+        [m for m in migrate_order if m in ("0001_c", "0002_d")]
+    assert rollback(empty_db_url, directory=mig, settings=FAST, module="developer", steps=2) == \
+        ["0002_d", "0001_c"]
+    assert rollback(empty_db_url, directory=mig, settings=FAST, module="foundation") == ["0003_ix"]
+    with pytest.raises(MigrationError, match="no module 'nope'"):
+        rollback(empty_db_url, directory=mig, settings=FAST, module="nope")
+
+
+def test_before_destructive_runs_only_for_rollbacks_that_drop_data(empty_db_url: str, mig: Path) -> None:
+    migrate(empty_db_url, directory=mig, settings=FAST)
+    seen: list[list[str]] = []
+    rollback(empty_db_url, directory=mig, settings=FAST, module="foundation", before_destructive=seen.append)
+    assert seen == []  # 0003_ix drops an index only
+    rollback(empty_db_url, directory=mig, settings=FAST, before_destructive=seen.append)
+    assert seen == [["0001_c"]]  # DROP TABLE t_c
+    assert scalar(empty_db_url, "SELECT to_regclass('t_c')") is None
+
+
+def test_a_failed_run_says_what_it_applied_and_what_is_left(empty_db_url: str, mig: Path) -> None:
+    write(mig, "developer", "0002_bad", "-- depends: 0001_c\nINSERT INTO t_missing VALUES (1);\n",
+          "SELECT 1;\n")
+    write(mig, "developer", "0003_after", "-- depends: 0002_bad\nCREATE TABLE t_after (id int);\n",
+          "DROP TABLE t_after;\n")
+    with pytest.raises(MigrationError) as failed:
+        migrate(empty_db_url, directory=mig, settings=FAST)
+    assert failed.value.left == ["0002_bad", "0003_after"]
+    assert sorted(failed.value.done) == ["0001_a", "0001_c", "0002_b", "0003_ix"]
+    assert re.search(r"\[applied before the failure: 0001_a, .*; still pending: 0002_bad, "
+                     r"0003_after\]$", str(failed.value))
+    assert sorted(applied_ids(empty_db_url)) == sorted(failed.value.done)
+
+
+def test_empty_migrations_are_refused_by_lint_and_migrate(empty_db_url: str, mig: Path) -> None:
+    from aura_db.migrations.lint import lint
+
+    up, down = new_migration("developer", "nothing yet", mig)
+    findings, _ = lint(mig, use_squawk=False)
+    rules = {(f.path, f.rule) for f in findings}
+    assert (up, "empty-migration") in rules and (down, "empty-rollback") in rules
+    with pytest.raises(MigrationError, match=r"migration '0002_nothing_yet' .* has no statement"):
+        migrate(empty_db_url, directory=mig, settings=FAST)
+    assert applied_ids(empty_db_url) == []  # refused before anything ran
+
+
+def test_new_refuses_a_name_already_used(mig: Path) -> None:
+    new_migration("foundation", "add labels", mig)
+    with pytest.raises(MigrationError, match=r"a migration named 'add_labels' already exists: "
+                       r"foundation/0004_add_labels.sql"):
+        new_migration("developer", "Add labels", mig)
+    assert not list((mig / "developer").glob("*add_labels*"))
+
+
+def test_plan_with_nothing_pending_says_so(empty_db_url: str, mig: Path) -> None:
+    migrate(empty_db_url, directory=mig, settings=FAST)
+    script = plan(empty_db_url, directory=mig, settings=FAST)
+    assert script.splitlines()[-1] == "-- nothing to do: no migration is pending"
+    assert len(script.splitlines()) == 2
+
+
+def test_a_killed_concurrent_index_build_is_ended_not_deadlocked_with(
+    empty_db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGKILL the migrate process inside CREATE INDEX CONCURRENTLY: its backend goes on
+    building; the rerun ends it under the lock, drops the INVALID index and builds it again."""
+    root = tmp_path / "slow"
+    write(root, "foundation", "0001_big", "CREATE TABLE t_big (id int, v text);\n"
+          "INSERT INTO t_big SELECT g, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 1500000) g;\n",
+          "DROP TABLE t_big;\n")
+    write(root, "foundation", "0002_big_ix", "-- depends: 0001_big\n-- transactional: false\n"
+          "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_t_big_v ON t_big (v, id);\n",
+          "DROP INDEX CONCURRENTLY IF EXISTS ix_t_big_v;\n")
+    migrate(empty_db_url, directory=root, settings=FAST, target="0001_big")
+    cmd = [sys.executable, "-m", "aura_db", "--url", empty_db_url, "--migrations-dir", str(root), "migrate"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        with psycopg.connect(empty_db_url, autocommit=True) as watch:
+            while watch.execute("SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query ~ "
+                                "'CREATE INDEX CONCURRENTLY' AND application_name = 'aura-db migrate'"
+                                ).fetchone() is None:
+                assert time.monotonic() < deadline and proc.poll() is None, "the build never started"
+                time.sleep(0.01)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert migrate(empty_db_url, directory=root, settings=FAST) == ["0002_big_ix"]
+    assert "ending backend" in caplog.text and "of a killed migration run" in caplog.text
+    assert scalar(empty_db_url, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_t_big_v'::regclass")

@@ -161,7 +161,7 @@ def test_interrupted_concurrent_index_build_is_cleaned_up_and_retried(empty_db_u
     order = migrate(empty_db_url)
     full = snapshot(empty_db_url)
     mid = "0005_rag_chunks_search_indexes"
-    rollback(empty_db_url, steps=len(order) - order.index(mid))
+    rollback(empty_db_url, steps=len(order) - order.index(mid), cascade=True)
     with psycopg.connect(empty_db_url, autocommit=True) as c:
         # What an interrupted CREATE INDEX CONCURRENTLY leaves behind: an INVALID index.
         c.execute("CREATE INDEX ix_rag_chunks_embedding_768 ON rag_chunks (id)")

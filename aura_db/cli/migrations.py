@@ -7,8 +7,12 @@ code; errors are raised as :class:`aura_db.errors.AuraError` and printed by ``cl
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import os
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +23,17 @@ from ..errors import ConfigError
 from ..migrations import lock as migration_lock
 from ..migrations.files import new_migration
 
-__all__ = ["Out", "adder", "common_options", "config_of", "database_url", "owner_url", "print_status",
-           "register"]
+__all__ = [
+    "Out",
+    "adder",
+    "common_options",
+    "config_of",
+    "database_url",
+    "emit_json",
+    "owner_url",
+    "print_status",
+    "register",
+]
 
 Out = Callable[[str], None]
 
@@ -88,26 +101,60 @@ def cmd_migrate(args: argparse.Namespace, out: Out) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace, out: Out) -> int:
-    _, url, where = owner_url(args)
-    done = migrations.rollback(url, steps=args.steps, target=args.to, force=args.force,
+    config, url, where = owner_url(args)
+
+    def safety_backup(ids: list[str]) -> None:
+        from ..ops.backup import backup
+
+        directory = Path(args.dir) if args.dir else config.data_dir / "backups"
+        archive, _ = backup(url, directory, label="-pre-rollback",
+                            pg_bin=Path(args.pg_bin) if args.pg_bin else None)
+        out(f"safety backup before rolling back {', '.join(ids)} (drops data): {archive}")
+
+    done = migrations.rollback(url, steps=args.steps, target=args.to, module=args.module,
+                               cascade=args.cascade, force=args.force,
                                directory=_directory(args), settings=_settings(args),
-                               allow_drift=args.allow_drift)
+                               allow_drift=args.allow_drift,
+                               before_destructive=None if args.no_backup else safety_backup)
     for mid in done:
         out(f"rolled back {mid}")
     out(f"{len(done)} migration(s) rolled back on {where}")
     return 0
 
 
+def emit_json(out: Out, value: Any) -> None:
+    """``value`` as indented JSON (dataclasses as objects, datetimes as ISO 8601)."""
+    out(json.dumps(value, indent=2, default=_jsonable, sort_keys=False))
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
 def cmd_status(args: argparse.Namespace, out: Out) -> int:
     config, url = database_url(args)
+    if args.json:
+        rows = migrations.status(url, directory=_directory(args), module=args.module)
+        indexes = migrations.verify_indexes(url, directory=_directory(args))
+        pending = sum(1 for r in rows if r.pending)
+        emit_json(out, {"database": config.masked_url(), "applied": len(rows) - pending,
+                        "pending": pending, "migrations": rows, "search_index_drift": indexes})
+        return 3 if (args.exit_code and pending) else 0
     out(f"database: {config.masked_url()}")
-    pending = print_status(url, _directory(args), out)
+    pending = print_status(url, _directory(args), out, module=args.module)
     return 3 if (args.exit_code and pending) else 0
 
 
-def print_status(url: str, directory: Path | None, out: Out) -> int:
-    """Print one line per migration and a summary; return how many are pending."""
-    rows = migrations.status(url, directory=directory)
+def print_status(url: str, directory: Path | None, out: Out, *, module: str | None = None) -> int:
+    """Print one line per migration (of ``module``, or all) and a summary; return how many are
+    pending."""
+    rows = migrations.status(url, directory=directory, module=module)
     for s in rows:
         if s.applied_at is not None:
             took = f" in {s.duration_ms} ms" if s.duration_ms is not None else ""
@@ -137,7 +184,23 @@ def cmd_new(args: argparse.Namespace, out: Out) -> int:
 def cmd_plan(args: argparse.Namespace, out: Out) -> int:
     _, url, _ = owner_url(args)
     out(migrations.plan(url, directory=_directory(args), settings=_settings(args),
-                        rollback_steps=args.rollback, target=args.to, force=args.force))
+                        rollback_steps=args.rollback, target=args.to, force=args.force,
+                        module=args.module, cascade=args.cascade))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace, out: Out) -> int:
+    config, url = database_url(args)
+    entries = migrations.history(url, directory=_directory(args), module=args.module, limit=args.limit)
+    if args.json:
+        emit_json(out, {"database": config.masked_url(), "entries": entries})
+        return 0
+    out(f"database: {config.masked_url()}")
+    for e in entries:
+        took = f" in {e.duration_ms} ms" if e.duration_ms is not None else ""
+        out(f"  {e.at:%Y-%m-%d %H:%M:%S}Z  {e.operation:<8} {e.module:<10} {e.migration_id:<40} "
+            f"by {e.by}{took}")
+    out(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
     return 0
 
 
@@ -147,9 +210,13 @@ def cmd_verify(args: argparse.Namespace, out: Out) -> int:
         for d in migrations.accept_renames(owner_url(args)[1], directory=_directory(args)):
             out(f"recorded rename: {d.migration_id} -> {d.new_id}")
     drift = migrations.verify(url, directory=_directory(args))
+    indexes = migrations.verify_indexes(url, directory=_directory(args))
+    if args.json:
+        emit_json(out, {"database": config.masked_url(), "ok": not (drift or indexes),
+                        "file_drift": drift, "search_index_drift": indexes})
+        return 1 if drift or indexes else 0
     for d in drift:
         out(f"{d.kind}: {d.message}")
-    indexes = migrations.verify_indexes(url, directory=_directory(args))
     for i in indexes:
         out(f"index {i.kind}: {i.message}")
     out(f"{len(drift)} problem(s) with applied migration files, {len(indexes)} with search indexes, "
@@ -196,6 +263,14 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
                    help="tries per migration when its lock_timeout expires (default 3)")
 
 
+def _json_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def _module_arg(p: argparse.ArgumentParser, helptext: str) -> None:
+    p.add_argument("--module", choices=migrations.MODULES, help=helptext)
+
+
 def adder(sub: Any) -> Callable[[str, str], argparse.ArgumentParser]:
     """``add(name, help)``: a subcommand of ``sub`` that takes the common options."""
     common = common_options()
@@ -225,12 +300,23 @@ def register(sub: Any) -> None:
                    help="unmark migrations that have no rollback file (their changes stay)")
     p.add_argument("--allow-drift", action="store_true",
                    help="roll back even when the files of those migrations changed since applied")
+    _module_arg(p, "roll back migrations of this module only (default: the --to migration's)")
+    p.add_argument("--cascade", action="store_true",
+                   help="also undo the applied migrations that depend on those rolled back "
+                        "(otherwise refused, with the list)")
+    p.add_argument("--no-backup", action="store_true",
+                   help="no safety backup before a rollback that drops tables or columns")
+    p.add_argument("--dir", metavar="DIR", help="where the safety backup goes (default <data_dir>/backups)")
+    p.add_argument("--pg-bin", metavar="DIR", default=os.environ.get("AURA_PG_BIN"),
+                   help="directory of pg_dump matching the server (env AURA_PG_BIN)")
     _add_settings(p)
     p.set_defaults(func=cmd_rollback)
 
     p = add("status", "applied (when, who, how long) and pending migrations; no lock")
     p.add_argument("--exit-code", action="store_true",
                    help="exit 3 when any migration is pending (deploy gates)")
+    _module_arg(p, "show this module's migrations only")
+    _json_arg(p)
     p.set_defaults(func=cmd_status)
 
     p = add("new", "scaffold the next-numbered up/down migration pair of a module")
@@ -242,12 +328,21 @@ def register(sub: Any) -> None:
     p.add_argument("--rollback", type=int, metavar="N", help="plan 'rollback --steps N' instead")
     p.add_argument("--to", metavar="ID", help="plan 'migrate --to ID'")
     p.add_argument("--force", action="store_true", help="as rollback --force")
+    _module_arg(p, "with --rollback: as rollback --module")
+    p.add_argument("--cascade", action="store_true", help="with --rollback: as rollback --cascade")
     _add_settings(p)
     p.set_defaults(func=cmd_plan)
+
+    p = add("history", "every apply and rollback: when, by whom, how long; no lock")
+    _module_arg(p, "this module's entries only")
+    p.add_argument("--limit", type=int, metavar="N", help="only the newest N entries")
+    _json_arg(p)
+    p.set_defaults(func=cmd_history)
 
     p = add("verify", "fail when applied migration files were edited, renamed or deleted")
     p.add_argument("--accept-renames", action="store_true",
                    help="record renamed migrations (same content, new id) under their new ids")
+    _json_arg(p)
     p.set_defaults(func=cmd_verify)
 
     p = add("unlock", "show who holds the migration lock; remove a stale yoyo lock row")

@@ -14,6 +14,7 @@ from .indexes import IndexDrift
 from .lock import LOCK_KEY
 from .runner import (
     accept_renames,
+    history,
     migrate,
     pending_count,
     plan,
@@ -23,17 +24,19 @@ from .runner import (
     verify_indexes,
 )
 from .settings import MigrationSettings
-from .state import Drift, MigrationStatus
+from .state import Drift, HistoryEntry, MigrationStatus
 
 __all__ = [
     "LOCK_KEY",
     "MODULES",
     "Drift",
+    "HistoryEntry",
     "IndexDrift",
     "MigrationInfo",
     "MigrationSettings",
     "MigrationStatus",
     "accept_renames",
+    "history",
     "load_migrations",
     "migrate",
     "new_migration",

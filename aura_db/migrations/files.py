@@ -104,7 +104,8 @@ def new_migration(module: str, name: str, directory: Path | None = None) -> tupl
     """Write the next-numbered ``NNNN_name.sql`` / ``.rollback.sql`` pair of ``module``.
 
     It depends on the newest migration of the module and, for developer, on the newest
-    foundation one. Returns the two paths; refuses an unknown module or an existing id.
+    foundation one. Returns the two paths; refuses an unknown module or a name already used
+    by a migration of any module.
     """
     if module not in MODULES:
         raise MigrationError(f"unknown module {module!r}: use one of {', '.join(MODULES)}")
@@ -112,9 +113,12 @@ def new_migration(module: str, name: str, directory: Path | None = None) -> tupl
     infos = load_migrations(root)
     mine = sorted(i.id for i in infos if i.module == module)
     numbers = [int(m.group(1)) for i in mine if (m := _NUMBERED.match(i))]
-    mid = f"{max(numbers, default=0) + 1:04d}_{_slug(name)}"
-    if any(i.id == mid for i in infos):
-        raise MigrationError(f"migration id {mid!r} already exists in another module: pick another name")
+    slug = _slug(name)
+    same = [i for i in infos if i.id.split("_", 1)[-1] == slug]
+    if same:
+        raise MigrationError(f"a migration named {slug!r} already exists: {same[0].display}: pick "
+                             f"another name (or edit that one if it is not applied yet)")
+    mid = f"{max(numbers, default=0) + 1:04d}_{slug}"
     depends = mine[-1:]
     if module != "foundation":
         depends += sorted(i.id for i in infos if i.module == "foundation")[-1:]

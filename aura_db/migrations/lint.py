@@ -4,7 +4,8 @@ yoyo miss.
 squawk runs with ``--assume-in-transaction`` only on files yoyo runs in a transaction, and with
 rules for rollback files that accept what a down migration is for (dropping things). Our own
 rules catch what yoyo silently accepts: a misspelt or misplaced directive (yoyo ignores it), a
-directive in a rollback file (ignored), CONCURRENTLY or ALTER TYPE ... ADD VALUE in a
+directive in a rollback file (ignored), an empty up or rollback file (what ``new`` scaffolds),
+CONCURRENTLY or ALTER TYPE ... ADD VALUE in a
 transactional file, a missing rollback file, and (with a database) a new migration that sorts
 before one already applied. A finding is accepted when its file carries
 ``-- lint: allow <rule> -- <reason>``.
@@ -114,9 +115,20 @@ def _transaction_findings(path: Path, text: str) -> list[Finding]:
     return out
 
 
+def _empty_findings(info: MigrationInfo) -> list[Finding]:
+    out = []
+    if not info.up_statements():
+        out.append(Finding(info.path, 1, "empty-migration",
+                           "no statement: write what the migration changes, or delete the file"))
+    if info.rollback_path is not None and not info.down_statements():
+        out.append(Finding(info.rollback_path, 1, "empty-rollback",
+                           f"no statement: write what undoes {info.id}, or delete the file"))
+    return out
+
+
 def _file_findings(info: MigrationInfo) -> list[Finding]:
     up = info.path.read_text()
-    out = _directive_findings(info.path, up, rollback=False)
+    out = _directive_findings(info.path, up, rollback=False) + _empty_findings(info)
     if info.transactional:
         out += _transaction_findings(info.path, up)
     if info.rollback_path is None:

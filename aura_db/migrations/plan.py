@@ -115,10 +115,10 @@ def bookkeeping(op: Operation, who: str, duration: sql.Composable) -> list[sql.C
     h, mid = sql.Literal(yoyo_hash(op.migration_id)), sql.Literal(op.migration_id)
     log = sql.SQL(
         'INSERT INTO "_yoyo_log" (id, migration_hash, migration_id, operation, username, hostname, '
-        "created_at_utc) VALUES (gen_random_uuid()::text, {}, {}, {}, {}, {}, "
-        "clock_timestamp() AT TIME ZONE 'UTC')"
+        "comment, created_at_utc) VALUES (gen_random_uuid()::text, {}, {}, {}, {}, {}, "
+        "'duration_ms=' || coalesce(({})::text, '?'), clock_timestamp() AT TIME ZONE 'UTC')"
     ).format(h, mid, sql.Literal(op.direction), sql.Literal(who.split("@")[0]),
-             sql.Literal(who.split("@")[-1]))
+             sql.Literal(who.split("@")[-1]), duration)
     clear_failure = sql.SQL("DELETE FROM aura_migration_failures WHERE migration_id = {}").format(mid)
     if op.direction == "rollback":
         return [

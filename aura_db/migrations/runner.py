@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from yoyo.connections import parse_uri
 from yoyo.migrations import ancestors, topological_sort
 
 from .. import resources
+from .._pgerrors import translate
 from ..config import describe_server
 from ..errors import MigrationDrift, MigrationError, PermissionDenied, PgvectorMissing
 from . import plan as mp
@@ -40,10 +42,11 @@ from .indexes import IndexDrift, search_index_drift
 from .lock import advisory_lock, break_stale_yoyo_locks, yoyo_lock
 from .privileges import lock_bookkeeping
 from .settings import MigrationSettings
-from .state import Drift, MigrationStatus, State, find_drift, invalid_indexes, read_state
+from .state import Drift, HistoryEntry, MigrationStatus, State, find_drift, invalid_indexes, read_state
 
 __all__ = [
     "accept_renames",
+    "history",
     "migrate",
     "pending_count",
     "plan",
@@ -89,6 +92,12 @@ class _Catalog:
 
     def operation(self, mid: str, direction: mp.Direction, *, force: bool = False) -> mp.Operation:
         info = self.infos[mid]
+        if direction == "apply" and not info.up_statements():
+            raise MigrationError(f"migration {mid!r} ({info.path}) has no statement: write what it "
+                                 f"changes, or delete it (and its rollback file)")
+        if direction == "rollback" and info.rollback_path is not None and not info.down_statements():
+            raise MigrationError(f"the rollback file of {mid!r} ({info.rollback_path}) has no "
+                                 f"statement: write what undoes it")
         if direction == "apply":
             path: Path | None = info.path
         elif info.rollback_path is None and not force:
@@ -122,24 +131,62 @@ def _backend_class(url: str, settings: MigrationSettings) -> type[PostgresqlPsyc
 
 @contextmanager
 def _run(url: str, settings: MigrationSettings) -> Iterator[psycopg.Connection[Any]]:
-    """The migration lock (advisory, then yoyo's row) and a connection to run migrations on."""
-    with advisory_lock(url, wait=settings.lock_wait,
-                       application_name=settings.application_name) as lock_conn:
-        _check_migrator(lock_conn)
-        backend = _backend_class(url, settings)(parse_uri("postgresql+psycopg:///aura"), MIGRATION_TABLE)
-        try:
-            backend.init_database()
-            break_stale_yoyo_locks(lock_conn)
-            with yoyo_lock(backend, wait=settings.lock_wait):
-                backend.ensure_internal_schema_updated()
-                with psycopg.connect(url, autocommit=True, options=settings.session_options(),
-                                     application_name=settings.application_name) as conn:
-                    conn.execute(mp.AURA_DDL)
-                    lock_bookkeeping(conn)
-                    yield conn
-                    lock_bookkeeping(conn)  # tables the migrations just made (0001's, 0013's)
-        finally:
-            backend.connection.close()
+    """The migration lock (advisory, then yoyo's row) and a connection to run migrations on.
+
+    Backends of killed earlier runs still working (a CREATE INDEX CONCURRENTLY goes on after its
+    client died) are ended first, under the lock, so the run never deadlocks with them. A
+    psycopg error leaves as an AuraError.
+    """
+    try:
+        with advisory_lock(url, wait=settings.lock_wait,
+                           application_name=settings.application_name) as lock_conn:
+            _check_migrator(lock_conn)
+            backend = _backend_class(url, settings)(parse_uri("postgresql+psycopg:///aura"), MIGRATION_TABLE)
+            try:
+                backend.init_database()
+                break_stale_yoyo_locks(lock_conn)
+                with yoyo_lock(backend, wait=settings.lock_wait):
+                    backend.ensure_internal_schema_updated()
+                    with psycopg.connect(url, autocommit=True, options=settings.session_options(),
+                                         application_name=settings.application_name) as conn:
+                        own = {lock_conn.info.backend_pid, conn.info.backend_pid,
+                               backend.connection.info.backend_pid}
+                        end_orphans(lock_conn, settings, own)
+                        conn.execute(mp.AURA_DDL)
+                        lock_bookkeeping(conn)
+                        yield conn
+                        lock_bookkeeping(conn)  # tables the migrations just made (0001's, 0013's)
+            finally:
+                backend.connection.close()
+    except psycopg.Error as exc:
+        raise translate(exc, "migrations") from exc
+
+
+ORPHAN_WAIT = 30.0  # seconds an ended orphan backend gets to go away
+
+
+def end_orphans(conn: psycopg.Connection[Any], settings: MigrationSettings, own: set[int]) -> list[int]:
+    """End the still-working backends of killed migration runs (same application_name, not
+    ours, busy with something other than waiting for the lock) and wait until they are gone;
+    returns their pids. Call only while holding the migration lock: no live run has any."""
+    rows = conn.execute(
+        "SELECT pid, left(regexp_replace(query, '\\s+', ' ', 'g'), 120) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND application_name = %s AND pid <> ALL(%s) "
+        "AND backend_type = 'client backend' AND state <> 'idle' "
+        "AND query !~* 'pg_(try_)?advisory_lock'",
+        (settings.application_name, sorted(own))).fetchall()
+    pids = [int(pid) for pid, _ in rows]
+    for pid, query in rows:
+        logger.warning("ending backend %s of a killed migration run, still running: %s", pid, query)
+        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    deadline = time.monotonic() + ORPHAN_WAIT
+    while pids and conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)",
+                                (pids,)).fetchone() != (0,):
+        if time.monotonic() >= deadline:
+            raise MigrationError(f"backends {pids} of a killed migration run did not end within "
+                                 f"{ORPHAN_WAIT:g}s: end them (pg_terminate_backend) and migrate again")
+        time.sleep(0.05)
+    return pids
 
 
 def _check_migrator(conn: psycopg.Connection[Any]) -> None:
@@ -214,10 +261,7 @@ def migrate(
         ops = _pending(catalog, state, target, drift)
         if ops:
             _check_pgvector(conn, url)
-        who = mp.applied_by()
-        for op in ops:
-            _apply(conn, op, settings, who)
-        return [op.migration_id for op in ops]
+        return _run_ops(conn, ops, settings, "apply")
 
 
 def _apply(conn: psycopg.Connection[Any], op: mp.Operation, settings: MigrationSettings, who: str) -> None:
@@ -272,48 +316,81 @@ def _drop_invalid_indexes(conn: psycopg.Connection[Any], op: mp.Operation) -> No
         conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.SQL(name)))
 
 
+_DESTRUCTIVE = re.compile(
+    r"\b(DROP\s+(TABLE|COLUMN|SCHEMA|MATERIALIZED\s+VIEW)|TRUNCATE|DELETE\s+FROM)\b", re.IGNORECASE)
+
+
+def destroys_data(op: mp.Operation) -> bool:
+    """True when the operation's statements drop tables, columns or schemas, or delete rows:
+    a rollback a safety backup should precede."""
+    return any(_DESTRUCTIVE.search(statement) for statement in op.statements)
+
+
 def rollback(
-    url: str, *, steps: int | None = None, target: str | None = None, force: bool = False,
-    directory: Path | None = None, settings: MigrationSettings | None = None,
-    allow_drift: bool = False,
+    url: str, *, steps: int | None = None, target: str | None = None, module: str | None = None,
+    cascade: bool = False, force: bool = False, directory: Path | None = None,
+    settings: MigrationSettings | None = None, allow_drift: bool = False,
+    before_destructive: Callable[[list[str]], object] | None = None,
 ) -> list[str]:
     """Roll back the last ``steps`` applied migrations (default 1), or every one applied after
-    ``target``; newest first. Returns their ids.
+    ``target``, of ``module`` (default: the target's module; with ``steps``, the newest
+    migrations whatever their module); newest first. Returns their ids.
 
-    Refuses a migration without a rollback file unless ``force`` (which only unmarks it), and
-    one whose up or down file changed since it was applied unless ``allow_drift``: its
-    rollback would not undo what was actually applied.
+    Refuses, listing what it would undo, a rollback that spans several modules without one
+    named, or that would leave applied migrations depending on what it removes, unless
+    ``cascade`` (which undoes those dependents first). Refuses a migration without a rollback
+    file unless ``force`` (which only unmarks it), and one whose up or down file changed since
+    it was applied unless ``allow_drift``: its rollback would not undo what was applied.
+    ``before_destructive(ids)`` is called, under the migration lock and before anything runs,
+    when the rollback drops tables or columns or deletes rows (the CLI takes a safety backup).
     """
     settings = settings or MigrationSettings()
     catalog = _Catalog(directory)
     with _run(url, settings) as conn:
         state = read_state(conn)
-        ops = _rollback_ops(catalog, state, steps, target, force)
+        ops = _rollback_ops(catalog, state, steps, target, force, module=module, cascade=cascade)
         # a missing rollback file has its own rule (--force) in _rollback_ops
         chosen = {op.migration_id for op in ops
                   if catalog.infos[op.migration_id].rollback_path is not None}
         drift = [d for d in find_drift(list(catalog.infos.values()), state) if d.migration_id in chosen]
         _refuse_drift(drift, allow_drift, "roll back")
-        who = mp.applied_by()
-        for op in ops:
-            _apply(conn, op, settings, who)
-        return [op.migration_id for op in ops]
+        destructive = [op.migration_id for op in ops if destroys_data(op)]
+        if destructive and before_destructive is not None:
+            before_destructive(destructive)
+        return _run_ops(conn, ops, settings, "rollback")
+
+
+def _module_of(catalog: _Catalog, state: State, mid: str) -> str:
+    info = catalog.infos.get(mid)
+    if info is not None:
+        return info.module
+    record = state.files.get(mid)
+    return record.module if record is not None else "?"
 
 
 def _rollback_ops(catalog: _Catalog, state: State, steps: int | None, target: str | None,
-                  force: bool) -> list[mp.Operation]:
+                  force: bool, *, module: str | None = None, cascade: bool = False) -> list[mp.Operation]:
     if steps is not None and target is not None:
         raise MigrationError("pass either steps or a target to roll back to, not both")
+    if module is not None and module not in MODULES:
+        raise MigrationError(f"no module {module!r}: the modules are {', '.join(MODULES)}")
     order = state.applied_order
     if target is not None:
         if target not in state.applied:
             raise MigrationError(f"migration {target!r} is not applied: nothing to roll back to")
-        chosen = order[order.index(target) + 1:]
+        target_module = _module_of(catalog, state, target)
+        if module is not None and module != target_module:
+            raise MigrationError(f"migration {target!r} is in module {target_module!r}, not {module!r}")
+        module = target_module
+        own = [mid for mid in order if _module_of(catalog, state, mid) == module]
+        chosen = own[own.index(target) + 1:]
     else:
         steps = 1 if steps is None else steps
         if steps < 1:
             raise MigrationError(f"steps must be >= 1, got {steps!r}")
-        chosen = order[-steps:]
+        own = order if module is None else [mid for mid in order if _module_of(catalog, state, mid) == module]
+        chosen = own[-steps:]
+    chosen = _with_dependents(catalog, state, chosen, module, cascade)
     missing = [mid for mid in chosen if mid not in catalog.infos]
     if missing:
         raise MigrationError(
@@ -321,6 +398,56 @@ def _rollback_ops(catalog: _Catalog, state: State, steps: int | None, target: st
             f"control before rolling it back"
         )
     return [catalog.operation(mid, "rollback", force=force) for mid in reversed(chosen)]
+
+
+def _with_dependents(catalog: _Catalog, state: State, chosen: list[str], module: str | None,
+                     cascade: bool) -> list[str]:
+    """``chosen`` and every applied migration depending on one of them, in applied order;
+    refused (unless ``cascade``) when that reaches beyond ``chosen`` or spans several modules
+    with none named."""
+    picked = set(chosen)
+    applied = [mid for mid in state.applied_order if mid in catalog.yoyo]
+    dependents = [mid for mid in applied if mid not in picked and any(
+        a.id in picked for a in ancestors(catalog.yoyo[mid], catalog.yoyo.values()))]
+    modules = sorted({_module_of(catalog, state, mid) for mid in chosen})
+    if not dependents and (module is not None or len(modules) <= 1):
+        return chosen
+    everything = [mid for mid in state.applied_order if mid in picked or mid in dependents]
+    listing = ", ".join(f"{_module_of(catalog, state, mid)}/{mid}" for mid in reversed(everything))
+    if not cascade:
+        if dependents:
+            why = (f"{len(dependents)} applied migration(s) depend on what it removes "
+                   f"({', '.join(dependents[:6])})")
+        else:
+            why = f"it spans the modules {' and '.join(modules)} and no --module was named"
+        raise MigrationError(
+            f"refusing to roll back {len(chosen)} migration(s): {why}; it would undo "
+            f"{len(everything)}: {listing}. Pass --cascade to undo all of them, or name the "
+            f"module (--module) and fewer steps")
+    logger.warning("rollback cascades through %d migration(s): %s", len(everything), listing)
+    return everything
+
+
+def _run_ops(conn: psycopg.Connection[Any], ops: list[mp.Operation], settings: MigrationSettings,
+             verb: str) -> list[str]:
+    """Run ``ops`` in order; a failure says what ran before it and what is left undone."""
+    who = mp.applied_by()
+    done: list[str] = []
+    for op in ops:
+        try:
+            _apply(conn, op, settings, who)
+        except MigrationError as exc:
+            left = [o.migration_id for o in ops[len(done) + 1:]]
+            exc.done = list(done)
+            exc.left = [op.migration_id, *left]
+            did, left_word = ("applied", "still pending") if verb == "apply" else \
+                ("rolled back", "not rolled back")
+            before = f"{did} before the failure: {', '.join(done) if done else 'nothing'}"
+            after = f"; {left_word}: {', '.join(exc.left)}"
+            exc.args = (f"{exc.args[0]} [{before}{after}]",)
+            raise
+        done.append(op.migration_id)
+    return done
 
 
 # -- read-only: status, verify, plan --------------------------------------------------------------
@@ -333,17 +460,42 @@ def _reader(url: str) -> Iterator[psycopg.Connection[Any]]:
         yield conn
 
 
-def status(url: str, *, directory: Path | None = None) -> list[MigrationStatus]:
-    """Every known migration, applied ones first in the order applied, then pending ones.
+def status(url: str, *, directory: Path | None = None, module: str | None = None) -> list[MigrationStatus]:
+    """Every known migration (of ``module``, or all), applied ones first in the order applied,
+    then pending ones.
 
     Reads only: no lock, no writes, works on a database yoyo has never touched.
     """
+    if module is not None and module not in MODULES:
+        raise MigrationError(f"no module {module!r}: the modules are {', '.join(MODULES)}")
     infos = {i.id: i for i in load_migrations(directory)}
     with _reader(url) as conn:
         state = read_state(conn)
         rows = [state.status_of(mid, infos.get(mid)) for mid in state.applied_order]
         rows += [state.status_of(i.id, i, conn) for i in infos.values() if i.id not in state.applied]
-    return rows
+    return [r for r in rows if module is None or r.module == module]
+
+
+def history(url: str, *, directory: Path | None = None, module: str | None = None,
+            limit: int | None = None) -> list[HistoryEntry]:
+    """Every apply and rollback recorded in yoyo's log (of ``module``, or all), oldest first;
+    the newest ``limit`` when given. Reads only."""
+    infos = {i.id: i.module for i in load_migrations(directory)}
+    with _reader(url) as conn:
+        if conn.execute("SELECT to_regclass('_yoyo_log')").fetchone() in (None, (None,)):
+            return []
+        modules = dict(infos)
+        if conn.execute("SELECT to_regclass('aura_migration_files')").fetchone() not in (None, (None,)):
+            modules |= {m: mod for m, mod in conn.execute(
+                "SELECT migration_id, module FROM aura_migration_files").fetchall() if m not in infos}
+        rows = conn.execute(
+            'SELECT created_at_utc, operation, migration_id, coalesce(username, \'?\') || '
+            "coalesce('@' || hostname, ''), coalesce(substring(comment FROM '^duration_ms=(\\d+)$'), '') "
+            'FROM "_yoyo_log" WHERE migration_id IS NOT NULL ORDER BY created_at_utc, id').fetchall()
+    entries = [HistoryEntry(at, op, mid, modules.get(mid, "?"), by, int(ms) if ms else None)
+               for at, op, mid, by, ms in rows]
+    entries = [e for e in entries if module is None or e.module == module]
+    return entries[-limit:] if limit else entries
 
 
 def pending_count(url: str, *, directory: Path | None = None) -> int:
@@ -392,25 +544,28 @@ def accept_renames(url: str, *, directory: Path | None = None,
 def plan(
     url: str, *, directory: Path | None = None, settings: MigrationSettings | None = None,
     rollback_steps: int | None = None, target: str | None = None, force: bool = False,
+    module: str | None = None, cascade: bool = False,
 ) -> str:
-    """The psql script ``migrate`` (or ``rollback``, with ``rollback_steps``) would run now.
-
-    Runs nothing and writes nothing.
-    """
+    """The psql script ``migrate`` (or ``rollback``, with ``rollback_steps`` of ``module``)
+    would run now; "-- nothing to do" when nothing is pending. Runs nothing, writes nothing."""
     settings = settings or MigrationSettings()
     catalog = _Catalog(directory)
     with _reader(url) as conn:
         state = read_state(conn)
         if rollback_steps is not None:
-            ops = _rollback_ops(catalog, state, rollback_steps, None, force)
-            what = f"rollback --steps {rollback_steps}"
+            ops = _rollback_ops(catalog, state, rollback_steps, None, force, module=module,
+                                cascade=cascade)
+            what = f"rollback --steps {rollback_steps}" + (f" --module {module}" if module else "")
         else:
             ops = _pending(catalog, state, target, find_drift(list(catalog.infos.values()), state))
             what = "migrate" + (f" --to {target}" if target else "")
         cleanup = {op.migration_id: invalid_indexes(conn, op.statements) for op in ops
                    if not op.transactional and op.direction == "apply"}
+    header = f"aura-db plan: {what} on {describe_server(url)} at {datetime.now():%Y-%m-%d %H:%M:%S}"
+    if not ops:
+        nothing = "no migration to roll back" if rollback_steps else "no migration is pending"
+        return f"-- {header}\n-- nothing to do: {nothing}\n"
     return mp.render_plan(
         ops, lock_timeout=settings.lock_timeout, statement_timeout=settings.statement_timeout,
-        header=f"aura-db plan: {what} on {describe_server(url)} at {datetime.now():%Y-%m-%d %H:%M:%S}",
-        who=mp.applied_by(), cleanup=cleanup,
+        header=header, who=mp.applied_by(), cleanup=cleanup,
     )

@@ -53,6 +53,18 @@ class MigrationStatus:
         return self.applied_at is None
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One apply or rollback as yoyo's log recorded it (what, when, by whom, how long)."""
+
+    at: datetime  # UTC
+    operation: str  # "apply" or "rollback" (or yoyo's "mark"/"unmark")
+    migration_id: str
+    module: str
+    by: str
+    duration_ms: int | None  # None: not recorded (non-transactional, or run by plain yoyo)
+
+
 @dataclass
 class State:
     """Applied migrations in the order applied, with our records about them."""
