@@ -299,6 +299,30 @@ COMMENT ON COLUMN public.agent_executions.created_at IS 'When the run was record
 COMMENT ON COLUMN public.agent_executions.story_step_id IS 'Story step the run worked on, if any (developer module). Set to NULL when the step is deleted.';
 
 --
+-- Name: CONSTRAINT ck_agent_executions_duration_ms_non_negative ON agent_executions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_agent_executions_duration_ms_non_negative ON public.agent_executions IS 'duration_ms, when set, is not negative.';
+
+--
+-- Name: CONSTRAINT ck_agent_executions_prompt_tokens_non_negative ON agent_executions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_agent_executions_prompt_tokens_non_negative ON public.agent_executions IS 'prompt_tokens, when set, is not negative.';
+
+--
+-- Name: CONSTRAINT ck_agent_executions_response_tokens_non_negative ON agent_executions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_agent_executions_response_tokens_non_negative ON public.agent_executions IS 'response_tokens, when set, is not negative.';
+
+--
+-- Name: CONSTRAINT ck_agent_executions_tokens_used_non_negative ON agent_executions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_agent_executions_tokens_used_non_negative ON public.agent_executions IS 'tokens_used, when set, is not negative.';
+
+--
 -- Name: aura_created_extensions; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -336,7 +360,7 @@ CREATE TABLE public.code_edges (
     edge_type character varying(50) NOT NULL,
     metadata jsonb,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT ck_code_edges_edge_type CHECK (((edge_type)::text = ANY ((ARRAY['Contains'::character varying, 'Implements'::character varying, 'Inherits'::character varying, 'Calls'::character varying, 'References'::character varying, 'Returns'::character varying, 'Overrides'::character varying])::text[])))
+    CONSTRAINT ck_code_edges_edge_type CHECK ((edge_type IN ('Contains', 'Implements', 'Inherits', 'Calls', 'References', 'Returns', 'Overrides')))
 );
 
 --
@@ -382,6 +406,12 @@ COMMENT ON COLUMN public.code_edges.metadata IS 'Indexer-specific details (JSON 
 COMMENT ON COLUMN public.code_edges.created_at IS 'When the edge was indexed (database clock).';
 
 --
+-- Name: CONSTRAINT ck_code_edges_edge_type ON code_edges; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_code_edges_edge_type ON public.code_edges IS 'edge_type is Contains, Implements, Inherits, Calls, References, Returns or Overrides.';
+
+--
 -- Name: code_nodes; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -399,7 +429,7 @@ CREATE TABLE public.code_nodes (
     metadata jsonb,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT ck_code_nodes_end_line_after_start CHECK ((end_line >= start_line)),
-    CONSTRAINT ck_code_nodes_node_type CHECK (((node_type)::text = ANY ((ARRAY['Project'::character varying, 'Namespace'::character varying, 'Class'::character varying, 'Interface'::character varying, 'Struct'::character varying, 'Record'::character varying, 'Enum'::character varying, 'Method'::character varying, 'Property'::character varying, 'Field'::character varying, 'Event'::character varying, 'Delegate'::character varying, 'Constructor'::character varying, 'Function'::character varying, 'Module'::character varying])::text[]))),
+    CONSTRAINT ck_code_nodes_node_type CHECK ((node_type IN ('Project', 'Namespace', 'Class', 'Interface', 'Struct', 'Record', 'Enum', 'Method', 'Property', 'Field', 'Event', 'Delegate', 'Constructor', 'Function', 'Module'))),
     CONSTRAINT ck_code_nodes_start_line_positive CHECK ((start_line >= 1))
 );
 
@@ -482,6 +512,24 @@ COMMENT ON COLUMN public.code_nodes.metadata IS 'Indexer-specific details (JSON 
 COMMENT ON COLUMN public.code_nodes.created_at IS 'When the node was indexed (database clock).';
 
 --
+-- Name: CONSTRAINT ck_code_nodes_end_line_after_start ON code_nodes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_code_nodes_end_line_after_start ON public.code_nodes IS 'end_line is not before start_line (when both are set).';
+
+--
+-- Name: CONSTRAINT ck_code_nodes_node_type ON code_nodes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_code_nodes_node_type ON public.code_nodes IS 'node_type is one of the indexer''s symbol kinds: Project, Namespace, Class, Interface, Struct, Record, Enum, Method, Property, Field, Event, Delegate, Constructor, Function or Module.';
+
+--
+-- Name: CONSTRAINT ck_code_nodes_start_line_positive ON code_nodes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_code_nodes_start_line_positive ON public.code_nodes IS 'start_line, when set, is 1 or more (lines are 1-based).';
+
+--
 -- Name: configurations; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -515,6 +563,12 @@ COMMENT ON COLUMN public.configurations.value IS 'Setting value as JSON (number,
 --
 
 COMMENT ON COLUMN public.configurations.updated_at IS 'Last update time, kept by trigger aura_set_updated_at.';
+
+--
+-- Name: CONSTRAINT ck_configurations_key_not_blank ON configurations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_configurations_key_not_blank ON public.configurations IS 'key is not empty or all spaces.';
 
 --
 -- Name: conversations; Type: TABLE; Schema: public; Owner: -
@@ -608,6 +662,12 @@ COMMENT ON COLUMN public.conversations.version IS 'Optimistic-concurrency versio
 COMMENT ON COLUMN public.conversations.story_id IS 'Story the conversation belongs to, if any (developer module). Deleting the story deletes it.';
 
 --
+-- Name: CONSTRAINT ck_conversations_version_positive ON conversations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_conversations_version_positive ON public.conversations IS 'version is 1 or more.';
+
+--
 -- Name: index_metadata; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -619,7 +679,7 @@ CREATE TABLE public.index_metadata (
     indexed_at timestamp with time zone DEFAULT now() NOT NULL,
     index_type character varying(50) NOT NULL,
     CONSTRAINT ck_index_metadata_content_hash_sha256 CHECK (((content_hash)::text ~ '^[0-9a-f]{64}$'::text)),
-    CONSTRAINT ck_index_metadata_index_type CHECK (((index_type)::text = ANY ((ARRAY['rag'::character varying, 'graph'::character varying])::text[])))
+    CONSTRAINT ck_index_metadata_index_type CHECK ((index_type IN ('rag', 'graph')))
 );
 
 --
@@ -665,6 +725,18 @@ COMMENT ON COLUMN public.index_metadata.indexed_at IS 'When the file was last in
 COMMENT ON COLUMN public.index_metadata.index_type IS 'Which index: rag (chunks) or graph (code graph).';
 
 --
+-- Name: CONSTRAINT ck_index_metadata_content_hash_sha256 ON index_metadata; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_index_metadata_content_hash_sha256 ON public.index_metadata IS 'content_hash is a SHA-256 digest: 64 lower-case hex digits.';
+
+--
+-- Name: CONSTRAINT ck_index_metadata_index_type ON index_metadata; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_index_metadata_index_type ON public.index_metadata IS 'index_type is rag or graph.';
+
+--
 -- Name: message_rag_contexts; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -680,7 +752,7 @@ CREATE TABLE public.message_rag_contexts (
     content_type character varying(50),
     retrieved_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT ck_message_rag_contexts_chunk_index_non_negative CHECK ((chunk_index >= 0)),
-    CONSTRAINT ck_message_rag_contexts_content_type CHECK (((content_type)::text = ANY ((ARRAY['Unknown'::character varying, 'Code'::character varying, 'Markdown'::character varying, 'PlainText'::character varying, 'Documentation'::character varying, 'Pdf'::character varying, 'Receipt'::character varying, 'Paper'::character varying])::text[])))
+    CONSTRAINT ck_message_rag_contexts_content_type CHECK ((content_type IN ('Unknown', 'Code', 'Markdown', 'PlainText', 'Documentation', 'Pdf', 'Receipt', 'Paper')))
 );
 
 --
@@ -750,6 +822,18 @@ COMMENT ON COLUMN public.message_rag_contexts.content_type IS 'rag_chunks.conten
 COMMENT ON COLUMN public.message_rag_contexts.retrieved_at IS 'When the retrieval ran (database clock).';
 
 --
+-- Name: CONSTRAINT ck_message_rag_contexts_chunk_index_non_negative ON message_rag_contexts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_message_rag_contexts_chunk_index_non_negative ON public.message_rag_contexts IS 'chunk_index is 0 or more (0-based, as in rag_chunks).';
+
+--
+-- Name: CONSTRAINT ck_message_rag_contexts_content_type ON message_rag_contexts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_message_rag_contexts_content_type ON public.message_rag_contexts IS 'content_type, when set, is one of the rag_chunks content types: Unknown, Code, Markdown, PlainText, Documentation, Pdf, Receipt or Paper.';
+
+--
 -- Name: messages; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -762,7 +846,7 @@ CREATE TABLE public.messages (
     model character varying(100),
     tokens_used integer,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT ck_messages_role CHECK (((role)::text = ANY ((ARRAY['user'::character varying, 'assistant'::character varying, 'system'::character varying, 'tool'::character varying])::text[]))),
+    CONSTRAINT ck_messages_role CHECK ((role IN ('user', 'assistant', 'system', 'tool'))),
     CONSTRAINT ck_messages_tokens_used_non_negative CHECK ((tokens_used >= 0))
 );
 
@@ -821,6 +905,18 @@ COMMENT ON COLUMN public.messages.tokens_used IS 'Tokens the LLM provider billed
 COMMENT ON COLUMN public.messages.created_at IS 'When the message was recorded (database clock).';
 
 --
+-- Name: CONSTRAINT ck_messages_role ON messages; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_messages_role ON public.messages IS 'role is user, assistant, system or tool.';
+
+--
+-- Name: CONSTRAINT ck_messages_tokens_used_non_negative ON messages; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_messages_tokens_used_non_negative ON public.messages IS 'tokens_used, when set, is not negative.';
+
+--
 -- Name: messages_seq_seq; Type: SEQUENCE; Schema: public; Owner: -
 --
 
@@ -852,7 +948,7 @@ CREATE TABLE public.rag_chunks (
     metadata jsonb,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT ck_rag_chunks_chunk_index_non_negative CHECK ((chunk_index >= 0)),
-    CONSTRAINT ck_rag_chunks_content_type CHECK (((content_type)::text = ANY ((ARRAY['Unknown'::character varying, 'Code'::character varying, 'Markdown'::character varying, 'PlainText'::character varying, 'Documentation'::character varying, 'Pdf'::character varying, 'Receipt'::character varying, 'Paper'::character varying])::text[]))),
+    CONSTRAINT ck_rag_chunks_content_type CHECK ((content_type IN ('Unknown', 'Code', 'Markdown', 'PlainText', 'Documentation', 'Pdf', 'Receipt', 'Paper'))),
     CONSTRAINT ck_rag_chunks_embedding_dims_supported CHECK ((embedding_dims = ANY (ARRAY[384, 768, 1536, 3072])))
 );
 
@@ -941,6 +1037,24 @@ COMMENT ON COLUMN public.rag_chunks.metadata IS 'Indexer-specific details (JSON 
 COMMENT ON COLUMN public.rag_chunks.created_at IS 'When the chunk was indexed (database clock).';
 
 --
+-- Name: CONSTRAINT ck_rag_chunks_chunk_index_non_negative ON rag_chunks; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_rag_chunks_chunk_index_non_negative ON public.rag_chunks IS 'chunk_index is 0 or more (0-based).';
+
+--
+-- Name: CONSTRAINT ck_rag_chunks_content_type ON rag_chunks; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_rag_chunks_content_type ON public.rag_chunks IS 'content_type is one of Unknown, Code, Markdown, PlainText, Documentation, Pdf, Receipt or Paper.';
+
+--
+-- Name: CONSTRAINT ck_rag_chunks_embedding_dims_supported ON rag_chunks; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_rag_chunks_embedding_dims_supported ON public.rag_chunks IS 'The embedding has 384, 768, 1536 or 3072 dimensions: the sizes that have an HNSW index.';
+
+--
 -- Name: rag_search_calibrations; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1024,6 +1138,48 @@ COMMENT ON COLUMN public.rag_search_calibrations.changed_chunks IS 'Chunks writt
 COMMENT ON COLUMN public.rag_search_calibrations.calibrated_at IS 'When it was measured (database clock).';
 
 --
+-- Name: CONSTRAINT ck_rag_search_calibrations_changed_chunks_non_negative ON rag_search_calibrations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_rag_search_calibrations_changed_chunks_non_negative ON public.rag_search_calibrations IS 'changed_chunks is 0 or more.';
+
+--
+-- Name: CONSTRAINT ck_rag_search_calibrations_chunks_non_negative ON rag_search_calibrations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_rag_search_calibrations_chunks_non_negative ON public.rag_search_calibrations IS 'chunks is 0 or more.';
+
+--
+-- Name: CONSTRAINT ck_rag_search_calibrations_ef_search_range ON rag_search_calibrations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_rag_search_calibrations_ef_search_range ON public.rag_search_calibrations IS 'ef_search, when set, is 1 to 1000. NULL means no ef_search met the target: searches go exact.';
+
+--
+-- Name: CONSTRAINT ck_rag_search_calibrations_embedding_dims_supported ON rag_search_calibrations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_rag_search_calibrations_embedding_dims_supported ON public.rag_search_calibrations IS 'embedding_dims is 384, 768, 1536 or 3072, the sizes rag_chunks admits.';
+
+--
+-- Name: CONSTRAINT ck_rag_search_calibrations_queries_positive ON rag_search_calibrations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_rag_search_calibrations_queries_positive ON public.rag_search_calibrations IS 'At least one sample query was measured.';
+
+--
+-- Name: CONSTRAINT ck_rag_search_calibrations_recall_range ON rag_search_calibrations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_rag_search_calibrations_recall_range ON public.rag_search_calibrations IS 'recall is between 0 and 1.';
+
+--
+-- Name: CONSTRAINT ck_rag_search_calibrations_recall_target_range ON rag_search_calibrations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_rag_search_calibrations_recall_target_range ON public.rag_search_calibrations IS 'recall_target is above 0 and at most 1.';
+
+--
 -- Name: sessions; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1087,6 +1243,12 @@ COMMENT ON COLUMN public.sessions.created_at IS 'When the session opened (databa
 COMMENT ON COLUMN public.sessions.updated_at IS 'Last update time, kept by trigger aura_set_updated_at.';
 
 --
+-- Name: CONSTRAINT ck_sessions_client_id_not_blank ON sessions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_sessions_client_id_not_blank ON public.sessions IS 'client_id is not empty or all spaces.';
+
+--
 -- Name: stories; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1132,7 +1294,7 @@ CREATE TABLE public.stories (
     CONSTRAINT ck_stories_current_wave_non_negative CHECK ((current_wave >= 0)),
     CONSTRAINT ck_stories_issue_number_positive CHECK ((issue_number >= 1)),
     CONSTRAINT ck_stories_max_parallelism_positive CHECK ((max_parallelism >= 1)),
-    CONSTRAINT ck_stories_status CHECK (((status)::text = ANY ((ARRAY['Created'::character varying, 'Analyzing'::character varying, 'Analyzed'::character varying, 'Planning'::character varying, 'Planned'::character varying, 'Executing'::character varying, 'Completed'::character varying, 'Failed'::character varying, 'Cancelled'::character varying])::text[]))),
+    CONSTRAINT ck_stories_status CHECK ((status IN ('Created', 'Analyzing', 'Analyzed', 'Planning', 'Planned', 'Executing', 'Completed', 'Failed', 'Cancelled'))),
     CONSTRAINT ck_stories_title_not_blank CHECK ((btrim((title)::text) <> ''::text)),
     CONSTRAINT ck_stories_version_positive CHECK ((version >= 1))
 );
@@ -1366,6 +1528,48 @@ COMMENT ON COLUMN public.stories.deleted_at IS 'Soft-delete time. NULL while the
 COMMENT ON COLUMN public.stories.version IS 'Optimistic-concurrency version, +1 on every update by trigger.';
 
 --
+-- Name: CONSTRAINT ck_stories_completed_after_created ON stories; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_stories_completed_after_created ON public.stories IS 'completed_at, when set, is not before created_at.';
+
+--
+-- Name: CONSTRAINT ck_stories_current_wave_non_negative ON stories; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_stories_current_wave_non_negative ON public.stories IS 'current_wave is 0 or more (0-based).';
+
+--
+-- Name: CONSTRAINT ck_stories_issue_number_positive ON stories; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_stories_issue_number_positive ON public.stories IS 'issue_number, when set, is 1 or more.';
+
+--
+-- Name: CONSTRAINT ck_stories_max_parallelism_positive ON stories; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_stories_max_parallelism_positive ON public.stories IS 'max_parallelism is 1 or more.';
+
+--
+-- Name: CONSTRAINT ck_stories_status ON stories; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_stories_status ON public.stories IS 'status is one of the workflow states: Created, Analyzing, Analyzed, Planning, Planned, Executing, Completed, Failed or Cancelled.';
+
+--
+-- Name: CONSTRAINT ck_stories_title_not_blank ON stories; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_stories_title_not_blank ON public.stories IS 'title is not empty or all spaces.';
+
+--
+-- Name: CONSTRAINT ck_stories_version_positive ON stories; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_stories_version_positive ON public.stories IS 'version is 1 or more.';
+
+--
 -- Name: story_steps; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1398,7 +1602,7 @@ CREATE TABLE public.story_steps (
     CONSTRAINT ck_story_steps_completed_after_started CHECK ((completed_at >= started_at)),
     CONSTRAINT ck_story_steps_name_not_blank CHECK ((btrim((name)::text) <> ''::text)),
     CONSTRAINT ck_story_steps_order_non_negative CHECK (("order" >= 0)),
-    CONSTRAINT ck_story_steps_status CHECK (((status)::text = ANY ((ARRAY['Pending'::character varying, 'Running'::character varying, 'Completed'::character varying, 'Failed'::character varying, 'Skipped'::character varying])::text[]))),
+    CONSTRAINT ck_story_steps_status CHECK ((status IN ('Pending', 'Running', 'Completed', 'Failed', 'Skipped'))),
     CONSTRAINT ck_story_steps_version_positive CHECK ((version >= 1)),
     CONSTRAINT ck_story_steps_wave_non_negative CHECK ((wave >= 0))
 );
@@ -1548,6 +1752,54 @@ COMMENT ON COLUMN public.story_steps.deleted_at IS 'Soft-delete time. NULL while
 COMMENT ON COLUMN public.story_steps.version IS 'Optimistic-concurrency version, +1 on every update by trigger.';
 
 --
+-- Name: CONSTRAINT ck_story_steps_attempts_non_negative ON story_steps; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_story_steps_attempts_non_negative ON public.story_steps IS 'attempts is 0 or more.';
+
+--
+-- Name: CONSTRAINT ck_story_steps_capability_not_blank ON story_steps; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_story_steps_capability_not_blank ON public.story_steps IS 'capability is not empty or all spaces.';
+
+--
+-- Name: CONSTRAINT ck_story_steps_completed_after_started ON story_steps; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_story_steps_completed_after_started ON public.story_steps IS 'completed_at is not before started_at (when both are set).';
+
+--
+-- Name: CONSTRAINT ck_story_steps_name_not_blank ON story_steps; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_story_steps_name_not_blank ON public.story_steps IS 'name is not empty or all spaces.';
+
+--
+-- Name: CONSTRAINT ck_story_steps_order_non_negative ON story_steps; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_story_steps_order_non_negative ON public.story_steps IS '"order" is 0 or more (0-based).';
+
+--
+-- Name: CONSTRAINT ck_story_steps_status ON story_steps; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_story_steps_status ON public.story_steps IS 'status is Pending, Running, Completed, Failed or Skipped.';
+
+--
+-- Name: CONSTRAINT ck_story_steps_version_positive ON story_steps; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_story_steps_version_positive ON public.story_steps IS 'version is 1 or more.';
+
+--
+-- Name: CONSTRAINT ck_story_steps_wave_non_negative ON story_steps; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_story_steps_wave_non_negative ON public.story_steps IS 'wave is 0 or more (0-based).';
+
+--
 -- Name: story_tasks; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1563,7 +1815,7 @@ CREATE TABLE public.story_tasks (
     CONSTRAINT ck_story_tasks_completed_after_created CHECK ((completed_at >= created_at)),
     CONSTRAINT ck_story_tasks_description_not_blank CHECK ((btrim(description) <> ''::text)),
     CONSTRAINT ck_story_tasks_order_non_negative CHECK (("order" >= 0)),
-    CONSTRAINT ck_story_tasks_status CHECK (((status)::text = ANY ((ARRAY['Pending'::character varying, 'Running'::character varying, 'Completed'::character varying, 'Failed'::character varying, 'Skipped'::character varying])::text[])))
+    CONSTRAINT ck_story_tasks_status CHECK ((status IN ('Pending', 'Running', 'Completed', 'Failed', 'Skipped')))
 );
 
 --
@@ -1621,6 +1873,30 @@ COMMENT ON COLUMN public.story_tasks.created_at IS 'Row creation time (database 
 COMMENT ON COLUMN public.story_tasks.updated_at IS 'Last update time, kept by trigger aura_set_updated_at.';
 
 --
+-- Name: CONSTRAINT ck_story_tasks_completed_after_created ON story_tasks; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_story_tasks_completed_after_created ON public.story_tasks IS 'completed_at, when set, is not before created_at.';
+
+--
+-- Name: CONSTRAINT ck_story_tasks_description_not_blank ON story_tasks; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_story_tasks_description_not_blank ON public.story_tasks IS 'description is not empty or all spaces.';
+
+--
+-- Name: CONSTRAINT ck_story_tasks_order_non_negative ON story_tasks; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_story_tasks_order_non_negative ON public.story_tasks IS '"order" is 0 or more (0-based).';
+
+--
+-- Name: CONSTRAINT ck_story_tasks_status ON story_tasks; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_story_tasks_status ON public.story_tasks IS 'status is Pending, Running, Completed, Failed or Skipped (the step statuses).';
+
+--
 -- Name: tool_executions; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1638,7 +1914,7 @@ CREATE TABLE public.tool_executions (
     completed_at timestamp with time zone,
     CONSTRAINT ck_tool_executions_completed_after_created CHECK ((completed_at >= created_at)),
     CONSTRAINT ck_tool_executions_duration_ms_non_negative CHECK ((duration_ms >= 0)),
-    CONSTRAINT ck_tool_executions_status CHECK (((status)::text = ANY ((ARRAY['Pending'::character varying, 'Running'::character varying, 'Completed'::character varying, 'Failed'::character varying, 'Cancelled'::character varying])::text[]))),
+    CONSTRAINT ck_tool_executions_status CHECK ((status IN ('Pending', 'Running', 'Completed', 'Failed', 'Cancelled'))),
     CONSTRAINT ck_tool_executions_tool_name_not_blank CHECK ((btrim((tool_name)::text) <> ''::text))
 );
 
@@ -1713,6 +1989,30 @@ COMMENT ON COLUMN public.tool_executions.updated_at IS 'Last update time, kept b
 --
 
 COMMENT ON COLUMN public.tool_executions.completed_at IS 'When the call reached a final status. NULL while running.';
+
+--
+-- Name: CONSTRAINT ck_tool_executions_completed_after_created ON tool_executions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_tool_executions_completed_after_created ON public.tool_executions IS 'completed_at, when set, is not before created_at.';
+
+--
+-- Name: CONSTRAINT ck_tool_executions_duration_ms_non_negative ON tool_executions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_tool_executions_duration_ms_non_negative ON public.tool_executions IS 'duration_ms, when set, is not negative.';
+
+--
+-- Name: CONSTRAINT ck_tool_executions_status ON tool_executions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_tool_executions_status ON public.tool_executions IS 'status is Pending, Running, Completed, Failed or Cancelled.';
+
+--
+-- Name: CONSTRAINT ck_tool_executions_tool_name_not_blank ON tool_executions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_tool_executions_tool_name_not_blank ON public.tool_executions IS 'tool_name is not empty or all spaces.';
 
 --
 -- Name: workspaces; Type: TABLE; Schema: public; Owner: -
@@ -1837,11 +2137,41 @@ COMMENT ON COLUMN public.workspaces.deleted_at IS 'Soft-delete time; NULL while 
 COMMENT ON COLUMN public.workspaces.version IS 'Optimistic-concurrency version, +1 on every update by trigger.';
 
 --
+-- Name: CONSTRAINT ck_workspaces_id_hex ON workspaces; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_workspaces_id_hex ON public.workspaces IS 'id is exactly 16 lower-case hex digits (the first 16 of the SHA-256 of the path).';
+
+--
+-- Name: CONSTRAINT ck_workspaces_name_not_blank ON workspaces; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_workspaces_name_not_blank ON public.workspaces IS 'name is not empty or all spaces.';
+
+--
+-- Name: CONSTRAINT ck_workspaces_path_absolute ON workspaces; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_workspaces_path_absolute ON public.workspaces IS 'path is absolute: it starts with /.';
+
+--
+-- Name: CONSTRAINT ck_workspaces_version_positive ON workspaces; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_workspaces_version_positive ON public.workspaces IS 'version is 1 or more.';
+
+--
 -- Name: agent_executions agent_executions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.agent_executions
     ADD CONSTRAINT agent_executions_pkey PRIMARY KEY (id);
+
+--
+-- Name: CONSTRAINT agent_executions_pkey ON agent_executions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT agent_executions_pkey ON public.agent_executions IS 'One row per agent run.';
 
 --
 -- Name: aura_created_extensions aura_created_extensions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1851,11 +2181,23 @@ ALTER TABLE ONLY public.aura_created_extensions
     ADD CONSTRAINT aura_created_extensions_pkey PRIMARY KEY (extname);
 
 --
+-- Name: CONSTRAINT aura_created_extensions_pkey ON aura_created_extensions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT aura_created_extensions_pkey ON public.aura_created_extensions IS 'One row per extension that foundation 0001 created.';
+
+--
 -- Name: code_edges code_edges_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.code_edges
     ADD CONSTRAINT code_edges_pkey PRIMARY KEY (id);
+
+--
+-- Name: CONSTRAINT code_edges_pkey ON code_edges; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT code_edges_pkey ON public.code_edges IS 'One row per edge id.';
 
 --
 -- Name: code_nodes code_nodes_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1865,11 +2207,23 @@ ALTER TABLE ONLY public.code_nodes
     ADD CONSTRAINT code_nodes_pkey PRIMARY KEY (id);
 
 --
+-- Name: CONSTRAINT code_nodes_pkey ON code_nodes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT code_nodes_pkey ON public.code_nodes IS 'One row per node id.';
+
+--
 -- Name: configurations configurations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.configurations
     ADD CONSTRAINT configurations_pkey PRIMARY KEY (key);
+
+--
+-- Name: CONSTRAINT configurations_pkey ON configurations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT configurations_pkey ON public.configurations IS 'One value per setting key.';
 
 --
 -- Name: conversations conversations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1879,11 +2233,23 @@ ALTER TABLE ONLY public.conversations
     ADD CONSTRAINT conversations_pkey PRIMARY KEY (id);
 
 --
+-- Name: CONSTRAINT conversations_pkey ON conversations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT conversations_pkey ON public.conversations IS 'One row per conversation id.';
+
+--
 -- Name: index_metadata index_metadata_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.index_metadata
     ADD CONSTRAINT index_metadata_pkey PRIMARY KEY (id);
+
+--
+-- Name: CONSTRAINT index_metadata_pkey ON index_metadata; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT index_metadata_pkey ON public.index_metadata IS 'One row per record id.';
 
 --
 -- Name: message_rag_contexts message_rag_contexts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1893,11 +2259,23 @@ ALTER TABLE ONLY public.message_rag_contexts
     ADD CONSTRAINT message_rag_contexts_pkey PRIMARY KEY (id);
 
 --
+-- Name: CONSTRAINT message_rag_contexts_pkey ON message_rag_contexts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT message_rag_contexts_pkey ON public.message_rag_contexts IS 'One row per recorded context.';
+
+--
 -- Name: messages messages_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.messages
     ADD CONSTRAINT messages_pkey PRIMARY KEY (id);
+
+--
+-- Name: CONSTRAINT messages_pkey ON messages; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT messages_pkey ON public.messages IS 'One row per message id.';
 
 --
 -- Name: rag_chunks rag_chunks_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1907,11 +2285,23 @@ ALTER TABLE ONLY public.rag_chunks
     ADD CONSTRAINT rag_chunks_pkey PRIMARY KEY (id);
 
 --
+-- Name: CONSTRAINT rag_chunks_pkey ON rag_chunks; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT rag_chunks_pkey ON public.rag_chunks IS 'One row per chunk id.';
+
+--
 -- Name: rag_search_calibrations rag_search_calibrations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.rag_search_calibrations
     ADD CONSTRAINT rag_search_calibrations_pkey PRIMARY KEY (workspace_id, embedding_dims);
+
+--
+-- Name: CONSTRAINT rag_search_calibrations_pkey ON rag_search_calibrations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT rag_search_calibrations_pkey ON public.rag_search_calibrations IS 'One calibration per workspace and embedding size.';
 
 --
 -- Name: sessions sessions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1921,11 +2311,23 @@ ALTER TABLE ONLY public.sessions
     ADD CONSTRAINT sessions_pkey PRIMARY KEY (id);
 
 --
+-- Name: CONSTRAINT sessions_pkey ON sessions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT sessions_pkey ON public.sessions IS 'One row per session id.';
+
+--
 -- Name: stories stories_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.stories
     ADD CONSTRAINT stories_pkey PRIMARY KEY (id);
+
+--
+-- Name: CONSTRAINT stories_pkey ON stories; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT stories_pkey ON public.stories IS 'One row per story id.';
 
 --
 -- Name: story_steps story_steps_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1935,11 +2337,23 @@ ALTER TABLE ONLY public.story_steps
     ADD CONSTRAINT story_steps_pkey PRIMARY KEY (id);
 
 --
+-- Name: CONSTRAINT story_steps_pkey ON story_steps; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT story_steps_pkey ON public.story_steps IS 'One row per step id.';
+
+--
 -- Name: story_tasks story_tasks_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.story_tasks
     ADD CONSTRAINT story_tasks_pkey PRIMARY KEY (id);
+
+--
+-- Name: CONSTRAINT story_tasks_pkey ON story_tasks; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT story_tasks_pkey ON public.story_tasks IS 'One row per task id.';
 
 --
 -- Name: tool_executions tool_executions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1949,11 +2363,65 @@ ALTER TABLE ONLY public.tool_executions
     ADD CONSTRAINT tool_executions_pkey PRIMARY KEY (id);
 
 --
+-- Name: CONSTRAINT tool_executions_pkey ON tool_executions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT tool_executions_pkey ON public.tool_executions IS 'One row per tool call.';
+
+--
 -- Name: workspaces workspaces_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.workspaces
     ADD CONSTRAINT workspaces_pkey PRIMARY KEY (id);
+
+--
+-- Name: CONSTRAINT workspaces_pkey ON workspaces; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT workspaces_pkey ON public.workspaces IS 'One row per workspace id (the hash of its path).';
+
+--
+-- Name: INDEX agent_executions_pkey; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.agent_executions_pkey IS 'Backs agent_executions_pkey. Serves executions.get_agent_execution, the foreign key from tool_executions and tool_executions'' workspace_isolation policy.';
+
+--
+-- Name: INDEX aura_created_extensions_pkey; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.aura_created_extensions_pkey IS 'Backs aura_created_extensions_pkey: foundation 0001''s rollback looks the vector extension up by extname here.';
+
+--
+-- Name: INDEX code_edges_pkey; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.code_edges_pkey IS 'Backs code_edges_pkey. No named query looks an edge up by id.';
+
+--
+-- Name: INDEX code_nodes_pkey; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.code_nodes_pkey IS 'Backs code_nodes_pkey. Serves code_graph.get_code_node, the node joins of code_graph.walk_outgoing, walk_incoming and count_graph, and the foreign keys and workspace_isolation policy of code_edges.';
+
+--
+-- Name: INDEX configurations_pkey; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.configurations_pkey IS 'Backs configurations_pkey. Serves configurations.get_configuration, configurations.set_configuration (ON CONFLICT), configurations.delete_configuration and the key order of configurations.list_configurations.';
+
+--
+-- Name: INDEX conversations_pkey; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.conversations_pkey IS 'Backs conversations_pkey. Serves lookups by id: conversations.get_conversation, conversations.rename_conversation, conversations.soft_delete_conversation, conversations.restore_conversation, conversations.get_conversation_with_latest_messages, conversations.append_message, the live-conversation joins of conversations.page_messages, attach_rag_contexts, list_rag_contexts and find_live_message, the foreign keys from messages and agent_executions and their workspace_isolation policies.';
+
+--
+-- Name: INDEX index_metadata_pkey; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.index_metadata_pkey IS 'Backs index_metadata_pkey. No named query looks a record up by id.';
 
 --
 -- Name: ix_agent_executions_agent_id_created_at; Type: INDEX; Schema: public; Owner: -
@@ -1962,10 +2430,22 @@ ALTER TABLE ONLY public.workspaces
 CREATE INDEX ix_agent_executions_agent_id_created_at ON public.agent_executions USING btree (agent_id, created_at);
 
 --
+-- Name: INDEX ix_agent_executions_agent_id_created_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_agent_executions_agent_id_created_at IS 'One agent''s runs by time: executions.list_agent_executions with agent_id, and executions.agent_usage_report for one agent.';
+
+--
 -- Name: ix_agent_executions_conversation_id; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX ix_agent_executions_conversation_id ON public.agent_executions USING btree (conversation_id);
+
+--
+-- Name: INDEX ix_agent_executions_conversation_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_agent_executions_conversation_id IS 'A conversation''s runs: executions.list_agent_executions with conversation_id. Also serves fk_agent_executions_conversation_id (set to NULL when a conversation is deleted).';
 
 --
 -- Name: ix_agent_executions_created_at; Type: INDEX; Schema: public; Owner: -
@@ -1974,10 +2454,22 @@ CREATE INDEX ix_agent_executions_conversation_id ON public.agent_executions USIN
 CREATE INDEX ix_agent_executions_created_at ON public.agent_executions USING btree (created_at);
 
 --
+-- Name: INDEX ix_agent_executions_created_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_agent_executions_created_at IS 'Runs by time: the newest-first keyset order and the [since, until) range of executions.list_agent_executions, and the range of executions.agent_usage_report.';
+
+--
 -- Name: ix_agent_executions_story_step_id; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX ix_agent_executions_story_step_id ON public.agent_executions USING btree (story_step_id);
+
+--
+-- Name: INDEX ix_agent_executions_story_step_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_agent_executions_story_step_id IS 'A story step''s runs: executions.list_agent_executions with story_step_id. Also serves fk_agent_executions_story_step_id (set to NULL when a step is deleted).';
 
 --
 -- Name: ix_code_edges_edge_type; Type: INDEX; Schema: public; Owner: -
@@ -1986,10 +2478,22 @@ CREATE INDEX ix_agent_executions_story_step_id ON public.agent_executions USING 
 CREATE INDEX ix_code_edges_edge_type ON public.code_edges USING btree (edge_type);
 
 --
+-- Name: INDEX ix_code_edges_edge_type; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_code_edges_edge_type IS 'Edges by edge_type alone. No named query reads edges by edge_type without a node id (the walks filter it together with the source or target).';
+
+--
 -- Name: ix_code_edges_target_node_id; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX ix_code_edges_target_node_id ON public.code_edges USING btree (target_node_id);
+
+--
+-- Name: INDEX ix_code_edges_target_node_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_code_edges_target_node_id IS 'Edges into a node: code_graph.walk_incoming. Also serves fk_code_edges_target_node_id (the cascade when a node is deleted).';
 
 --
 -- Name: ix_code_nodes_fully_qualified_name; Type: INDEX; Schema: public; Owner: -
@@ -1998,10 +2502,22 @@ CREATE INDEX ix_code_edges_target_node_id ON public.code_edges USING btree (targ
 CREATE INDEX ix_code_nodes_fully_qualified_name ON public.code_nodes USING btree (fully_qualified_name);
 
 --
+-- Name: INDEX ix_code_nodes_fully_qualified_name; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_code_nodes_fully_qualified_name IS 'Nodes by exact fully qualified name: code_graph.find_code_nodes with fqn, and the by-name endpoint resolution of code_graph.upsert_staged_edges.';
+
+--
 -- Name: ix_code_nodes_name; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX ix_code_nodes_name ON public.code_nodes USING btree (name);
+
+--
+-- Name: INDEX ix_code_nodes_name; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_code_nodes_name IS 'Nodes by exact name: code_graph.find_code_nodes with name.';
 
 --
 -- Name: ix_code_nodes_repository_file; Type: INDEX; Schema: public; Owner: -
@@ -2010,10 +2526,22 @@ CREATE INDEX ix_code_nodes_name ON public.code_nodes USING btree (name);
 CREATE INDEX ix_code_nodes_repository_file ON public.code_nodes USING btree (repository_path, file_path);
 
 --
+-- Name: INDEX ix_code_nodes_repository_file; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_code_nodes_repository_file IS 'One file''s nodes: code_graph.delete_file_nodes_except, which replaces a file''s nodes when it is re-indexed.';
+
+--
 -- Name: ix_code_nodes_repository_type; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX ix_code_nodes_repository_type ON public.code_nodes USING btree (repository_path, node_type);
+
+--
+-- Name: INDEX ix_code_nodes_repository_type; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_code_nodes_repository_type IS 'A repository''s nodes, by node_type: code_graph.find_code_nodes with node_types, workspaces.purge_workspace and code_nodes'' workspace_isolation policy.';
 
 --
 -- Name: ix_conversations_deleted_at; Type: INDEX; Schema: public; Owner: -
@@ -2022,10 +2550,22 @@ CREATE INDEX ix_code_nodes_repository_type ON public.code_nodes USING btree (rep
 CREATE INDEX ix_conversations_deleted_at ON public.conversations USING btree (deleted_at) WHERE (deleted_at IS NOT NULL);
 
 --
+-- Name: INDEX ix_conversations_deleted_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_conversations_deleted_at IS 'Soft-deleted conversations by deletion time (partial: deleted_at IS NOT NULL). No named query reads conversations by deleted_at (conversations.restore_conversation finds its row by id).';
+
+--
 -- Name: ix_conversations_live_agent_id; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX ix_conversations_live_agent_id ON public.conversations USING btree (agent_id, created_at) WHERE (deleted_at IS NULL);
+
+--
+-- Name: INDEX ix_conversations_live_agent_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_conversations_live_agent_id IS 'Live conversations of one agent by created_at (partial: deleted_at IS NULL): conversations.list_conversations with agent_id.';
 
 --
 -- Name: ix_conversations_live_created_at; Type: INDEX; Schema: public; Owner: -
@@ -2034,10 +2574,22 @@ CREATE INDEX ix_conversations_live_agent_id ON public.conversations USING btree 
 CREATE INDEX ix_conversations_live_created_at ON public.conversations USING btree (created_at) WHERE (deleted_at IS NULL);
 
 --
+-- Name: INDEX ix_conversations_live_created_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_conversations_live_created_at IS 'Live conversations by created_at (partial: deleted_at IS NULL): the newest-first keyset order of conversations.list_conversations.';
+
+--
 -- Name: ix_conversations_story_id; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX ix_conversations_story_id ON public.conversations USING btree (story_id);
+
+--
+-- Name: INDEX ix_conversations_story_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_conversations_story_id IS 'A story''s conversations: conversations.list_conversations with story_id. Also serves fk_conversations_story_id (the cascade when a story is deleted).';
 
 --
 -- Name: ix_index_metadata_workspace_type; Type: INDEX; Schema: public; Owner: -
@@ -2046,10 +2598,22 @@ CREATE INDEX ix_conversations_story_id ON public.conversations USING btree (stor
 CREATE INDEX ix_index_metadata_workspace_type ON public.index_metadata USING btree (workspace_path, index_type);
 
 --
+-- Name: INDEX ix_index_metadata_workspace_type; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_index_metadata_workspace_type IS 'A workspace''s records of one index type: index_metadata.diff_index_metadata, list_index_metadata, forget_index_metadata and clear_index_metadata, the ''rag'' deletes of rag_chunks.delete_path_chunks and delete_workspace_chunks, workspaces.purge_workspace and index_metadata''s workspace_isolation policy.';
+
+--
 -- Name: ix_message_rag_contexts_content_id; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX ix_message_rag_contexts_content_id ON public.message_rag_contexts USING btree (content_id);
+
+--
+-- Name: INDEX ix_message_rag_contexts_content_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_message_rag_contexts_content_id IS 'Contexts by rag_chunks.content_id (the answers a document was used for). No named query reads contexts by content_id.';
 
 --
 -- Name: ix_message_rag_contexts_message_id; Type: INDEX; Schema: public; Owner: -
@@ -2058,10 +2622,22 @@ CREATE INDEX ix_message_rag_contexts_content_id ON public.message_rag_contexts U
 CREATE INDEX ix_message_rag_contexts_message_id ON public.message_rag_contexts USING btree (message_id);
 
 --
+-- Name: INDEX ix_message_rag_contexts_message_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_message_rag_contexts_message_id IS 'A message''s contexts: conversations.list_rag_contexts. Also serves fk_message_rag_contexts_message_id (the cascade when a message is deleted).';
+
+--
 -- Name: ix_messages_created_at; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX ix_messages_created_at ON public.messages USING btree (created_at);
+
+--
+-- Name: INDEX ix_messages_created_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_messages_created_at IS 'Messages by creation time, across conversations. No named query reads messages by created_at (they are ordered by seq).';
 
 --
 -- Name: ix_rag_chunks_content_tsv; Type: INDEX; Schema: public; Owner: -
@@ -2070,10 +2646,22 @@ CREATE INDEX ix_messages_created_at ON public.messages USING btree (created_at);
 CREATE INDEX ix_rag_chunks_content_tsv ON public.rag_chunks USING gin (content_tsv);
 
 --
+-- Name: INDEX ix_rag_chunks_content_tsv; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_rag_chunks_content_tsv IS 'GIN index on content_tsv: the full-text leg (content_tsv @@ websearch_to_tsquery) of rag_chunks.hybrid_exact and rag_chunks.hybrid_hnsw_384/768/1536/3072.';
+
+--
 -- Name: ix_rag_chunks_embedding_1536; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX ix_rag_chunks_embedding_1536 ON public.rag_chunks USING hnsw (((embedding)::public.vector(1536)) public.vector_cosine_ops) WITH (m='16', ef_construction='64') WHERE (embedding_dims = 1536);
+
+--
+-- Name: INDEX ix_rag_chunks_embedding_1536; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_rag_chunks_embedding_1536 IS 'HNSW cosine index of the 1536-dimension embeddings (partial: embedding_dims = 1536): rag_chunks.search_hnsw_1536 and rag_chunks.hybrid_hnsw_1536. Dropped and rebuilt at run time by db.rag_chunks (bulk loads, new parameters).';
 
 --
 -- Name: ix_rag_chunks_embedding_3072; Type: INDEX; Schema: public; Owner: -
@@ -2082,10 +2670,22 @@ CREATE INDEX ix_rag_chunks_embedding_1536 ON public.rag_chunks USING hnsw (((emb
 CREATE INDEX ix_rag_chunks_embedding_3072 ON public.rag_chunks USING hnsw (((embedding)::public.halfvec(3072)) public.halfvec_cosine_ops) WITH (m='16', ef_construction='64') WHERE (embedding_dims = 3072);
 
 --
+-- Name: INDEX ix_rag_chunks_embedding_3072; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_rag_chunks_embedding_3072 IS 'HNSW cosine index of the 3072-dimension embeddings as halfvec (partial: embedding_dims = 3072): rag_chunks.search_hnsw_3072 and rag_chunks.hybrid_hnsw_3072. Dropped and rebuilt at run time by db.rag_chunks (bulk loads, new parameters).';
+
+--
 -- Name: ix_rag_chunks_embedding_384; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX ix_rag_chunks_embedding_384 ON public.rag_chunks USING hnsw (((embedding)::public.vector(384)) public.vector_cosine_ops) WITH (m='16', ef_construction='64') WHERE (embedding_dims = 384);
+
+--
+-- Name: INDEX ix_rag_chunks_embedding_384; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_rag_chunks_embedding_384 IS 'HNSW cosine index of the 384-dimension embeddings (partial: embedding_dims = 384): rag_chunks.search_hnsw_384 and rag_chunks.hybrid_hnsw_384. Dropped and rebuilt at run time by db.rag_chunks (bulk loads, new parameters).';
 
 --
 -- Name: ix_rag_chunks_embedding_768; Type: INDEX; Schema: public; Owner: -
@@ -2094,10 +2694,22 @@ CREATE INDEX ix_rag_chunks_embedding_384 ON public.rag_chunks USING hnsw (((embe
 CREATE INDEX ix_rag_chunks_embedding_768 ON public.rag_chunks USING hnsw (((embedding)::public.vector(768)) public.vector_cosine_ops) WITH (m='16', ef_construction='64') WHERE (embedding_dims = 768);
 
 --
+-- Name: INDEX ix_rag_chunks_embedding_768; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_rag_chunks_embedding_768 IS 'HNSW cosine index of the 768-dimension embeddings (partial: embedding_dims = 768): rag_chunks.search_hnsw_768 and rag_chunks.hybrid_hnsw_768. Dropped and rebuilt at run time by db.rag_chunks (bulk loads, new parameters).';
+
+--
 -- Name: ix_rag_chunks_workspace_content_type; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX ix_rag_chunks_workspace_content_type ON public.rag_chunks USING btree (workspace_id, content_type);
+
+--
+-- Name: INDEX ix_rag_chunks_workspace_content_type; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_rag_chunks_workspace_content_type IS 'A workspace''s chunks by content_type: the exact path of rag_chunks.search_exact and rag_chunks.hybrid_exact, the candidate count of rag_chunks.set_search_settings, and rag_chunks.rag_stats.';
 
 --
 -- Name: ix_rag_chunks_workspace_source_path; Type: INDEX; Schema: public; Owner: -
@@ -2106,10 +2718,22 @@ CREATE INDEX ix_rag_chunks_workspace_content_type ON public.rag_chunks USING btr
 CREATE INDEX ix_rag_chunks_workspace_source_path ON public.rag_chunks USING btree (workspace_id, source_path text_pattern_ops);
 
 --
+-- Name: INDEX ix_rag_chunks_workspace_source_path; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_rag_chunks_workspace_source_path IS 'source_path LIKE ''prefix%'' within a workspace, whatever the collation (text_pattern_ops): rag_chunks.delete_path_chunks and the path_like filter of the rag_chunks search queries.';
+
+--
 -- Name: ix_sessions_active_last_heartbeat; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX ix_sessions_active_last_heartbeat ON public.sessions USING btree (last_heartbeat) WHERE is_active;
+
+--
+-- Name: INDEX ix_sessions_active_last_heartbeat; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_sessions_active_last_heartbeat IS 'Active sessions by last heartbeat (partial: is_active): the stale-session sweep sessions.mark_stale_sessions and the order of sessions.list_active_sessions.';
 
 --
 -- Name: ix_sessions_client_id; Type: INDEX; Schema: public; Owner: -
@@ -2118,10 +2742,22 @@ CREATE INDEX ix_sessions_active_last_heartbeat ON public.sessions USING btree (l
 CREATE INDEX ix_sessions_client_id ON public.sessions USING btree (client_id);
 
 --
+-- Name: INDEX ix_sessions_client_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_sessions_client_id IS 'A client''s sessions: sessions.list_active_sessions with client_id.';
+
+--
 -- Name: ix_stories_deleted_at; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX ix_stories_deleted_at ON public.stories USING btree (deleted_at) WHERE (deleted_at IS NOT NULL);
+
+--
+-- Name: INDEX ix_stories_deleted_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_stories_deleted_at IS 'Soft-deleted stories by deletion time (partial: deleted_at IS NOT NULL), for purging old ones. No named query reads stories by deleted_at (stories.purge_story deletes by id).';
 
 --
 -- Name: ix_stories_live_created_at; Type: INDEX; Schema: public; Owner: -
@@ -2130,10 +2766,22 @@ CREATE INDEX ix_stories_deleted_at ON public.stories USING btree (deleted_at) WH
 CREATE INDEX ix_stories_live_created_at ON public.stories USING btree (created_at, id) WHERE (deleted_at IS NULL);
 
 --
+-- Name: INDEX ix_stories_live_created_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_stories_live_created_at IS 'The (created_at, id) keyset order of live stories, both directions: stories.list_stories_newest and stories.list_stories_oldest, and the created_at range of stories.count_stories.';
+
+--
 -- Name: ix_stories_live_repository_path; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX ix_stories_live_repository_path ON public.stories USING btree (repository_path) WHERE (deleted_at IS NULL);
+
+--
+-- Name: INDEX ix_stories_live_repository_path; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_stories_live_repository_path IS 'Live stories of one repository (partial: deleted_at IS NULL): the repository_path filter of stories.list_stories_newest, stories.list_stories_oldest and stories.count_stories.';
 
 --
 -- Name: ix_stories_live_status; Type: INDEX; Schema: public; Owner: -
@@ -2142,10 +2790,22 @@ CREATE INDEX ix_stories_live_repository_path ON public.stories USING btree (repo
 CREATE INDEX ix_stories_live_status ON public.stories USING btree (status) WHERE (deleted_at IS NULL);
 
 --
+-- Name: INDEX ix_stories_live_status; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_stories_live_status IS 'Live stories by status (partial: deleted_at IS NULL): the statuses filter of stories.list_stories_newest, stories.list_stories_oldest and stories.count_stories.';
+
+--
 -- Name: ix_story_steps_live_status; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX ix_story_steps_live_status ON public.story_steps USING btree (status) WHERE (deleted_at IS NULL);
+
+--
+-- Name: INDEX ix_story_steps_live_status; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_story_steps_live_status IS 'Live steps by status across stories (partial: deleted_at IS NULL). No named query reads steps by status alone (the status changes find their step by id).';
 
 --
 -- Name: ix_story_steps_story_id_order; Type: INDEX; Schema: public; Owner: -
@@ -2154,10 +2814,22 @@ CREATE INDEX ix_story_steps_live_status ON public.story_steps USING btree (statu
 CREATE INDEX ix_story_steps_story_id_order ON public.story_steps USING btree (story_id, "order");
 
 --
+-- Name: INDEX ix_story_steps_story_id_order; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_story_steps_story_id_order IS 'A story''s steps in order: story_steps.list_story_steps, story_steps.add_story_step (next order), story_steps.reorder_story_steps and story_steps.list_story_tasks_of_story. Full, not partial, so it also serves fk_story_steps_story_id for soft-deleted steps.';
+
+--
 -- Name: ix_story_tasks_step_id_order; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX ix_story_tasks_step_id_order ON public.story_tasks USING btree (step_id, "order");
+
+--
+-- Name: INDEX ix_story_tasks_step_id_order; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_story_tasks_step_id_order IS 'A step''s tasks in order: story_steps.list_story_tasks, story_steps.list_story_tasks_of_story and story_steps.add_story_task (next order). Also serves fk_story_tasks_step_id (the cascade when a step is deleted).';
 
 --
 -- Name: ix_tool_executions_agent_execution_id; Type: INDEX; Schema: public; Owner: -
@@ -2166,10 +2838,22 @@ CREATE INDEX ix_story_tasks_step_id_order ON public.story_tasks USING btree (ste
 CREATE INDEX ix_tool_executions_agent_execution_id ON public.tool_executions USING btree (agent_execution_id);
 
 --
+-- Name: INDEX ix_tool_executions_agent_execution_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_tool_executions_agent_execution_id IS 'An agent run''s tool calls: executions.list_tool_executions_for_agent_execution. Also serves fk_tool_executions_agent_execution_id (set to NULL when the run is deleted).';
+
+--
 -- Name: ix_tool_executions_created_at; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX ix_tool_executions_created_at ON public.tool_executions USING btree (created_at);
+
+--
+-- Name: INDEX ix_tool_executions_created_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_tool_executions_created_at IS 'Tool calls by start time, across agent runs. No named query reads tool calls by created_at alone.';
 
 --
 -- Name: ix_tool_executions_status; Type: INDEX; Schema: public; Owner: -
@@ -2178,10 +2862,22 @@ CREATE INDEX ix_tool_executions_created_at ON public.tool_executions USING btree
 CREATE INDEX ix_tool_executions_status ON public.tool_executions USING btree (status);
 
 --
+-- Name: INDEX ix_tool_executions_status; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_tool_executions_status IS 'Tool calls by status. No named query reads tool calls by status alone (executions.finish_tool_execution finds its row by id).';
+
+--
 -- Name: ix_tool_executions_tool_name_created_at; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX ix_tool_executions_tool_name_created_at ON public.tool_executions USING btree (tool_name, created_at);
+
+--
+-- Name: INDEX ix_tool_executions_tool_name_created_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_tool_executions_tool_name_created_at IS 'Calls of one tool by time. No named query reads tool calls by tool_name.';
 
 --
 -- Name: ix_workspaces_live; Type: INDEX; Schema: public; Owner: -
@@ -2190,10 +2886,76 @@ CREATE INDEX ix_tool_executions_tool_name_created_at ON public.tool_executions U
 CREATE INDEX ix_workspaces_live ON public.workspaces USING btree (name) WHERE (deleted_at IS NULL);
 
 --
+-- Name: INDEX ix_workspaces_live; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_workspaces_live IS 'Live workspaces by name (partial: deleted_at IS NULL): workspaces.list_workspaces and workspaces.count_workspaces.';
+
+--
+-- Name: INDEX message_rag_contexts_pkey; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.message_rag_contexts_pkey IS 'Backs message_rag_contexts_pkey. No named query looks a context up by id.';
+
+--
+-- Name: INDEX messages_pkey; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.messages_pkey IS 'Backs messages_pkey. Serves conversations.find_live_message, the message checks of conversations.attach_rag_contexts and conversations.list_rag_contexts, and the foreign key and workspace_isolation policy of message_rag_contexts.';
+
+--
+-- Name: INDEX rag_chunks_pkey; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.rag_chunks_pkey IS 'Backs rag_chunks_pkey. Serves the join from the fused ranking back to the chunks in rag_chunks.hybrid_exact and rag_chunks.hybrid_hnsw_384/768/1536/3072.';
+
+--
+-- Name: INDEX rag_search_calibrations_pkey; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.rag_search_calibrations_pkey IS 'Backs rag_search_calibrations_pkey. Serves rag_chunks.save_search_calibration (ON CONFLICT), the calibration lookup of rag_chunks.set_search_settings and rag_chunks.list_search_calibrations. By its leading workspace_id it serves the per-workspace updates and deletes of rag_chunks.count_calibration_changes, delete_content_chunks, delete_path_chunks and delete_workspace_chunks, and fk_rag_search_calibrations_workspace_id.';
+
+--
+-- Name: INDEX sessions_pkey; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.sessions_pkey IS 'Backs sessions_pkey. Serves sessions.heartbeat_session (ON CONFLICT), sessions.get_session and sessions.end_session.';
+
+--
+-- Name: INDEX stories_pkey; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.stories_pkey IS 'Backs stories_pkey. Serves lookups by id: stories.get_story, stories.get_story_state, stories.update_story, stories.transition_story, stories.soft_delete_story, stories.restore_story, stories.purge_story, story_steps.lock_story_for_steps, the live-story checks of the story_steps queries, the foreign keys from story_steps and conversations, and story_steps'' workspace_isolation policy.';
+
+--
+-- Name: INDEX story_steps_pkey; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.story_steps_pkey IS 'Backs story_steps_pkey. Serves lookups by step id: story_steps.get_story_step, get_story_step_state, set_story_step_status, review_story_step, delete_story_step, restore_story_step, lock_story_step_for_tasks, add_story_task and reorder_story_steps, the foreign keys from story_tasks and agent_executions, and their workspace_isolation policies.';
+
+--
+-- Name: INDEX story_tasks_pkey; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.story_tasks_pkey IS 'Backs story_tasks_pkey. Serves story_steps.set_story_task_status.';
+
+--
+-- Name: INDEX tool_executions_pkey; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.tool_executions_pkey IS 'Backs tool_executions_pkey. Serves executions.get_tool_execution and executions.finish_tool_execution.';
+
+--
 -- Name: ux_code_edges_source_target_type; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE UNIQUE INDEX ux_code_edges_source_target_type ON public.code_edges USING btree (source_node_id, target_node_id, edge_type);
+
+--
+-- Name: INDEX ux_code_edges_source_target_type; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ux_code_edges_source_target_type IS 'The natural key: one edge per source, target and edge_type, which code_graph.upsert_staged_edges upserts on. By its leading source_node_id it serves code_graph.walk_outgoing, code_graph.count_graph and fk_code_edges_source_node_id.';
 
 --
 -- Name: ux_code_nodes_repository_fqn_type; Type: INDEX; Schema: public; Owner: -
@@ -2202,10 +2964,22 @@ CREATE UNIQUE INDEX ux_code_edges_source_target_type ON public.code_edges USING 
 CREATE UNIQUE INDEX ux_code_nodes_repository_fqn_type ON public.code_nodes USING btree (repository_path, fully_qualified_name, node_type) NULLS NOT DISTINCT;
 
 --
+-- Name: INDEX ux_code_nodes_repository_fqn_type; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ux_code_nodes_repository_fqn_type IS 'The natural key: at most one node per repository_path, fully qualified name and node_type (NULLS NOT DISTINCT: a NULL repository counts as one). code_graph.upsert_staged_nodes upserts on it.';
+
+--
 -- Name: ux_index_metadata_file_workspace_type; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE UNIQUE INDEX ux_index_metadata_file_workspace_type ON public.index_metadata USING btree (file_path, workspace_path, index_type);
+
+--
+-- Name: INDEX ux_index_metadata_file_workspace_type; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ux_index_metadata_file_workspace_type IS 'The natural key: one record per file, workspace path and index type. index_metadata.record_index_metadata upserts on it, and rag_chunks.delete_content_chunks finds one file''s ''rag'' record with it.';
 
 --
 -- Name: ux_messages_conversation_id_seq; Type: INDEX; Schema: public; Owner: -
@@ -2214,10 +2988,22 @@ CREATE UNIQUE INDEX ux_index_metadata_file_workspace_type ON public.index_metada
 CREATE UNIQUE INDEX ux_messages_conversation_id_seq ON public.messages USING btree (conversation_id, seq);
 
 --
+-- Name: INDEX ux_messages_conversation_id_seq; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ux_messages_conversation_id_seq IS 'A conversation''s messages in seq order: conversations.page_messages and conversations.get_conversation_with_latest_messages. Also serves fk_messages_conversation_id (the cascade when a conversation is deleted).';
+
+--
 -- Name: ux_rag_chunks_workspace_content_chunk; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE UNIQUE INDEX ux_rag_chunks_workspace_content_chunk ON public.rag_chunks USING btree (workspace_id, content_id, chunk_index);
+
+--
+-- Name: INDEX ux_rag_chunks_workspace_content_chunk; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ux_rag_chunks_workspace_content_chunk IS 'The natural key (workspace_id, content_id, chunk_index): rag_chunks.upsert_staged_chunks upserts on it, and rag_chunks.list_content_chunks, delete_content_chunks and delete_unstaged_chunks find a document''s chunks with it. By its leading workspace_id it also serves workspace-wide reads (rag_chunks.delete_workspace_chunks, calibration_sample, count_calibration_changes, lock_workspace_for_rag) and fk_rag_chunks_workspace_id.';
 
 --
 -- Name: ux_workspaces_path; Type: INDEX; Schema: public; Owner: -
@@ -2226,10 +3012,28 @@ CREATE UNIQUE INDEX ux_rag_chunks_workspace_content_chunk ON public.rag_chunks U
 CREATE UNIQUE INDEX ux_workspaces_path ON public.workspaces USING btree (path);
 
 --
+-- Name: INDEX ux_workspaces_path; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ux_workspaces_path IS 'Unique path: at most one workspace per normalized path (the id is derived from it). No named query looks a workspace up by path.';
+
+--
+-- Name: INDEX workspaces_pkey; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.workspaces_pkey IS 'Backs workspaces_pkey. Serves lookups by id: workspaces.upsert_workspace (ON CONFLICT), workspaces.get_workspace, workspaces.mark_rag_indexed, workspaces.mark_graph_indexed, workspaces.soft_delete_workspace, workspaces.restore_workspace, workspaces.purge_workspace, rag_chunks.lock_workspace_for_rag, the workspace joins of rag_chunks.delete_content_chunks, delete_path_chunks and delete_workspace_chunks, the workspace_isolation policies and the foreign keys from rag_chunks and rag_search_calibrations.';
+
+--
 -- Name: configurations trg_configurations_updated_at; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER trg_configurations_updated_at BEFORE UPDATE ON public.configurations FOR EACH ROW EXECUTE FUNCTION public.aura_set_updated_at();
+
+--
+-- Name: TRIGGER trg_configurations_updated_at ON configurations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER trg_configurations_updated_at ON public.configurations IS 'Sets updated_at to now() on every UPDATE (aura_set_updated_at).';
 
 --
 -- Name: conversations trg_conversations_audit; Type: TRIGGER; Schema: public; Owner: -
@@ -2238,10 +3042,22 @@ CREATE TRIGGER trg_configurations_updated_at BEFORE UPDATE ON public.configurati
 CREATE TRIGGER trg_conversations_audit BEFORE INSERT OR UPDATE ON public.conversations FOR EACH ROW EXECUTE FUNCTION public.aura_set_audit();
 
 --
+-- Name: TRIGGER trg_conversations_audit ON conversations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER trg_conversations_audit ON public.conversations IS 'Sets created_by and updated_by from the transaction-local setting aura.actor on INSERT and UPDATE (aura_set_audit). created_by never changes after the insert.';
+
+--
 -- Name: conversations trg_conversations_updated_at; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER trg_conversations_updated_at BEFORE UPDATE ON public.conversations FOR EACH ROW EXECUTE FUNCTION public.aura_set_updated_at();
+
+--
+-- Name: TRIGGER trg_conversations_updated_at ON conversations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER trg_conversations_updated_at ON public.conversations IS 'Sets updated_at to now() on every UPDATE (aura_set_updated_at).';
 
 --
 -- Name: conversations trg_conversations_version; Type: TRIGGER; Schema: public; Owner: -
@@ -2250,10 +3066,22 @@ CREATE TRIGGER trg_conversations_updated_at BEFORE UPDATE ON public.conversation
 CREATE TRIGGER trg_conversations_version BEFORE UPDATE ON public.conversations FOR EACH ROW EXECUTE FUNCTION public.aura_bump_version();
 
 --
+-- Name: TRIGGER trg_conversations_version ON conversations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER trg_conversations_version ON public.conversations IS 'Increments version by one on every UPDATE, for optimistic concurrency (aura_bump_version).';
+
+--
 -- Name: sessions trg_sessions_updated_at; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER trg_sessions_updated_at BEFORE UPDATE ON public.sessions FOR EACH ROW EXECUTE FUNCTION public.aura_set_updated_at();
+
+--
+-- Name: TRIGGER trg_sessions_updated_at ON sessions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER trg_sessions_updated_at ON public.sessions IS 'Sets updated_at to now() on every UPDATE (aura_set_updated_at).';
 
 --
 -- Name: stories trg_stories_audit; Type: TRIGGER; Schema: public; Owner: -
@@ -2262,10 +3090,22 @@ CREATE TRIGGER trg_sessions_updated_at BEFORE UPDATE ON public.sessions FOR EACH
 CREATE TRIGGER trg_stories_audit BEFORE INSERT OR UPDATE ON public.stories FOR EACH ROW EXECUTE FUNCTION public.aura_set_audit();
 
 --
+-- Name: TRIGGER trg_stories_audit ON stories; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER trg_stories_audit ON public.stories IS 'Sets created_by and updated_by from the transaction-local setting aura.actor on INSERT and UPDATE (aura_set_audit). created_by never changes after the insert.';
+
+--
 -- Name: stories trg_stories_updated_at; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER trg_stories_updated_at BEFORE UPDATE ON public.stories FOR EACH ROW EXECUTE FUNCTION public.aura_set_updated_at();
+
+--
+-- Name: TRIGGER trg_stories_updated_at ON stories; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER trg_stories_updated_at ON public.stories IS 'Sets updated_at to now() on every UPDATE (aura_set_updated_at).';
 
 --
 -- Name: stories trg_stories_version; Type: TRIGGER; Schema: public; Owner: -
@@ -2274,10 +3114,22 @@ CREATE TRIGGER trg_stories_updated_at BEFORE UPDATE ON public.stories FOR EACH R
 CREATE TRIGGER trg_stories_version BEFORE UPDATE ON public.stories FOR EACH ROW EXECUTE FUNCTION public.aura_bump_version();
 
 --
+-- Name: TRIGGER trg_stories_version ON stories; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER trg_stories_version ON public.stories IS 'Increments version by one on every UPDATE, for optimistic concurrency (aura_bump_version).';
+
+--
 -- Name: story_steps trg_story_steps_audit; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER trg_story_steps_audit BEFORE INSERT OR UPDATE ON public.story_steps FOR EACH ROW EXECUTE FUNCTION public.aura_set_audit();
+
+--
+-- Name: TRIGGER trg_story_steps_audit ON story_steps; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER trg_story_steps_audit ON public.story_steps IS 'Sets created_by and updated_by from the transaction-local setting aura.actor on INSERT and UPDATE (aura_set_audit). created_by never changes after the insert.';
 
 --
 -- Name: story_steps trg_story_steps_updated_at; Type: TRIGGER; Schema: public; Owner: -
@@ -2286,10 +3138,22 @@ CREATE TRIGGER trg_story_steps_audit BEFORE INSERT OR UPDATE ON public.story_ste
 CREATE TRIGGER trg_story_steps_updated_at BEFORE UPDATE ON public.story_steps FOR EACH ROW EXECUTE FUNCTION public.aura_set_updated_at();
 
 --
+-- Name: TRIGGER trg_story_steps_updated_at ON story_steps; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER trg_story_steps_updated_at ON public.story_steps IS 'Sets updated_at to now() on every UPDATE (aura_set_updated_at).';
+
+--
 -- Name: story_steps trg_story_steps_version; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER trg_story_steps_version BEFORE UPDATE ON public.story_steps FOR EACH ROW EXECUTE FUNCTION public.aura_bump_version();
+
+--
+-- Name: TRIGGER trg_story_steps_version ON story_steps; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER trg_story_steps_version ON public.story_steps IS 'Increments version by one on every UPDATE, for optimistic concurrency (aura_bump_version).';
 
 --
 -- Name: story_tasks trg_story_tasks_updated_at; Type: TRIGGER; Schema: public; Owner: -
@@ -2298,10 +3162,22 @@ CREATE TRIGGER trg_story_steps_version BEFORE UPDATE ON public.story_steps FOR E
 CREATE TRIGGER trg_story_tasks_updated_at BEFORE UPDATE ON public.story_tasks FOR EACH ROW EXECUTE FUNCTION public.aura_set_updated_at();
 
 --
+-- Name: TRIGGER trg_story_tasks_updated_at ON story_tasks; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER trg_story_tasks_updated_at ON public.story_tasks IS 'Sets updated_at to now() on every UPDATE (aura_set_updated_at).';
+
+--
 -- Name: tool_executions trg_tool_executions_updated_at; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER trg_tool_executions_updated_at BEFORE UPDATE ON public.tool_executions FOR EACH ROW EXECUTE FUNCTION public.aura_set_updated_at();
+
+--
+-- Name: TRIGGER trg_tool_executions_updated_at ON tool_executions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER trg_tool_executions_updated_at ON public.tool_executions IS 'Sets updated_at to now() on every UPDATE (aura_set_updated_at).';
 
 --
 -- Name: workspaces trg_workspaces_audit; Type: TRIGGER; Schema: public; Owner: -
@@ -2310,16 +3186,34 @@ CREATE TRIGGER trg_tool_executions_updated_at BEFORE UPDATE ON public.tool_execu
 CREATE TRIGGER trg_workspaces_audit BEFORE INSERT OR UPDATE ON public.workspaces FOR EACH ROW EXECUTE FUNCTION public.aura_set_audit();
 
 --
+-- Name: TRIGGER trg_workspaces_audit ON workspaces; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER trg_workspaces_audit ON public.workspaces IS 'Sets created_by and updated_by from the transaction-local setting aura.actor on INSERT and UPDATE (aura_set_audit). created_by never changes after the insert.';
+
+--
 -- Name: workspaces trg_workspaces_updated_at; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER trg_workspaces_updated_at BEFORE UPDATE ON public.workspaces FOR EACH ROW EXECUTE FUNCTION public.aura_set_updated_at();
 
 --
+-- Name: TRIGGER trg_workspaces_updated_at ON workspaces; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER trg_workspaces_updated_at ON public.workspaces IS 'Sets updated_at to now() on every UPDATE (aura_set_updated_at).';
+
+--
 -- Name: workspaces trg_workspaces_version; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER trg_workspaces_version BEFORE UPDATE ON public.workspaces FOR EACH ROW EXECUTE FUNCTION public.aura_bump_version();
+
+--
+-- Name: TRIGGER trg_workspaces_version ON workspaces; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER trg_workspaces_version ON public.workspaces IS 'Increments version by one on every UPDATE, for optimistic concurrency (aura_bump_version).';
 
 --
 -- Name: agent_executions fk_agent_executions_conversation_id; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -2329,11 +3223,23 @@ ALTER TABLE ONLY public.agent_executions
     ADD CONSTRAINT fk_agent_executions_conversation_id FOREIGN KEY (conversation_id) REFERENCES public.conversations(id) ON DELETE SET NULL;
 
 --
+-- Name: CONSTRAINT fk_agent_executions_conversation_id ON agent_executions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT fk_agent_executions_conversation_id ON public.agent_executions IS 'conversation_id, when set, names an existing conversation. Deleting the conversation sets it to NULL: the run''s record stays.';
+
+--
 -- Name: agent_executions fk_agent_executions_story_step_id; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.agent_executions
     ADD CONSTRAINT fk_agent_executions_story_step_id FOREIGN KEY (story_step_id) REFERENCES public.story_steps(id) ON DELETE SET NULL;
+
+--
+-- Name: CONSTRAINT fk_agent_executions_story_step_id ON agent_executions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT fk_agent_executions_story_step_id ON public.agent_executions IS 'story_step_id, when set, names an existing story step. Deleting the step sets it to NULL: the run''s record stays.';
 
 --
 -- Name: code_edges fk_code_edges_source_node_id; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -2343,11 +3249,23 @@ ALTER TABLE ONLY public.code_edges
     ADD CONSTRAINT fk_code_edges_source_node_id FOREIGN KEY (source_node_id) REFERENCES public.code_nodes(id) ON DELETE CASCADE;
 
 --
+-- Name: CONSTRAINT fk_code_edges_source_node_id ON code_edges; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT fk_code_edges_source_node_id ON public.code_edges IS 'source_node_id names an existing node. Deleting the node deletes its outgoing edges.';
+
+--
 -- Name: code_edges fk_code_edges_target_node_id; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.code_edges
     ADD CONSTRAINT fk_code_edges_target_node_id FOREIGN KEY (target_node_id) REFERENCES public.code_nodes(id) ON DELETE CASCADE;
+
+--
+-- Name: CONSTRAINT fk_code_edges_target_node_id ON code_edges; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT fk_code_edges_target_node_id ON public.code_edges IS 'target_node_id names an existing node. Deleting the node deletes its incoming edges.';
 
 --
 -- Name: conversations fk_conversations_story_id; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -2357,11 +3275,23 @@ ALTER TABLE ONLY public.conversations
     ADD CONSTRAINT fk_conversations_story_id FOREIGN KEY (story_id) REFERENCES public.stories(id) ON DELETE CASCADE;
 
 --
+-- Name: CONSTRAINT fk_conversations_story_id ON conversations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT fk_conversations_story_id ON public.conversations IS 'story_id, when set, names an existing story. Deleting the story deletes its conversations.';
+
+--
 -- Name: message_rag_contexts fk_message_rag_contexts_message_id; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.message_rag_contexts
     ADD CONSTRAINT fk_message_rag_contexts_message_id FOREIGN KEY (message_id) REFERENCES public.messages(id) ON DELETE CASCADE;
+
+--
+-- Name: CONSTRAINT fk_message_rag_contexts_message_id ON message_rag_contexts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT fk_message_rag_contexts_message_id ON public.message_rag_contexts IS 'A context belongs to an existing message. Deleting the message deletes its contexts.';
 
 --
 -- Name: messages fk_messages_conversation_id; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -2371,11 +3301,23 @@ ALTER TABLE ONLY public.messages
     ADD CONSTRAINT fk_messages_conversation_id FOREIGN KEY (conversation_id) REFERENCES public.conversations(id) ON DELETE CASCADE;
 
 --
+-- Name: CONSTRAINT fk_messages_conversation_id ON messages; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT fk_messages_conversation_id ON public.messages IS 'A message belongs to an existing conversation. Deleting the conversation deletes its messages.';
+
+--
 -- Name: rag_chunks fk_rag_chunks_workspace_id; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.rag_chunks
     ADD CONSTRAINT fk_rag_chunks_workspace_id FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
+
+--
+-- Name: CONSTRAINT fk_rag_chunks_workspace_id ON rag_chunks; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT fk_rag_chunks_workspace_id ON public.rag_chunks IS 'A chunk belongs to a registered workspace. Deleting the workspace deletes its chunks.';
 
 --
 -- Name: rag_search_calibrations fk_rag_search_calibrations_workspace_id; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -2385,11 +3327,23 @@ ALTER TABLE ONLY public.rag_search_calibrations
     ADD CONSTRAINT fk_rag_search_calibrations_workspace_id FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
 
 --
+-- Name: CONSTRAINT fk_rag_search_calibrations_workspace_id ON rag_search_calibrations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT fk_rag_search_calibrations_workspace_id ON public.rag_search_calibrations IS 'A calibration belongs to a registered workspace. Deleting the workspace deletes it.';
+
+--
 -- Name: story_steps fk_story_steps_story_id; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.story_steps
     ADD CONSTRAINT fk_story_steps_story_id FOREIGN KEY (story_id) REFERENCES public.stories(id) ON DELETE CASCADE;
+
+--
+-- Name: CONSTRAINT fk_story_steps_story_id ON story_steps; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT fk_story_steps_story_id ON public.story_steps IS 'A step belongs to an existing story. Deleting the story deletes its steps.';
 
 --
 -- Name: story_tasks fk_story_tasks_step_id; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -2399,11 +3353,23 @@ ALTER TABLE ONLY public.story_tasks
     ADD CONSTRAINT fk_story_tasks_step_id FOREIGN KEY (step_id) REFERENCES public.story_steps(id) ON DELETE CASCADE;
 
 --
+-- Name: CONSTRAINT fk_story_tasks_step_id ON story_tasks; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT fk_story_tasks_step_id ON public.story_tasks IS 'A task belongs to an existing step. Deleting the step deletes its tasks.';
+
+--
 -- Name: tool_executions fk_tool_executions_agent_execution_id; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.tool_executions
     ADD CONSTRAINT fk_tool_executions_agent_execution_id FOREIGN KEY (agent_execution_id) REFERENCES public.agent_executions(id) ON DELETE SET NULL;
+
+--
+-- Name: CONSTRAINT fk_tool_executions_agent_execution_id ON tool_executions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT fk_tool_executions_agent_execution_id ON public.tool_executions IS 'agent_execution_id, when set, names an existing agent run. Deleting the run sets it to NULL: the call''s record stays.';
 
 --
 -- Name: agent_executions workspace_isolation; Type: POLICY; Schema: public; Owner: -

@@ -38,9 +38,25 @@ def schema_path() -> Path:
     return resources.sql_dir() / "schema.sql"
 
 
+# pg_dump prints ``col IN ('a', 'b')`` on a varchar column as the expression it was turned into,
+# ``(col)::text = ANY ((ARRAY['a'::character varying, ...])::text[])``, and that text parses to
+# a DIFFERENT expression (each element cast on its own): loaded back, the CHECK constraints would
+# not be the migrated ones. Printed as the IN list they were written as, they reload exactly.
+_VARCHAR_IN = re.compile(
+    r"\(\((\w+)\)::text = ANY \(\(ARRAY\[((?:'(?:[^']|'')*'::character varying(?:, )?)+)\]\)::text\[\]\)\)")
+_LITERAL = re.compile(r"'(?:[^']|'')*'")
+
+
+def _in_lists(text: str) -> str:
+    return _VARCHAR_IN.sub(
+        lambda m: f"({m.group(1)} IN ({', '.join(_LITERAL.findall(m.group(2)))}))", text)
+
+
 def normalize(text: str) -> str:
     """Drop pg_dump's version- and session-specific lines; squeeze blank lines and empty
-    comment-banner remnants so the result depends on the schema only."""
+    comment-banner remnants so the result depends on the schema only; print varchar IN lists
+    as written, so the file reloads into exactly the migrated catalog."""
+    text = _in_lists(text)
     kept = [line.rstrip() for line in text.splitlines() if not _NOISE.match(line)]
     out: list[str] = []
     for line in kept:
