@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .errors import ConfigError
 
-__all__ = ["ENV_VARS", "Config", "default_data_dir", "mask_dsn", "normalize_url"]
+__all__ = ["ENV_VARS", "LIBPQ_TARGET_VARS", "Config", "default_data_dir", "libpq_env_url", "mask_dsn",
+           "normalize_url"]
 
 # name -> (Config field, default shown in the README)
 ENV_VARS: dict[str, tuple[str, str]] = {
@@ -89,6 +90,20 @@ def _secrets_of(url: str | None) -> list[str]:
 
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else text
+
+
+# libpq's variables that name a server or database: when one is set and no URL is, aura-db uses
+# them (as psql would) instead of starting the embedded server. Passwords stay with libpq
+# (PGPASSWORD, PGPASSFILE), which reads them itself.
+LIBPQ_TARGET_VARS = {"PGSERVICE": "service", "PGHOST": "host", "PGHOSTADDR": "hostaddr",
+                     "PGPORT": "port", "PGDATABASE": "dbname", "PGUSER": "user"}
+
+
+def libpq_env_url(env: Mapping[str, str]) -> str | None:
+    """A conninfo from libpq's ``PG*`` variables (service, host, port, database, user), or None
+    when none of them is set."""
+    params = {key: env[var] for var, key in LIBPQ_TARGET_VARS.items() if env.get(var)}
+    return make_conninfo("", **params) if params else None
 
 
 def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -163,7 +178,7 @@ class Config:
         """Build a Config from the environment (see ``ENV_VARS``); keyword arguments win."""
         env = os.environ if env is None else env
         values: dict[str, object] = {"data_dir": default_data_dir(env)}
-        url = env.get("AURA_DATABASE_URL") or env.get("DATABASE_URL")
+        url = env.get("AURA_DATABASE_URL") or env.get("DATABASE_URL") or libpq_env_url(env)
         if url:
             values["url"] = url
         for var, name in (("AURA_MIGRATION_URL", "migration_url"), ("AURA_WORKSPACE_ID", "workspace_id")):

@@ -94,10 +94,22 @@ def _docker_answers() -> bool:
         client.close()
 
 
+def _client_bin_dir(url: str) -> Path | None:
+    """Where pg_dump/pg_restore/psql matching the server at ``url`` are (AURA_PG_BIN, the
+    embedded server's binaries, PATH), for a server the tests did not start."""
+    from aura_db.errors import AuraError
+    from aura_db.ops.pgtools import find_tool, server_major
+
+    try:
+        return find_tool("pg_dump", server_major(url)).path.parent
+    except AuraError:
+        return None
+
+
 def _start_server() -> tuple[PgServer, Callable[[], None]]:
     url = os.environ.get("AURA_TEST_DATABASE_URL")
     if url:
-        return PgServer("url", url, None), lambda: None
+        return PgServer("url", url, _client_bin_dir(url)), lambda: None
     if _docker_answers():
         from testcontainers.postgres import PostgresContainer
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -144,3 +145,84 @@ def test_calibrate_search_measures_large_workspaces_and_shows_them(
     assert main(["--url", db_url, "calibrate-search", "--workspace", small]) == 0
     # one chunk, one probe: met at ef_search 40, kept with one step of headroom
     assert capsys.readouterr().out.startswith(f"{small} 384-d: hnsw ef_search 100; recall@10 1.000 on 1 queries")
+
+
+def test_version_and_options_after_the_subcommand(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"aura-db {version('aura-db')}"
+    assert main(["health", "--url", db_url, "--json"]) == 0  # --url after the subcommand too
+    health = json.loads(capsys.readouterr().out)
+    assert health["pending_migrations"] == 0 and health["pgvector_version"].startswith("0.")
+    assert set(health["pool"]) >= {"pool_size"}
+
+
+def test_health_on_a_server_that_never_answers_fails_in_one_line_within_the_timeout(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+    import time
+
+    listener = socket.socket()  # accepts TCP connections and never speaks
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    monkeypatch.setenv("AURA_CONNECT_TIMEOUT", "2")
+    monkeypatch.setenv("AURA_DATABASE_URL", f"postgresql://aura@127.0.0.1:{port}/aura")
+    try:
+        started = time.monotonic()
+        assert main(["health"]) == 1
+        took = time.monotonic() - started
+    finally:
+        listener.close()
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1, captured.err
+    assert captured.err.startswith(f"aura-db: error: could not connect to PostgreSQL at 127.0.0.1:{port}/aura "
+                                   f"within 2s")
+    assert took < 6
+
+
+def test_history_and_json_status_and_verify(empty_db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    ids = [m.id for m in load_migrations()]
+    assert main(["--url", empty_db_url, "migrate"]) == 0
+    assert main(["--url", empty_db_url, "rollback"]) == 0
+    capsys.readouterr()
+    assert main(["--url", empty_db_url, "history", "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)["entries"]
+    assert sorted(e["migration_id"] for e in entries[:-1] if e["operation"] == "apply") == sorted(ids)
+    last_applied = [e["migration_id"] for e in entries if e["operation"] == "apply"][-1]
+    assert (entries[-1]["operation"], entries[-1]["migration_id"]) == ("rollback", last_applied)
+    assert len(entries) == len(ids) + 1
+    transactional = {m.id for m in load_migrations() if m.transactional}
+    assert all(isinstance(e["duration_ms"], int) for e in entries
+               if e["operation"] == "apply" and e["migration_id"] in transactional)
+    assert main(["--url", empty_db_url, "history", "--limit", "1", "--module", "developer"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert " rollback " in out[1] and " developer " in out[1] and out[-1] == "1 entry"
+    assert main(["--url", empty_db_url, "status", "--json", "--module", "foundation"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["pending"] == 0 and {m["module"] for m in status["migrations"]} == {"foundation"}
+    assert main(["--url", empty_db_url, "verify", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+
+
+
+def test_libpq_variables_are_used_before_the_embedded_fallback_and_named(
+    empty_db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(empty_db_url)
+    for var in ("AURA_DATABASE_URL", "DATABASE_URL", "AURA_MIGRATION_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AURA_DATA_DIR", "/nonexistent/never-started")
+    for var, key in (("PGHOST", "host"), ("PGPORT", "port"), ("PGDATABASE", "dbname"), ("PGUSER", "user")):
+        if params.get(key):
+            monkeypatch.setenv(var, str(params[key]))
+    if params.get("password"):
+        monkeypatch.setenv("PGPASSWORD", str(params["password"]))
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("database: ") and f"dbname={params['dbname']}" in out.splitlines()[0]
+    assert "0 applied" in out and "embedded" not in out

@@ -7,10 +7,13 @@ import contextlib
 import logging
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
-from ..config import mask_dsn
+import psycopg
+
+from ..config import describe_server, mask_dsn
 from ..database import Database
-from ..errors import AuraError
+from ..errors import AuraError, ServerUnavailable
 from . import access as cli_access
 from . import migrations as cli_migrations
 from . import ops as cli_ops
@@ -23,12 +26,30 @@ logger = logging.getLogger("aura_db")
 
 
 def cmd_health(args: argparse.Namespace, out: Out) -> int:
-    with Database(config_of(args)) as db:
-        for line in db.health().lines():
+    config, url = cli_migrations.database_url(args)
+    try:  # one bounded probe first: an unreachable server is one line, not a pool's retries
+        psycopg.connect(url, connect_timeout=max(1, round(config.connect_timeout))).close()
+    except psycopg.Error as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ServerUnavailable(f"could not connect to PostgreSQL at {describe_server(url)} within "
+                                f"{config.connect_timeout:g}s: {reason}") from None
+    with Database(config) as db:
+        health = db.health()
+    if args.json:
+        cli_migrations.emit_json(out, health)
+    else:
+        for line in health.lines():
             out(line)
     return 0
 
 
+
+
+def _version() -> str:
+    try:
+        return version("aura-db")
+    except PackageNotFoundError:  # pragma: no cover - running from a tree that is not installed
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,11 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "process list: prefer the environment, --url-file or ~/.pgpass)")
     parser.add_argument("--url-file", metavar="FILE", help="read the database URL from FILE")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument("--version", action="version", version=f"aura-db {_version()}")
     parser.add_argument("--migrations-dir", metavar="DIR",
                         help="root of the migration modules (default: the shipped migrations/)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("health", help="server, pgvector and pool status")
+    p = cli_migrations.adder(sub)("health", "server, pgvector and pool status")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=cmd_health)
 
     cli_migrations.register(sub)
