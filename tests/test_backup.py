@@ -14,6 +14,7 @@ import pytest
 from aura_db.cli import main
 from aura_db.errors import AuraError, MigrationError, ToolError
 from aura_db.ops import backup as backups
+from aura_db.ops import restore as restores
 from aura_db.ops.pgtools import find_tool, server_major
 from aura_db.ops.schema import HEADER, check_schema, dump_schema, normalize, write_schema
 
@@ -59,7 +60,7 @@ def test_verify_notices_a_changed_table(populated_url: str, tmp_path: Path, pg_s
     archive, _ = backups.backup(populated_url, tmp_path, pg_bin=pg_server.bin_dir)
     with psycopg.connect(populated_url, autocommit=True) as conn:
         conn.execute("UPDATE people SET name = 'changed' WHERE id = 7")
-    checks = {c.table: c for c in backups.verify_archive(populated_url, archive, pg_bin=pg_server.bin_dir)}
+    checks = {c.table: c for c in restores.verify_archive(populated_url, archive, pg_bin=pg_server.bin_dir)}
     assert not checks["public.people"].ok and checks["public.events"].ok
     assert checks["public.people"].source[0] == checks["public.people"].restored[0] == 300  # type: ignore[index]
 
@@ -71,8 +72,8 @@ def test_restore_replaces_the_target_after_a_safety_backup(
     with psycopg.connect(populated_url, autocommit=True) as conn:
         conn.execute("DELETE FROM people WHERE id > 100")
     with pytest.raises(AuraError, match="restoring replaces the database '.*': pass --yes"):
-        backups.restore(populated_url, archive, backup_dir=tmp_path, pg_bin=pg_server.bin_dir)
-    safety = backups.restore(populated_url, archive, backup_dir=tmp_path, yes=True,
+        restores.restore(populated_url, archive, backup_dir=tmp_path, pg_bin=pg_server.bin_dir)
+    safety = restores.restore(populated_url, archive, backup_dir=tmp_path, yes=True,
                              pg_bin=pg_server.bin_dir).safety
     assert safety is not None and "-pre-restore-" in safety.name and safety.exists()
     assert count(populated_url, "people") == 300

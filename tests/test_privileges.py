@@ -209,7 +209,7 @@ def test_a_non_superuser_owner_migrates_and_rolls_back_with_vector_precreated(
     applied = migrate(owner)
     assert len(applied) == len(load_migrations())
     assert verify(owner) == [] and verify_indexes(owner) == []
-    assert len(rollback(owner, steps=len(applied))) == len(applied)
+    assert len(rollback(owner, steps=len(applied), cascade=True)) == len(applied)
     assert _extensions(admin) == ["plpgsql", "vector"]  # it was there before aura-db: it stays
 
 
@@ -218,14 +218,14 @@ def test_rollback_drops_vector_only_when_aura_db_created_it(make_db_url: Callabl
     migrate(created_here)  # a superuser: 0001 creates the extension and says so
     with psycopg.connect(created_here) as conn:
         assert conn.execute("SELECT extname FROM aura_created_extensions").fetchall() == [("vector",)]
-    rollback(created_here, steps=len(load_migrations()))
+    rollback(created_here, steps=len(load_migrations()), cascade=True)
     assert _extensions(created_here) == ["plpgsql"]
 
     before = make_db_url(migrated=False)
     with psycopg.connect(before, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION vector")
     migrate(before)
-    rollback(before, steps=len(load_migrations()))
+    rollback(before, steps=len(load_migrations()), cascade=True)
     assert _extensions(before) == ["plpgsql", "vector"]
 
 

@@ -22,6 +22,7 @@ from aura_db.cli import main
 from aura_db.errors import AuraError
 from aura_db.ops import backup as backups
 from aura_db.ops import pgtools
+from aura_db.ops import restore as restores
 from aura_db.ops.pgtools import find_tool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +87,7 @@ def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 60.0) -
 def test_restore_replaces_the_database_and_leaves_nothing_behind(
     target: str, new_archive: Path, tmp_path: Path, pg_server: Any
 ) -> None:
-    report = backups.restore(target, new_archive, backup_dir=tmp_path / "safety", yes=True,
+    report = restores.restore(target, new_archive, backup_dir=tmp_path / "safety", yes=True,
                              pg_bin=pg_server.bin_dir)
     assert era(target) == "new"
     assert report.safety is not None and report.safety.exists() and "-pre-restore-" in report.safety.name
@@ -101,9 +102,9 @@ def test_sessions_on_the_target_are_refused_with_their_pids_unless_forced(
         pid = held.info.backend_pid
         with pytest.raises(AuraError, match=rf"1 session\(s\) are connected to database .*pid {pid} "
                                             r"'agent-loop'.*pass --force"):
-            backups.restore(target, new_archive, backup_dir=tmp_path, yes=True, pg_bin=pg_server.bin_dir)
+            restores.restore(target, new_archive, backup_dir=tmp_path, yes=True, pg_bin=pg_server.bin_dir)
         assert era(target) == "old"
-        report = backups.restore(target, new_archive, backup_dir=tmp_path, yes=True, force=True,
+        report = restores.restore(target, new_archive, backup_dir=tmp_path, yes=True, force=True,
                                  pg_bin=pg_server.bin_dir)
         assert [s.pid for s in report.disconnected] == [pid]
         with pytest.raises(psycopg.OperationalError):
@@ -143,7 +144,7 @@ def test_a_session_on_the_scratch_database_cannot_make_the_target_disappear(
     thread = threading.Thread(target=intrude, daemon=True)
     thread.start()
     try:
-        backups.restore(target, new_archive, backup_dir=tmp_path, yes=True, pg_bin=pg_server.bin_dir)
+        restores.restore(target, new_archive, backup_dir=tmp_path, yes=True, pg_bin=pg_server.bin_dir)
     finally:
         stop.set()
         thread.join(30)
@@ -193,7 +194,7 @@ def test_a_killed_restore_leaves_the_whole_old_database_and_the_next_run_cleans_
             holder.close()
     assert era(target) == "old"
     # the next run finds and drops what the killed one left, removes its partial file, and works
-    report = backups.restore(target, new_archive, backup_dir=safety, yes=True, force=True,
+    report = restores.restore(target, new_archive, backup_dir=safety, yes=True, force=True,
                              pg_bin=pg_server.bin_dir)
     assert era(target) == "new"
     assert leftovers(pg_server, target) == []
@@ -212,24 +213,24 @@ def test_killed_right_after_the_swap_the_target_is_new_and_the_side_copy_is_clea
             raise KeyboardInterrupt("killed after the swap")
         real_drop(url, name)
 
-    monkeypatch.setattr(backups, "drop_database", die_on_side)
+    monkeypatch.setattr(restores, "drop_database", die_on_side)
     with pytest.raises(KeyboardInterrupt):
-        backups.restore(target, new_archive, backup_dir=tmp_path, yes=True, pg_bin=pg_server.bin_dir)
+        restores.restore(target, new_archive, backup_dir=tmp_path, yes=True, pg_bin=pg_server.bin_dir)
     assert era(target) == "new"
     side = [n for n in leftovers(pg_server, target) if "_old_" in n]
     assert len(side) == 1 and era(pg_server.url_for(side[0])) == "old"
-    monkeypatch.setattr(backups, "drop_database", real_drop)
-    assert backups.clean_leftovers(target, _name(target)) == side
+    monkeypatch.setattr(restores, "drop_database", real_drop)
+    assert restores.clean_leftovers(target, _name(target)) == side
     assert leftovers(pg_server, target) == []
 
 
 def test_a_second_restore_of_the_same_database_is_refused_while_one_runs(
     target: str, new_archive: Path, tmp_path: Path, pg_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(backups, "LOCK_WAIT", 0.3)
+    monkeypatch.setattr(restores, "LOCK_WAIT", 0.3)
     busy = r"another restore or verification of database .* is running \(waited 0.3s\)"
-    with backups._exclusive(target, _name(target)), pytest.raises(AuraError, match=busy):
-        backups.restore(target, new_archive, backup_dir=tmp_path, yes=True, pg_bin=pg_server.bin_dir)
+    with restores._exclusive(target, _name(target)), pytest.raises(AuraError, match=busy):
+        restores.restore(target, new_archive, backup_dir=tmp_path, yes=True, pg_bin=pg_server.bin_dir)
     assert era(target) == "old"
 
 
@@ -244,11 +245,11 @@ def test_an_archive_from_a_newer_tree_is_refused_and_an_older_one_warned(
                      "('9999_future', '0005_workspace_isolation_policies')")
     older, _ = backups.backup(target, tmp_path / "b", pg_bin=pg_server.bin_dir)
     with pytest.raises(AuraError, match=r"records 1 migration\(s\) this tree does not have \(9999_future\)"):
-        backups.restore(target, future, backup_dir=tmp_path, yes=True, pg_bin=pg_server.bin_dir)
-    report = backups.restore(target, older, backup_dir=tmp_path, yes=True, pg_bin=pg_server.bin_dir)
+        restores.restore(target, future, backup_dir=tmp_path, yes=True, pg_bin=pg_server.bin_dir)
+    report = restores.restore(target, older, backup_dir=tmp_path, yes=True, pg_bin=pg_server.bin_dir)
     assert report.notes == ("the archive is 1 migration(s) behind this tree (first missing: "
                             "0005_workspace_isolation_policies): run 'aura-db migrate' after the restore",)
-    report = backups.restore(target, future, backup_dir=tmp_path, yes=True, force=True,
+    report = restores.restore(target, future, backup_dir=tmp_path, yes=True, force=True,
                              pg_bin=pg_server.bin_dir)
     assert "9999_future" in report.notes[0]
 

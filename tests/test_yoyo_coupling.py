@@ -17,7 +17,7 @@ from yoyo.migrations import get_migration_hash
 from aura_db import resources
 from aura_db.migrations import MODULES
 from aura_db.migrations.plan import _YOYO_DDL, yoyo_hash
-from aura_db.migrations.runner import MIGRATION_TABLE, _backend_class
+from aura_db.migrations.session import MIGRATION_TABLE, _backend_class
 from aura_db.migrations.settings import MigrationSettings
 
 _CATALOG = """

@@ -13,6 +13,7 @@ from ..errors import AuraError
 from ..migrations.lint import lint
 from ..ops import backup as backups
 from ..ops import pgtools
+from ..ops import restore as restores
 from ..ops import schema as schema_dump
 from .migrations import Out, adder, database_url, owner_url, print_status
 
@@ -68,7 +69,7 @@ def cmd_backup(args: argparse.Namespace, out: Out) -> int:
 
 
 def _verify(url: str, archive: Path, args: argparse.Namespace, out: Out) -> int:
-    checks = backups.verify_archive(url, archive, pg_bin=_pg_bin(args))
+    checks = restores.verify_archive(url, archive, pg_bin=_pg_bin(args))
     for check in checks:
         out(check.line())
     bad = [c.table for c in checks if not c.ok]
@@ -86,7 +87,7 @@ def cmd_restore(args: argparse.Namespace, out: Out) -> int:
     archive = Path(args.archive)
     if args.verify and not args.yes:
         return _verify(url, archive, args, out)
-    report = backups.restore(url, archive, backup_dir=_backup_dir(args, config), yes=args.yes,
+    report = restores.restore(url, archive, backup_dir=_backup_dir(args, config), yes=args.yes,
                              force=args.force, pg_bin=_pg_bin(args), directory=_directory(args))
     for name in report.leftovers:
         out(f"dropped database {name}, left by a restore or verification that did not finish")

@@ -4,6 +4,8 @@ verified, planned and linted under one lock. Depends only on the core modules.
 - :mod:`.runner` — migrate, rollback, status, verify, plan (the public API, re-exported here);
 - :mod:`.files` — the files on disk and their SHA-256; :mod:`.state` — what the database
   recorded, and drift between the two; :mod:`.plan` — the statements a run executes, as data;
+- :mod:`.catalog` — what a run applies or rolls back (modules, dependents); :mod:`.session` —
+  the locks, orphaned backends and bookkeeping tables around a run;
 - :mod:`.lock` — the advisory lock around a run; :mod:`.lint` — squawk plus yoyo-aware checks.
 """
 

@@ -10,13 +10,15 @@ them by ``-- depends:`` and owns its tables; on top of it this runner
   of applied files are caught (:func:`verify`) before anything runs;
 - runs with a short ``lock_timeout`` and retries a migration that could not get its lock;
 - cleans up the INVALID indexes a failed non-transactional migration leaves, then retries it.
+
+What a run does is chosen in :mod:`.catalog` (pending migrations, module-aware rollbacks); the
+session it runs in (locks, orphaned backends, bookkeeping tables) is :mod:`.session`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,23 +28,16 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from yoyo import exceptions as yoyo_exceptions
-from yoyo import read_migrations
-from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
-from yoyo.connections import parse_uri
-from yoyo.migrations import ancestors, topological_sort
 
-from .. import resources
-from .._pgerrors import translate
 from ..config import describe_server
-from ..errors import MigrationDrift, MigrationError, PermissionDenied, PgvectorMissing
+from ..errors import MigrationDrift, MigrationError, PgvectorMissing
 from . import plan as mp
+from .catalog import Catalog, destroys_data, pending_ops, rollback_ops
 from .files import MODULES, load_migrations
 from .indexes import IndexDrift, search_index_drift
-from .lock import advisory_lock, break_stale_yoyo_locks, yoyo_lock
-from .privileges import lock_bookkeeping
+from .session import run_session
 from .settings import MigrationSettings
-from .state import Drift, HistoryEntry, MigrationStatus, State, find_drift, invalid_indexes, read_state
+from .state import Drift, HistoryEntry, MigrationStatus, find_drift, invalid_indexes, read_state
 
 __all__ = [
     "accept_renames",
@@ -56,152 +51,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-MIGRATION_TABLE = "_yoyo_migration"
-
-# -- reading the files ----------------------------------------------------------------------------
-
-
-class _Catalog:
-    """The migrations on disk: our records (hashes, files) and yoyo's objects (dependencies)."""
-
-    def __init__(self, directory: Path | None) -> None:
-        root = resources.migrations_dir() if directory is None else directory
-        self.infos = {i.id: i for i in load_migrations(root)}
-        sources = [str(root / m) for m in MODULES if (root / m).is_dir()]
-        try:
-            self.yoyo = {m.id: m for m in read_migrations(*sources)}
-            for m in self.yoyo.values():
-                m.load()
-        except yoyo_exceptions.MigrationConflict as exc:
-            raise MigrationError(f"conflicting migration id {exc}") from exc
-        except yoyo_exceptions.BadMigration as exc:
-            raise MigrationError(f"bad migration: {exc}") from exc
-
-    def ordered(self, ids: set[str]) -> list[str]:
-        """``ids`` in dependency order (yoyo's topological sort)."""
-        try:
-            return [m.id for m in topological_sort(self.yoyo[i] for i in self.infos if i in ids)]
-        except yoyo_exceptions.BadMigration as exc:
-            raise MigrationError(str(exc)) from exc
-
-    def with_ancestors(self, mid: str) -> set[str]:
-        if mid not in self.infos:
-            raise MigrationError(f"no migration {mid!r} on disk (see 'aura-db status')")
-        return {mid} | {m.id for m in ancestors(self.yoyo[mid], self.yoyo.values())}
-
-    def operation(self, mid: str, direction: mp.Direction, *, force: bool = False) -> mp.Operation:
-        info = self.infos[mid]
-        if direction == "apply" and not info.up_statements():
-            raise MigrationError(f"migration {mid!r} ({info.path}) has no statement: write what it "
-                                 f"changes, or delete it (and its rollback file)")
-        if direction == "rollback" and info.rollback_path is not None and not info.down_statements():
-            raise MigrationError(f"the rollback file of {mid!r} ({info.rollback_path}) has no "
-                                 f"statement: write what undoes it")
-        if direction == "apply":
-            path: Path | None = info.path
-        elif info.rollback_path is None and not force:
-            raise MigrationError(
-                f"migration {mid!r} has no rollback file {info.path.with_name(mid + '.rollback.sql')}: "
-                f"write it, or pass --force to only unmark the migration (its changes stay)"
-            )
-        else:
-            path = info.rollback_path
-        return mp.Operation(
-            migration_id=mid, module=info.module, direction=direction,
-            transactional=info.transactional, path=path,
-            statements=info.up_statements() if direction == "apply" else info.down_statements(),
-            up_sha256=info.up_sha256, down_sha256=info.down_sha256,
-        )
-
-
-# -- a run ----------------------------------------------------------------------------------------
-
-
-def _backend_class(url: str, settings: MigrationSettings) -> type[PostgresqlPsycopgBackend]:
-    class AuraBackend(PostgresqlPsycopgBackend):  # type: ignore[misc]
-        """yoyo's psycopg 3 backend, connecting with our conninfo and session limits."""
-
-        def connect(self, dburi: Any) -> psycopg.Connection[Any]:
-            return psycopg.connect(url, autocommit=True, options=settings.session_options(),
-                                   application_name=settings.application_name)
-
-    return AuraBackend
-
-
-@contextmanager
-def _run(url: str, settings: MigrationSettings) -> Iterator[psycopg.Connection[Any]]:
-    """The migration lock (advisory, then yoyo's row) and a connection to run migrations on.
-
-    Backends of killed earlier runs still working (a CREATE INDEX CONCURRENTLY goes on after its
-    client died) are ended first, under the lock, so the run never deadlocks with them. A
-    psycopg error leaves as an AuraError.
-    """
-    try:
-        with advisory_lock(url, wait=settings.lock_wait,
-                           application_name=settings.application_name) as lock_conn:
-            _check_migrator(lock_conn)
-            backend = _backend_class(url, settings)(parse_uri("postgresql+psycopg:///aura"), MIGRATION_TABLE)
-            try:
-                backend.init_database()
-                break_stale_yoyo_locks(lock_conn)
-                with yoyo_lock(backend, wait=settings.lock_wait):
-                    backend.ensure_internal_schema_updated()
-                    with psycopg.connect(url, autocommit=True, options=settings.session_options(),
-                                         application_name=settings.application_name) as conn:
-                        own = {lock_conn.info.backend_pid, conn.info.backend_pid,
-                               backend.connection.info.backend_pid}
-                        end_orphans(lock_conn, settings, own)
-                        conn.execute(mp.AURA_DDL)
-                        lock_bookkeeping(conn)
-                        yield conn
-                        lock_bookkeeping(conn)  # tables the migrations just made (0001's, 0013's)
-            finally:
-                backend.connection.close()
-    except psycopg.Error as exc:
-        raise translate(exc, "migrations") from exc
-
-
-ORPHAN_WAIT = 30.0  # seconds an ended orphan backend gets to go away
-
-
-def end_orphans(conn: psycopg.Connection[Any], settings: MigrationSettings, own: set[int]) -> list[int]:
-    """End the still-working backends of killed migration runs (same application_name, not
-    ours, busy with something other than waiting for the lock) and wait until they are gone;
-    returns their pids. Call only while holding the migration lock: no live run has any."""
-    rows = conn.execute(
-        "SELECT pid, left(regexp_replace(query, '\\s+', ' ', 'g'), 120) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND application_name = %s AND pid <> ALL(%s) "
-        "AND backend_type = 'client backend' AND state <> 'idle' "
-        "AND query !~* 'pg_(try_)?advisory_lock'",
-        (settings.application_name, sorted(own))).fetchall()
-    pids = [int(pid) for pid, _ in rows]
-    for pid, query in rows:
-        logger.warning("ending backend %s of a killed migration run, still running: %s", pid, query)
-        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    deadline = time.monotonic() + ORPHAN_WAIT
-    while pids and conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)",
-                                (pids,)).fetchone() != (0,):
-        if time.monotonic() >= deadline:
-            raise MigrationError(f"backends {pids} of a killed migration run did not end within "
-                                 f"{ORPHAN_WAIT:g}s: end them (pg_terminate_backend) and migrate again")
-        time.sleep(0.05)
-    return pids
-
-
-def _check_migrator(conn: psycopg.Connection[Any]) -> None:
-    """Refuse, with the fix, a role that cannot run migrations (yoyo would report its failed
-    lock-row INSERT as "Database locked")."""
-    row = conn.execute(
-        "SELECT current_user, current_database(), has_schema_privilege('public', 'CREATE'), "
-        "coalesce(has_table_privilege(to_regclass('yoyo_lock'), 'INSERT'), true)").fetchone()
-    assert row is not None
-    user, database, may_create, may_lock = row
-    if not (may_create and may_lock):
-        raise PermissionDenied(
-            f"role {user!r} may not run migrations on database {database!r} (it may not create in "
-            f"schema public{'' if may_lock else ' nor write yoyo_lock'}): migrations run as the "
-            f"owner: set AURA_MIGRATION_URL (or pass --url) to the owner's URL")
 
 
 def _check_pgvector(conn: psycopg.Connection[Any], url: str) -> None:
@@ -219,14 +68,6 @@ def _check_pgvector(conn: psycopg.Connection[Any], url: str) -> None:
             f"apt install postgresql-{major}-pgvector), or unset AURA_DATABASE_URL to use the "
             f"embedded server, which ships it"
         )
-
-
-def _pending(catalog: _Catalog, state: State, target: str | None,
-             drift: list[Drift]) -> list[mp.Operation]:
-    renamed = {d.new_id for d in drift if d.new_id}  # a renamed file is never applied again
-    wanted = set(catalog.infos) if target is None else catalog.with_ancestors(target)
-    todo = {mid for mid in wanted if mid not in state.applied and mid not in renamed}
-    return [catalog.operation(mid, "apply") for mid in catalog.ordered(todo)]
 
 
 def _refuse_drift(drift: list[Drift], allow: bool, action: str = "migrate") -> None:
@@ -253,12 +94,12 @@ def migrate(
     :class:`MigrationError` (a failed migration leaves nothing recorded).
     """
     settings = settings or MigrationSettings()
-    catalog = _Catalog(directory)
-    with _run(url, settings) as conn:
+    catalog = Catalog(directory)
+    with run_session(url, settings) as conn:
         state = read_state(conn)
         drift = find_drift(list(catalog.infos.values()), state)
         _refuse_drift(drift, allow_drift)
-        ops = _pending(catalog, state, target, drift)
+        ops = pending_ops(catalog, state, target, drift)
         if ops:
             _check_pgvector(conn, url)
         return _run_ops(conn, ops, settings, "apply")
@@ -316,16 +157,6 @@ def _drop_invalid_indexes(conn: psycopg.Connection[Any], op: mp.Operation) -> No
         conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.SQL(name)))
 
 
-_DESTRUCTIVE = re.compile(
-    r"\b(DROP\s+(TABLE|COLUMN|SCHEMA|MATERIALIZED\s+VIEW)|TRUNCATE|DELETE\s+FROM)\b", re.IGNORECASE)
-
-
-def destroys_data(op: mp.Operation) -> bool:
-    """True when the operation's statements drop tables, columns or schemas, or delete rows:
-    a rollback a safety backup should precede."""
-    return any(_DESTRUCTIVE.search(statement) for statement in op.statements)
-
-
 def rollback(
     url: str, *, steps: int | None = None, target: str | None = None, module: str | None = None,
     cascade: bool = False, force: bool = False, directory: Path | None = None,
@@ -345,10 +176,10 @@ def rollback(
     when the rollback drops tables or columns or deletes rows (the CLI takes a safety backup).
     """
     settings = settings or MigrationSettings()
-    catalog = _Catalog(directory)
-    with _run(url, settings) as conn:
+    catalog = Catalog(directory)
+    with run_session(url, settings) as conn:
         state = read_state(conn)
-        ops = _rollback_ops(catalog, state, steps, target, force, module=module, cascade=cascade)
+        ops = rollback_ops(catalog, state, steps, target, force, module=module, cascade=cascade)
         # a missing rollback file has its own rule (--force) in _rollback_ops
         chosen = {op.migration_id for op in ops
                   if catalog.infos[op.migration_id].rollback_path is not None}
@@ -358,74 +189,6 @@ def rollback(
         if destructive and before_destructive is not None:
             before_destructive(destructive)
         return _run_ops(conn, ops, settings, "rollback")
-
-
-def _module_of(catalog: _Catalog, state: State, mid: str) -> str:
-    info = catalog.infos.get(mid)
-    if info is not None:
-        return info.module
-    record = state.files.get(mid)
-    return record.module if record is not None else "?"
-
-
-def _rollback_ops(catalog: _Catalog, state: State, steps: int | None, target: str | None,
-                  force: bool, *, module: str | None = None, cascade: bool = False) -> list[mp.Operation]:
-    if steps is not None and target is not None:
-        raise MigrationError("pass either steps or a target to roll back to, not both")
-    if module is not None and module not in MODULES:
-        raise MigrationError(f"no module {module!r}: the modules are {', '.join(MODULES)}")
-    order = state.applied_order
-    if target is not None:
-        if target not in state.applied:
-            raise MigrationError(f"migration {target!r} is not applied: nothing to roll back to")
-        target_module = _module_of(catalog, state, target)
-        if module is not None and module != target_module:
-            raise MigrationError(f"migration {target!r} is in module {target_module!r}, not {module!r}")
-        module = target_module
-        own = [mid for mid in order if _module_of(catalog, state, mid) == module]
-        chosen = own[own.index(target) + 1:]
-    else:
-        steps = 1 if steps is None else steps
-        if steps < 1:
-            raise MigrationError(f"steps must be >= 1, got {steps!r}")
-        own = order if module is None else [mid for mid in order if _module_of(catalog, state, mid) == module]
-        chosen = own[-steps:]
-    chosen = _with_dependents(catalog, state, chosen, module, cascade)
-    missing = [mid for mid in chosen if mid not in catalog.infos]
-    if missing:
-        raise MigrationError(
-            f"applied migration {missing[0]!r} has no file any more: restore it from version "
-            f"control before rolling it back"
-        )
-    return [catalog.operation(mid, "rollback", force=force) for mid in reversed(chosen)]
-
-
-def _with_dependents(catalog: _Catalog, state: State, chosen: list[str], module: str | None,
-                     cascade: bool) -> list[str]:
-    """``chosen`` and every applied migration depending on one of them, in applied order;
-    refused (unless ``cascade``) when that reaches beyond ``chosen`` or spans several modules
-    with none named."""
-    picked = set(chosen)
-    applied = [mid for mid in state.applied_order if mid in catalog.yoyo]
-    dependents = [mid for mid in applied if mid not in picked and any(
-        a.id in picked for a in ancestors(catalog.yoyo[mid], catalog.yoyo.values()))]
-    modules = sorted({_module_of(catalog, state, mid) for mid in chosen})
-    if not dependents and (module is not None or len(modules) <= 1):
-        return chosen
-    everything = [mid for mid in state.applied_order if mid in picked or mid in dependents]
-    listing = ", ".join(f"{_module_of(catalog, state, mid)}/{mid}" for mid in reversed(everything))
-    if not cascade:
-        if dependents:
-            why = (f"{len(dependents)} applied migration(s) depend on what it removes "
-                   f"({', '.join(dependents[:6])})")
-        else:
-            why = f"it spans the modules {' and '.join(modules)} and no --module was named"
-        raise MigrationError(
-            f"refusing to roll back {len(chosen)} migration(s): {why}; it would undo "
-            f"{len(everything)}: {listing}. Pass --cascade to undo all of them, or name the "
-            f"module (--module) and fewer steps")
-    logger.warning("rollback cascades through %d migration(s): %s", len(everything), listing)
-    return everything
 
 
 def _run_ops(conn: psycopg.Connection[Any], ops: list[mp.Operation], settings: MigrationSettings,
@@ -525,8 +288,8 @@ def accept_renames(url: str, *, directory: Path | None = None,
     transaction under the migration lock, so the rename stops being drift; returns them.
     Edited or deleted files are left for the operator."""
     settings = settings or MigrationSettings()
-    catalog = _Catalog(directory)
-    with _run(url, settings) as conn:
+    catalog = Catalog(directory)
+    with run_session(url, settings) as conn:
         renames = [d for d in find_drift(list(catalog.infos.values()), read_state(conn))
                    if d.kind == "renamed" and d.new_id]
         with conn.transaction():
@@ -549,15 +312,15 @@ def plan(
     """The psql script ``migrate`` (or ``rollback``, with ``rollback_steps`` of ``module``)
     would run now; "-- nothing to do" when nothing is pending. Runs nothing, writes nothing."""
     settings = settings or MigrationSettings()
-    catalog = _Catalog(directory)
+    catalog = Catalog(directory)
     with _reader(url) as conn:
         state = read_state(conn)
         if rollback_steps is not None:
-            ops = _rollback_ops(catalog, state, rollback_steps, None, force, module=module,
+            ops = rollback_ops(catalog, state, rollback_steps, None, force, module=module,
                                 cascade=cascade)
             what = f"rollback --steps {rollback_steps}" + (f" --module {module}" if module else "")
         else:
-            ops = _pending(catalog, state, target, find_drift(list(catalog.infos.values()), state))
+            ops = pending_ops(catalog, state, target, find_drift(list(catalog.infos.values()), state))
             what = "migrate" + (f" --to {target}" if target else "")
         cleanup = {op.migration_id: invalid_indexes(conn, op.statements) for op in ops
                    if not op.transactional and op.direction == "apply"}
