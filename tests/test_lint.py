@@ -110,3 +110,29 @@ def test_the_repository_migrations_have_no_yoyo_directive_problems(capsys: pytes
     assert [str(f) for f in findings if f.source == "aura-db" and not f.allowed] == []
     assert main(["--migrations-dir", str(ROOT / "migrations"), "lint"]) in (0, 1)
     assert "finding(s)" in capsys.readouterr().out
+
+
+def test_the_justification_of_developer_0003_states_the_locks_pg_locks_shows(empty_db_url: str) -> None:
+    """A lint justification is a claim about locks: run 0003's statements in a transaction on a
+    database migrated to just before it and compare with pg_locks."""
+    import psycopg
+
+    from aura_db.migrations import load_migrations
+
+    for target in ("0002_conversations", "0003_agent_executions", "0002_story_steps"):
+        migrate(empty_db_url, target=target)
+    info = {m.id: m for m in load_migrations()}["0003_story_links"]
+    with psycopg.connect(empty_db_url) as conn:
+        for statement in info.up_statements():
+            conn.execute(statement)
+        held = dict(conn.execute(
+            "SELECT c.relname, string_agg(l.mode, ',' ORDER BY l.mode) FROM pg_locks l "
+            "JOIN pg_class c ON c.oid = l.relation WHERE l.pid = pg_backend_pid() AND c.relname IN "
+            "('conversations', 'agent_executions', 'stories', 'story_steps') GROUP BY 1").fetchall())
+        conn.rollback()
+    assert "AccessExclusiveLock" in held["conversations"] and "AccessExclusiveLock" in held["agent_executions"]
+    assert held["stories"] == held["story_steps"] == "ShareRowExclusiveLock"
+    text = info.path.read_text()
+    justification = next(line for line in text.splitlines() if line.startswith("-- lint: allow"))
+    assert "ACCESS EXCLUSIVE locks on conversations and agent_executions" in justification
+    assert "SHARE ROW EXCLUSIVE on stories and story_steps" in justification

@@ -26,6 +26,10 @@ SUPERSEDED: dict[str, frozenset[str]] = {
         "f6359f5668caa391eefaded81ef64aa39b4c991e9cba66e721823d3749c3a89e",
         "3486e5ea0b4f17a113d1c93fc780f84375fbc07c45ee7e67640cfcb4893a5c3c",
     }),
+    # developer 0003's header and lint justification now state the locks pg_locks shows.
+    "0003_story_links": frozenset({
+        "f98f7a1ef76f4ffba48165fe95ec5ae11c997bb1cea0bcafe00f7395a2016dc5",
+    }),
 }
 
 

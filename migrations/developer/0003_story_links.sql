@@ -4,10 +4,14 @@
 --   conversations.story_id          a story's chat; deleting the story deletes its conversations;
 --   agent_executions.story_step_id  the step an agent run worked on; the audit row outlives the
 --                                   step (SET NULL).
--- Both columns are nullable without a default, so adding them rewrites nothing; each foreign key
--- check scans its table once (all NULL) under the ALTER's lock. Their indexes are built
+-- Both columns are nullable without a default, so adding them rewrites nothing. Locks, as
+-- measured in pg_locks (tests/test_lint.py): ACCESS EXCLUSIVE on conversations and on
+-- agent_executions (ADD COLUMN), held together until this migration commits, and SHARE ROW
+-- EXCLUSIVE on stories and story_steps (the referenced tables). Their indexes are built
 -- CONCURRENTLY in 0004_story_link_indexes, as both tables are busy.
--- lint: allow adding-foreign-key-constraint -- the columns are new, so validation meets only NULLs; the SHARE ROW EXCLUSIVE lock lasts one pass over each table and waits at most the runner's lock_timeout (5 s) for it
+-- (Amended after release: this header and the justification below claimed SHARE ROW EXCLUSIVE
+-- and a validation scan; the statements are unchanged, the earlier file's hash is accepted.)
+-- lint: allow adding-foreign-key-constraint -- the columns are new and all NULL, nothing is rewritten; the ACCESS EXCLUSIVE locks on conversations and agent_executions (and SHARE ROW EXCLUSIVE on stories and story_steps) are held only for this short transaction and each is waited for at most the runner's lock_timeout (5 s), then the migration is retried
 
 ALTER TABLE conversations
     ADD COLUMN story_id uuid
