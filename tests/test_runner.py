@@ -516,3 +516,43 @@ def test_a_killed_concurrent_index_build_is_ended_not_deadlocked_with(
     assert migrate(empty_db_url, directory=root, settings=FAST) == ["0002_big_ix"]
     assert "ending backend" in caplog.text and "of a killed migration run" in caplog.text
     assert scalar(empty_db_url, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_t_big_v'::regclass")
+
+
+def test_a_run_waiting_for_the_lock_is_not_taken_for_an_orphan(empty_db_url: str) -> None:
+    """A waiting run's lock connection is busy asking who holds the lock; the holder's orphan
+    sweep must leave it alone (it once ended it: 'terminating connection due to administrator
+    command' in the second of two concurrent migrates)."""
+    from aura_db.migrations.session import end_orphans, lock_application_name
+
+    settings = FAST
+    waiting = psycopg.connect(empty_db_url, autocommit=True, application_name=lock_application_name(settings))
+    orphan = psycopg.connect(empty_db_url, autocommit=True, application_name=settings.application_name)
+    try:
+        assert lock_application_name(settings) != settings.application_name
+        orphan_pid = orphan.info.backend_pid
+        errors: list[Exception] = []
+
+        def sleep(conn: psycopg.Connection[Any]) -> None:
+            try:
+                conn.execute("SELECT pg_sleep(3)")
+            except psycopg.Error as exc:
+                errors.append(exc)
+
+        busy = [threading.Thread(target=sleep, args=(c,)) for c in (waiting, orphan)]
+        for t in busy:
+            t.start()
+        with psycopg.connect(empty_db_url, autocommit=True) as sweeper:
+            deadline = time.monotonic() + 10
+            while sweeper.execute("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3)' "
+                                  "AND state = 'active'").fetchone() != (2,):
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            ended = end_orphans(sweeper, settings, {sweeper.info.backend_pid})
+        for t in busy:
+            t.join()
+        assert ended == [orphan_pid]
+        assert len(errors) == 1 and "terminating connection" in str(errors[0])
+        assert waiting.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        waiting.close()
+        orphan.close()

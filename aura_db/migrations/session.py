@@ -49,7 +49,7 @@ def run_session(url: str, settings: MigrationSettings) -> Iterator[psycopg.Conne
     """
     try:
         with advisory_lock(url, wait=settings.lock_wait,
-                           application_name=settings.application_name) as lock_conn:
+                           application_name=lock_application_name(settings)) as lock_conn:
             check_migrator(lock_conn)
             backend = _backend_class(url, settings)(parse_uri("postgresql+psycopg:///aura"), MIGRATION_TABLE)
             try:
@@ -73,15 +73,25 @@ def run_session(url: str, settings: MigrationSettings) -> Iterator[psycopg.Conne
 
 
 ORPHAN_WAIT = 30.0  # seconds an ended orphan backend gets to go away
+NAMEDATALEN = 63  # the server keeps this many bytes of an application_name
+
+
+def lock_application_name(settings: MigrationSettings) -> str:
+    """The lock connection's name: never the work connections' one, so a run waiting for the
+    lock (its connection busy asking who holds it) is never taken for an orphan."""
+    return settings.application_name.encode()[:NAMEDATALEN - 7].decode(errors="ignore") + " (lock)"
 
 
 def end_orphans(conn: psycopg.Connection[Any], settings: MigrationSettings, own: set[int]) -> list[int]:
-    """End the still-working backends of killed migration runs (same application_name, not
-    ours, busy with something other than waiting for the lock) and wait until they are gone;
-    returns their pids. Call only while holding the migration lock: no live run has any."""
+    """End the still-working backends of killed migration runs (the work connections'
+    application_name, not ours, not idle) and wait until they are gone; returns their pids.
+
+    Call only while holding the migration lock: a live run opens its work connections only once
+    it holds the lock, and waits on a connection named :func:`lock_application_name`, so every
+    backend matched belongs to a run that is gone."""
     rows = conn.execute(
         "SELECT pid, left(regexp_replace(query, '\\s+', ' ', 'g'), 120) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND application_name = %s AND pid <> ALL(%s) "
+        "WHERE datname = current_database() AND application_name = left(%s, 63) AND pid <> ALL(%s) "
         "AND backend_type = 'client backend' AND state <> 'idle' "
         "AND query !~* 'pg_(try_)?advisory_lock'",
         (settings.application_name, sorted(own))).fetchall()
