@@ -13,16 +13,24 @@ import psycopg
 
 from ..config import describe_server, mask_dsn
 from ..database import Database
-from ..errors import AuraError, ServerUnavailable
+from ..errors import AuraError, ConfigError, ServerUnavailable
 from . import access as cli_access
 from . import migrations as cli_migrations
 from . import ops as cli_ops
 from . import search as cli_search
+from .env import apply_env
 from .migrations import Out, config_of
 
 __all__ = ["main"]
 
 logger = logging.getLogger("aura_db")
+
+
+def cmd_wait(args: argparse.Namespace, out: Out) -> int:
+    args.wait = args.timeout
+    _, url = cli_migrations.database_url(args)
+    out(f"PostgreSQL at {describe_server(url)} accepts connections")
+    return 0
 
 
 def cmd_health(args: argparse.Namespace, out: Out) -> int:
@@ -63,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "process list: prefer the environment, --url-file or ~/.pgpass)")
     parser.add_argument("--url-file", metavar="FILE", help="read the database URL from FILE")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print only errors and the data asked for (JSON, a plan)")
     parser.add_argument("--version", action="version", version=f"aura-db {_version()}")
     parser.add_argument("--migrations-dir", metavar="DIR",
                         help="root of the migration modules (default: the shipped migrations/)")
@@ -70,28 +80,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = cli_migrations.adder(sub)("health", "server, pgvector and pool status")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    cli_migrations.wait_arg(p)
     p.set_defaults(func=cmd_health)
+
+    p = cli_migrations.adder(sub)("wait", "wait (retrying with backoff) until the server accepts "
+                                          "connections; exit 1 when it does not in time")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="how long to wait (default 60)")
+    p.set_defaults(func=cmd_wait)
 
     cli_migrations.register(sub)
     cli_ops.register(sub)
     cli_access.register(sub)
 
     cli_search.register(sub)
-
+    apply_env(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code instead of exiting (tests call it in-process)."""
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except ConfigError as exc:  # an AURA_* variable an option cannot take
+        print(f"aura-db: error: {exc}", file=sys.stderr)
+        return 2
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or bad usage (2)
         return int(exc.code or 0)
+    if args.verbose and args.quiet:
+        print("aura-db: error: -v/--verbose and -q/--quiet exclude each other", file=sys.stderr)
+        return 2
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    elif args.quiet:
+        logging.getLogger("aura_db").setLevel(logging.ERROR)
     try:
-        return int(args.func(args, print))
+        return int(args.func(args, Out(quiet=args.quiet)))
     except AuraError as exc:
         print(f"aura-db: error: {_redacted(args, str(exc))}", file=sys.stderr)
         return 1

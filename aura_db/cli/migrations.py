@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -35,7 +34,20 @@ __all__ = [
     "register",
 ]
 
-Out = Callable[[str], None]
+class Out:
+    """Where a command's output goes: ``out(line)`` for messages (silenced by ``-q``),
+    ``out.data(text)`` for what the command exists to produce (JSON, a plan's script), always
+    printed."""
+
+    def __init__(self, *, quiet: bool = False, write: Callable[[str], None] = print) -> None:
+        self.quiet, self._write = quiet, write
+
+    def __call__(self, line: str) -> None:
+        if not self.quiet:
+            self._write(line)
+
+    def data(self, text: str) -> None:
+        self._write(text)
 
 
 def config_of(args: argparse.Namespace, *, warn: bool = True) -> Config:
@@ -60,9 +72,24 @@ def config_of(args: argparse.Namespace, *, warn: bool = True) -> Config:
 
 def database_url(args: argparse.Namespace) -> tuple[Config, str]:
     """The Config and the libpq URL the command works on (starting the embedded server when
-    no URL is configured)."""
+    no URL is configured), once the server accepts connections when ``--wait`` asks for it."""
     config = config_of(args)
-    return config, config.url or embedded_url(config.data_dir)
+    url = config.url or embedded_url(config.data_dir)
+    _wait(args, config, url)
+    return config, url
+
+
+def _wait(args: argparse.Namespace, config: Config, url: str) -> None:
+    """``--wait[=SECONDS]``: retry connecting with backoff until the server answers."""
+    seconds = getattr(args, "wait", None)
+    if seconds is None:
+        return
+    from ..ops.wait import wait_for_server
+
+    waited = wait_for_server(url, seconds, connect_timeout=config.connect_timeout,
+                             report=lambda line: print(f"aura-db: {line}", file=sys.stderr))
+    if waited >= 0.5:
+        print(f"aura-db: the server answered after {waited:.1f}s", file=sys.stderr)
 
 
 def owner_url(args: argparse.Namespace) -> tuple[Config, str, str]:
@@ -73,8 +100,11 @@ def owner_url(args: argparse.Namespace) -> tuple[Config, str, str]:
     config = config_of(args)
     explicit = getattr(args, "url", None) or getattr(args, "url_file", None)
     if config.migration_url and not explicit:
+        _wait(args, config, config.migration_url)
         return config, config.migration_url, mask_dsn(config.migration_url)
-    return config, config.url or embedded_url(config.data_dir), config.masked_url()
+    url = config.url or embedded_url(config.data_dir)
+    _wait(args, config, url)
+    return config, url, config.masked_url()
 
 
 def _directory(args: argparse.Namespace) -> Path | None:
@@ -124,7 +154,7 @@ def cmd_rollback(args: argparse.Namespace, out: Out) -> int:
 
 def emit_json(out: Out, value: Any) -> None:
     """``value`` as indented JSON (dataclasses as objects, datetimes as ISO 8601)."""
-    out(json.dumps(value, indent=2, default=_jsonable, sort_keys=False))
+    out.data(json.dumps(value, indent=2, default=_jsonable, sort_keys=False))
 
 
 def _jsonable(value: Any) -> Any:
@@ -182,10 +212,29 @@ def cmd_new(args: argparse.Namespace, out: Out) -> int:
 
 
 def cmd_plan(args: argparse.Namespace, out: Out) -> int:
-    _, url, _ = owner_url(args)
-    out(migrations.plan(url, directory=_directory(args), settings=_settings(args),
-                        rollback_steps=args.rollback, target=args.to, force=args.force,
-                        module=args.module, cascade=args.cascade))
+    _, url, where = owner_url(args)
+    found = migrations.plan_details(url, directory=_directory(args), settings=_settings(args),
+                                    rollback_steps=args.rollback, target=args.to, force=args.force,
+                                    module=args.module, cascade=args.cascade)
+    if args.json:
+        emit_json(out, {"database": where, "action": found.action, "operations": [
+            {"id": op.migration_id, "module": op.module, "direction": op.direction,
+             "transactional": op.transactional, "file": op.path, "statements": op.statements}
+            for op in found.operations], "script": found.script})
+    else:
+        out.data(found.script.rstrip("\n"))
+    return 0
+
+
+def cmd_mark(args: argparse.Namespace, out: Out) -> int:
+    _, url, where = owner_url(args)
+    ids = getattr(args, "ids", None)
+    done = migrations.mark(url, ids or None, target=getattr(args, "to", None),
+                           directory=_directory(args), settings=_settings(args),
+                           allow_missing=args.allow_missing, by=args.by)
+    for mid in done:
+        out(f"recorded {mid} as applied (not run)")
+    out(f"{len(done)} migration(s) recorded as applied on {where}, verified against its catalog")
     return 0
 
 
@@ -249,6 +298,8 @@ def common_options() -> argparse.ArgumentParser:
                         help="root of the migration modules")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="log progress to stderr")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="print only errors and the data asked for (JSON, a plan)")
     return common
 
 
@@ -256,11 +307,20 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lock-wait", type=float, metavar="SECONDS",
                    help="how long to wait for another run's migration lock (default 60)")
     p.add_argument("--lock-timeout", type=float, metavar="SECONDS",
-                   help="lock_timeout of migration statements (default 5; env AURA_MIGRATION_LOCK_TIMEOUT)")
+                   help="lock_timeout of migration statements (default 5)")
     p.add_argument("--statement-timeout", type=float, metavar="SECONDS",
                    help="statement_timeout of migration statements (default 600)")
     p.add_argument("--retries", type=int, metavar="N",
                    help="tries per migration when its lock_timeout expires (default 3)")
+
+
+def wait_arg(p: argparse.ArgumentParser) -> None:
+    """``--wait[=SECONDS]`` (default 60 when given bare)."""
+    from ..ops.wait import DEFAULT_WAIT
+
+    p.add_argument("--wait", nargs="?", type=float, const=DEFAULT_WAIT, metavar="SECONDS",
+                   help=f"first wait (retrying with backoff) until the server accepts connections, "
+                        f"up to SECONDS (default {DEFAULT_WAIT:g})")
 
 
 def _json_arg(p: argparse.ArgumentParser) -> None:
@@ -276,7 +336,8 @@ def adder(sub: Any) -> Callable[[str, str], argparse.ArgumentParser]:
     common = common_options()
 
     def add(name: str, helptext: str) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = sub.add_parser(name, parents=[common], help=helptext)
+        parser: argparse.ArgumentParser = sub.add_parser(name, parents=[common], help=helptext,
+                                                         description=helptext)
         return parser
     return add
 
@@ -289,6 +350,7 @@ def register(sub: Any) -> None:
     p.add_argument("--allow-drift", action="store_true",
                    help="migrate even when applied migration files were edited, renamed or deleted")
     p.add_argument("--status", action="store_true", help="print the status afterwards")
+    wait_arg(p)
     _add_settings(p)
     p.set_defaults(func=cmd_migrate)
 
@@ -307,8 +369,8 @@ def register(sub: Any) -> None:
     p.add_argument("--no-backup", action="store_true",
                    help="no safety backup before a rollback that drops tables or columns")
     p.add_argument("--dir", metavar="DIR", help="where the safety backup goes (default <data_dir>/backups)")
-    p.add_argument("--pg-bin", metavar="DIR", default=os.environ.get("AURA_PG_BIN"),
-                   help="directory of pg_dump matching the server (env AURA_PG_BIN)")
+    p.add_argument("--pg-bin", metavar="DIR",
+                   help="directory of pg_dump matching the server")
     _add_settings(p)
     p.set_defaults(func=cmd_rollback)
 
@@ -317,6 +379,7 @@ def register(sub: Any) -> None:
                    help="exit 3 when any migration is pending (deploy gates)")
     _module_arg(p, "show this module's migrations only")
     _json_arg(p)
+    wait_arg(p)
     p.set_defaults(func=cmd_status)
 
     p = add("new", "scaffold the next-numbered up/down migration pair of a module")
@@ -330,8 +393,26 @@ def register(sub: Any) -> None:
     p.add_argument("--force", action="store_true", help="as rollback --force")
     _module_arg(p, "with --rollback: as rollback --module")
     p.add_argument("--cascade", action="store_true", help="with --rollback: as rollback --cascade")
+    _json_arg(p)
     _add_settings(p)
     p.set_defaults(func=cmd_plan)
+
+    for name, helptext in (
+        ("baseline", "record every migration (up to --to) as applied without running it, on a "
+                     "database built from schema.sql or by hand; verified against its catalog"),
+        ("mark", "record the named migrations (and what they depend on) as applied without "
+                 "running them; verified against the catalog"),
+    ):
+        p = add(name, helptext)
+        if name == "mark":
+            p.add_argument("ids", nargs="+", metavar="ID", help="migration ids, e.g. 0004_rag_chunks")
+        else:
+            p.add_argument("--to", metavar="ID", help="only up to ID (and what it depends on)")
+        p.add_argument("--allow-missing", action="store_true",
+                       help="record even when objects the migrations make are missing")
+        p.add_argument("--by", metavar="WHO", help="who to record (default user@host)")
+        _add_settings(p)
+        p.set_defaults(func=cmd_mark)
 
     p = add("history", "every apply and rollback: when, by whom, how long; no lock")
     _module_arg(p, "this module's entries only")

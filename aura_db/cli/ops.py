@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
@@ -143,8 +142,8 @@ def cmd_reset_db(args: argparse.Namespace, out: Out) -> int:
 
 
 def _pg_bin_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--pg-bin", metavar="DIR", default=os.environ.get("AURA_PG_BIN"),
-                   help="directory of pg_dump/pg_restore matching the server (env AURA_PG_BIN)")
+    p.add_argument("--pg-bin", metavar="DIR",
+                   help="directory of pg_dump/pg_restore matching the server")
 
 
 def register(sub: Any) -> None:

@@ -11,7 +11,7 @@ from ..database import Database
 from ..ops.check import check_queries
 from ..queries import load_queries
 from ..repositories.rag_search import SUPPORTED_DIMS, index_name
-from .migrations import Out, config_of
+from .migrations import Out, adder, config_of
 
 __all__ = ["register"]
 
@@ -52,11 +52,12 @@ def cmd_calibrate_search(args: argparse.Namespace, out: Out) -> int:
 
 def register(sub: Any) -> None:
     """Add check and calibrate-search to the ``aura-db`` subparsers."""
-    p = sub.add_parser("check", help="prepare every named query against the database")
+    add = adder(sub)
+    p = add("check", "prepare every named query against the database")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("calibrate-search", help="measure the HNSW recall of large workspaces and "
-                       "record the ef_search (or exact path) their vector searches use")
+    p = add("calibrate-search", "measure the HNSW recall of large workspaces and record the "
+            "ef_search (or exact path) their vector searches use")
     p.add_argument("--workspace", metavar="ID", help="only this workspace (default: every workspace "
                    "above the exact-search threshold, for each embedding size with an index)")
     p.add_argument("--recall-target", metavar="X", type=float, help="recall@10 to meet (default 0.95)")

@@ -11,15 +11,18 @@ verified, planned and linted under one lock. Depends only on the core modules.
 
 from __future__ import annotations
 
+from .baseline import mark
 from .files import MODULES, MigrationInfo, load_migrations, new_migration
 from .indexes import IndexDrift
 from .lock import LOCK_KEY
 from .runner import (
+    Plan,
     accept_renames,
     history,
     migrate,
     pending_count,
     plan,
+    plan_details,
     rollback,
     status,
     verify,
@@ -37,13 +40,16 @@ __all__ = [
     "MigrationInfo",
     "MigrationSettings",
     "MigrationStatus",
+    "Plan",
     "accept_renames",
     "history",
     "load_migrations",
+    "mark",
     "migrate",
     "new_migration",
     "pending_count",
     "plan",
+    "plan_details",
     "rollback",
     "status",
     "verify",

@@ -110,14 +110,16 @@ def yoyo_hash(migration_id: str) -> str:
     return hashlib.sha256(migration_id.encode("utf-8")).hexdigest()
 
 
-def bookkeeping(op: Operation, who: str, duration: sql.Composable) -> list[sql.Composed]:
-    """The statements recording ``op``: yoyo's mark/unmark and log rows and our file row."""
+def bookkeeping(op: Operation, who: str, duration: sql.Composable, *,
+                operation: str | None = None) -> list[sql.Composed]:
+    """The statements recording ``op``: yoyo's mark/unmark and log rows and our file row;
+    ``operation`` is what the log says (default the direction; ``mark`` for a baseline)."""
     h, mid = sql.Literal(yoyo_hash(op.migration_id)), sql.Literal(op.migration_id)
     log = sql.SQL(
         'INSERT INTO "_yoyo_log" (id, migration_hash, migration_id, operation, username, hostname, '
         "comment, created_at_utc) VALUES (gen_random_uuid()::text, {}, {}, {}, {}, {}, "
         "'duration_ms=' || coalesce(({})::text, '?'), clock_timestamp() AT TIME ZONE 'UTC')"
-    ).format(h, mid, sql.Literal(op.direction), sql.Literal(who.split("@")[0]),
+    ).format(h, mid, sql.Literal(operation or op.direction), sql.Literal(who.split("@")[0]),
              sql.Literal(who.split("@")[-1]), duration)
     clear_failure = sql.SQL("DELETE FROM aura_migration_failures WHERE migration_id = {}").format(mid)
     if op.direction == "rollback":

@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,11 +41,13 @@ from .settings import MigrationSettings
 from .state import Drift, HistoryEntry, MigrationStatus, find_drift, invalid_indexes, read_state
 
 __all__ = [
+    "Plan",
     "accept_renames",
     "history",
     "migrate",
     "pending_count",
     "plan",
+    "plan_details",
     "rollback",
     "status",
     "verify",
@@ -304,6 +307,17 @@ def accept_renames(url: str, *, directory: Path | None = None,
         return renames
 
 
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What ``migrate`` (or ``rollback``) would do now: the operations in order, and the psql
+    script doing the same (``plan --json`` prints both)."""
+
+    action: str  # "migrate --to X", "rollback --steps 2 --module developer"...
+    server: str
+    operations: tuple[mp.Operation, ...]
+    script: str
+
+
 def plan(
     url: str, *, directory: Path | None = None, settings: MigrationSettings | None = None,
     rollback_steps: int | None = None, target: str | None = None, force: bool = False,
@@ -311,6 +325,16 @@ def plan(
 ) -> str:
     """The psql script ``migrate`` (or ``rollback``, with ``rollback_steps`` of ``module``)
     would run now; "-- nothing to do" when nothing is pending. Runs nothing, writes nothing."""
+    return plan_details(url, directory=directory, settings=settings, rollback_steps=rollback_steps,
+                        target=target, force=force, module=module, cascade=cascade).script
+
+
+def plan_details(
+    url: str, *, directory: Path | None = None, settings: MigrationSettings | None = None,
+    rollback_steps: int | None = None, target: str | None = None, force: bool = False,
+    module: str | None = None, cascade: bool = False,
+) -> Plan:
+    """:func:`plan` with the operations themselves (ids, modules, directions, statements)."""
     settings = settings or MigrationSettings()
     catalog = Catalog(directory)
     with _reader(url) as conn:
@@ -327,8 +351,10 @@ def plan(
     header = f"aura-db plan: {what} on {describe_server(url)} at {datetime.now():%Y-%m-%d %H:%M:%S}"
     if not ops:
         nothing = "no migration to roll back" if rollback_steps else "no migration is pending"
-        return f"-- {header}\n-- nothing to do: {nothing}\n"
-    return mp.render_plan(
-        ops, lock_timeout=settings.lock_timeout, statement_timeout=settings.statement_timeout,
-        header=header, who=mp.applied_by(), cleanup=cleanup,
-    )
+        script = f"-- {header}\n-- nothing to do: {nothing}\n"
+    else:
+        script = mp.render_plan(
+            ops, lock_timeout=settings.lock_timeout, statement_timeout=settings.statement_timeout,
+            header=header, who=mp.applied_by(), cleanup=cleanup,
+        )
+    return Plan(action=what, server=describe_server(url), operations=tuple(ops), script=script)
