@@ -122,7 +122,7 @@ def _valid(world: dict[str, Any], repo: str, method: str, name: str) -> Any:
         "prompt": "p", "client_id": "client", "tool_name": "tool", "key": "k", "model": "m",
         "fully_qualified_name": "App.A", "fqn_prefix": "App", "name_contains": "A",
         "title_contains": "t", "commit_sha": "abc", "content_hash": "c" * 64, "git_branch": "main", "prefix": "k",
-        "maintenance_work_mem": "64MB", "version": 1, "status": "Running", "decision": "Approved",
+        "progress": None, "maintenance_work_mem": "64MB", "version": 1, "status": "Running", "decision": "Approved",
         "kind": "rag", "direction": "out", "role": "user", "index_type": "rag", "priority": "High",
         "edge_types": ["Calls"], "node_types": ["Class"], "content_types": ["Code"],
         "statuses": ["Created"], "order": "newest", "limit": 5, "depth": 2, "max_depth": 2,
@@ -150,6 +150,8 @@ def _valid(world: dict[str, Any], repo: str, method: str, name: str) -> Any:
 
 def _kind(name: str, annotation: str) -> str:
     a = annotation.replace(" ", "")
+    if a == "Progress|None":
+        return "progress"
     for marker, kind in (("Sequence[Chunk]", "chunks"), ("Sequence[CodeNode]", "nodes"),
                          ("Sequence[CodeEdge]", "edges"), ("Sequence[RagContext]", "contexts"),
                          ("Sequence[AgentExecution]", "runs"), ("Sequence[SearchHit", "hits"),
@@ -215,9 +217,24 @@ bad_embedding = st.one_of(
     denormal, st.just([0.0] * DIMS), st.just([float("nan")] * DIMS), st.just([1e39] * DIMS),
     st.integers(1, 2000).filter(lambda n: n not in (384, 768, 1536, 3072)).map(lambda n: [1.0] * n),
     st.text(max_size=5), st.just(["a"] * DIMS), st.just([]), st.just(_Opaque()), st.just([[1.0] * DIMS]))
+def _enum_values() -> set[str]:
+    """Every value of every enum the repositories take (Hypothesis draws the string constants of
+    the code under test, so a valid value, e.g. 'Pending', does come up as 'bad' text)."""
+    import enum
+
+    import aura_db.repositories as repos
+
+    values: set[str] = set()
+    for module in vars(repos).values():
+        for obj in vars(module).values() if hasattr(module, "__dict__") else ():
+            if isinstance(obj, type) and issubclass(obj, enum.Enum) and obj.__module__.startswith("aura_db"):
+                values |= {str(m.value) for m in obj}
+    return values
+
+
 _ENUM_WORDS = {"Draft", "Created", "Running", "rag", "graph", "out", "in", "user", "assistant", "system",
                "tool", "Approved", "Rejected", "newest", "oldest", "Code", "Class", "Calls", "High",
-               "Medium", "Low", "Critical", "Analyzing"}
+               "Medium", "Low", "Critical", "Analyzing"} | _enum_values()
 
 
 def _is_uuid(text: str) -> bool:
@@ -238,6 +255,7 @@ def _records(valid: Callable[..., Any], bad_fields: dict[str, st.SearchStrategy[
 BAD: dict[str, st.SearchStrategy[Any]] = {
     "text": bad_text, "uuid": bad_uuid, "int": bad_int, "float": bad_float, "bool": bad_bool,
     "datetime": bad_datetime, "timedelta": bad_timedelta, "json": bad_json, "enum": bad_enum,
+    "progress": st.one_of(st.integers(), st.text(min_size=1, max_size=5), st.just(_Opaque())),
     "embedding": bad_embedding,
     "embeddings": st.one_of(bad_embedding.map(lambda v: [v]), st.just("a string"), st.just(_Opaque())),
     "uuids": st.one_of(bad_uuid.map(lambda v: [v]), st.just("a string"), st.just(_Opaque())),

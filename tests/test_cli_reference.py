@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_the_readme_reference_is_the_parser_s() -> None:
     readme = (ROOT / "README.md").read_text()
     block = readme.split("<!-- cli-reference:start -->\n", 1)[1].split("<!-- cli-reference:end -->", 1)[0]
-    assert block == reference(build_parser()), "regenerate it: python -m aura_db.cli.env"
+    assert block == reference(build_parser()), "regenerate it with aura_db.cli.cli_reference()"
 
 
 def test_every_option_has_a_variable_or_is_a_one_run_choice() -> None:
@@ -75,7 +76,9 @@ def test_a_bad_number_in_a_variable_is_a_usage_error(monkeypatch: pytest.MonkeyP
 
 
 def test_quiet_prints_only_the_data(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    level = logging.getLogger("aura_db").level
     assert main(["-q", "--url", db_url, "migrate"]) == 0
+    assert logging.getLogger("aura_db").level == level  # -q is for that command only
     assert main(["migrate", "--url", db_url, "-q"]) == 0  # after the command too
     assert capsys.readouterr().out == ""
     assert main(["status", "-q", "--url", db_url, "--json"]) == 0

@@ -15,26 +15,27 @@ from ..config import describe_server, mask_dsn
 from ..database import Database
 from ..errors import AuraError, ConfigError, ServerUnavailable
 from . import access as cli_access
+from . import common as cli_common
 from . import migrations as cli_migrations
 from . import ops as cli_ops
 from . import search as cli_search
-from .env import apply_env
-from .migrations import Out, config_of
+from .common import Out, config_of
+from .env import apply_env, reference
 
-__all__ = ["main"]
+__all__ = ["cli_reference", "main"]
 
 logger = logging.getLogger("aura_db")
 
 
 def cmd_wait(args: argparse.Namespace, out: Out) -> int:
     args.wait = args.timeout
-    _, url = cli_migrations.database_url(args)
+    _, url = cli_common.database_url(args)
     out(f"PostgreSQL at {describe_server(url)} accepts connections")
     return 0
 
 
 def cmd_health(args: argparse.Namespace, out: Out) -> int:
-    config, url = cli_migrations.database_url(args)
+    config, url = cli_common.database_url(args)
     try:  # one bounded probe first: an unreachable server is one line, not a pool's retries
         psycopg.connect(url, connect_timeout=max(1, round(config.connect_timeout))).close()
     except psycopg.Error as exc:
@@ -44,7 +45,7 @@ def cmd_health(args: argparse.Namespace, out: Out) -> int:
     with Database(config) as db:
         health = db.health()
     if args.json:
-        cli_migrations.emit_json(out, health)
+        cli_common.emit_json(out, health)
     else:
         for line in health.lines():
             out(line)
@@ -78,12 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="root of the migration modules (default: the shipped migrations/)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = cli_migrations.adder(sub)("health", "server, pgvector and pool status")
+    p = cli_common.adder(sub)("health", "server, pgvector and pool status")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    cli_migrations.wait_arg(p)
+    cli_common.wait_arg(p)
     p.set_defaults(func=cmd_health)
 
-    p = cli_migrations.adder(sub)("wait", "wait (retrying with backoff) until the server accepts "
+    p = cli_common.adder(sub)("wait", "wait (retrying with backoff) until the server accepts "
                                           "connections; exit 1 when it does not in time")
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
                    help="how long to wait (default 60)")
@@ -96,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     cli_search.register(sub)
     apply_env(parser)
     return parser
+
+
+def cli_reference() -> str:
+    """The README's reference of every command, option, variable and exit code (markdown)."""
+    return reference(build_parser())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -114,8 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    elif args.quiet:
-        logging.getLogger("aura_db").setLevel(logging.ERROR)
+    package_logger = logging.getLogger("aura_db")
+    level = package_logger.level
+    if args.quiet and not args.verbose:
+        package_logger.setLevel(logging.ERROR)  # for this command only (main runs in-process too)
     try:
         return int(args.func(args, Out(quiet=args.quiet)))
     except AuraError as exc:
@@ -125,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = _redacted(args, " ".join(str(exc).split()))
         print(f"aura-db: error: {type(exc).__name__}: {text}", file=sys.stderr)
         return 1
+    finally:
+        package_logger.setLevel(level)
 
 
 def _redacted(args: argparse.Namespace, text: str) -> str:

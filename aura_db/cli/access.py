@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..ops import isolation
 from ..ops.roles import ensure_roles
-from .migrations import Out, adder, database_url, owner_url
+from .common import Out, adder, database_url, owner_url
 
 __all__ = ["register"]
 

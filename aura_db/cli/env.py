@@ -158,8 +158,3 @@ def reference(parser: argparse.ArgumentParser) -> str:
     lines += [f"| {code} | {meaning} |" for code, meaning in EXIT_CODES.items()]
     return "\n".join(lines) + "\n"
 
-
-if __name__ == "__main__":  # python -m aura_db.cli.env: the README's reference, to paste
-    from . import build_parser
-
-    print(reference(build_parser()), end="")

@@ -1,110 +1,22 @@
-"""The migration subcommands of ``aura-db``: migrate, rollback, status, new, plan, verify, unlock.
+"""The migration subcommands of ``aura-db``: migrate, rollback, status, new, plan, baseline,
+mark, history, verify, unlock.
 
-Each handler takes the parsed arguments and an ``out`` callable (print) and returns the exit
-code; errors are raised as :class:`aura_db.errors.AuraError` and printed by ``cli.main``.
+Each handler takes the parsed arguments and an :class:`~aura_db.cli.common.Out` and returns the
+exit code; errors are raised as :class:`aura_db.errors.AuraError` and printed by ``cli.main``.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
-import sys
-from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from .. import migrations
-from ..config import Config, mask_dsn
-from ..embedded import embedded_url
-from ..errors import ConfigError
 from ..migrations import lock as migration_lock
 from ..migrations.files import new_migration
+from .common import Out, adder, database_url, emit_json, owner_url, wait_arg
 
-__all__ = [
-    "Out",
-    "adder",
-    "common_options",
-    "config_of",
-    "database_url",
-    "emit_json",
-    "owner_url",
-    "print_status",
-    "register",
-]
-
-class Out:
-    """Where a command's output goes: ``out(line)`` for messages (silenced by ``-q``),
-    ``out.data(text)`` for what the command exists to produce (JSON, a plan's script), always
-    printed."""
-
-    def __init__(self, *, quiet: bool = False, write: Callable[[str], None] = print) -> None:
-        self.quiet, self._write = quiet, write
-
-    def __call__(self, line: str) -> None:
-        if not self.quiet:
-            self._write(line)
-
-    def data(self, text: str) -> None:
-        self._write(text)
-
-
-def config_of(args: argparse.Namespace, *, warn: bool = True) -> Config:
-    """The Config a command works with: the environment, and ``--url`` or ``--url-file`` over
-    it. A password given in ``--url`` is visible in the process list: the command warns."""
-    url = getattr(args, "url", None)
-    url_file = getattr(args, "url_file", None)
-    if url_file:
-        try:
-            url = Path(url_file).expanduser().read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"--url-file {url_file!r}: {exc.strerror or exc}") from None
-        if not url:
-            raise ConfigError(f"--url-file {url_file!r} is empty")
-    config = Config.from_env(**({"url": url} if url else {}))
-    if warn and getattr(args, "url", None) and config.password_given:
-        print("aura-db: warning: --url carries a password, which every user of this machine can "
-              "read in the process list; use AURA_DATABASE_URL, --url-file FILE or ~/.pgpass",
-              file=sys.stderr)
-    return config
-
-
-def database_url(args: argparse.Namespace) -> tuple[Config, str]:
-    """The Config and the libpq URL the command works on (starting the embedded server when
-    no URL is configured), once the server accepts connections when ``--wait`` asks for it."""
-    config = config_of(args)
-    url = config.url or embedded_url(config.data_dir)
-    _wait(args, config, url)
-    return config, url
-
-
-def _wait(args: argparse.Namespace, config: Config, url: str) -> None:
-    """``--wait[=SECONDS]``: retry connecting with backoff until the server answers."""
-    seconds = getattr(args, "wait", None)
-    if seconds is None:
-        return
-    from ..ops.wait import wait_for_server
-
-    waited = wait_for_server(url, seconds, connect_timeout=config.connect_timeout,
-                             report=lambda line: print(f"aura-db: {line}", file=sys.stderr))
-    if waited >= 0.5:
-        print(f"aura-db: the server answered after {waited:.1f}s", file=sys.stderr)
-
-
-def owner_url(args: argparse.Namespace) -> tuple[Config, str, str]:
-    """For the commands that change the schema or privileges (migrate, rollback, plan, unlock,
-    verify --accept-renames, roles, isolation on/off): the Config, the owner's URL and how to
-    show it. ``--url``/``--url-file`` when given, else ``AURA_MIGRATION_URL``, else the
-    application's URL (or the embedded server)."""
-    config = config_of(args)
-    explicit = getattr(args, "url", None) or getattr(args, "url_file", None)
-    if config.migration_url and not explicit:
-        _wait(args, config, config.migration_url)
-        return config, config.migration_url, mask_dsn(config.migration_url)
-    url = config.url or embedded_url(config.data_dir)
-    _wait(args, config, url)
-    return config, url, config.masked_url()
+__all__ = ["print_status", "register"]
 
 
 def _directory(args: argparse.Namespace) -> Path | None:
@@ -150,21 +62,6 @@ def cmd_rollback(args: argparse.Namespace, out: Out) -> int:
         out(f"rolled back {mid}")
     out(f"{len(done)} migration(s) rolled back on {where}")
     return 0
-
-
-def emit_json(out: Out, value: Any) -> None:
-    """``value`` as indented JSON (dataclasses as objects, datetimes as ISO 8601)."""
-    out.data(json.dumps(value, indent=2, default=_jsonable, sort_keys=False))
-
-
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
 
 
 def cmd_status(args: argparse.Namespace, out: Out) -> int:
@@ -285,24 +182,6 @@ def cmd_unlock(args: argparse.Namespace, out: Out) -> int:
     return 0
 
 
-def common_options() -> argparse.ArgumentParser:
-    """--url, --migrations-dir and -v, accepted after the subcommand too (the scripts/ wrappers
-    put every argument there); SUPPRESS keeps them from overriding values given before it."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", default=argparse.SUPPRESS,
-                        help="database URL (a password here shows in the process list: prefer "
-                             "AURA_DATABASE_URL, --url-file or ~/.pgpass)")
-    common.add_argument("--url-file", default=argparse.SUPPRESS, metavar="FILE",
-                        help="read the database URL from FILE (keep it mode 0600)")
-    common.add_argument("--migrations-dir", default=argparse.SUPPRESS, metavar="DIR",
-                        help="root of the migration modules")
-    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help="log progress to stderr")
-    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                        help="print only errors and the data asked for (JSON, a plan)")
-    return common
-
-
 def _add_settings(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lock-wait", type=float, metavar="SECONDS",
                    help="how long to wait for another run's migration lock (default 60)")
@@ -314,32 +193,12 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
                    help="tries per migration when its lock_timeout expires (default 3)")
 
 
-def wait_arg(p: argparse.ArgumentParser) -> None:
-    """``--wait[=SECONDS]`` (default 60 when given bare)."""
-    from ..ops.wait import DEFAULT_WAIT
-
-    p.add_argument("--wait", nargs="?", type=float, const=DEFAULT_WAIT, metavar="SECONDS",
-                   help=f"first wait (retrying with backoff) until the server accepts connections, "
-                        f"up to SECONDS (default {DEFAULT_WAIT:g})")
-
-
 def _json_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 def _module_arg(p: argparse.ArgumentParser, helptext: str) -> None:
     p.add_argument("--module", choices=migrations.MODULES, help=helptext)
-
-
-def adder(sub: Any) -> Callable[[str, str], argparse.ArgumentParser]:
-    """``add(name, help)``: a subcommand of ``sub`` that takes the common options."""
-    common = common_options()
-
-    def add(name: str, helptext: str) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = sub.add_parser(name, parents=[common], help=helptext,
-                                                         description=helptext)
-        return parser
-    return add
 
 
 def register(sub: Any) -> None:

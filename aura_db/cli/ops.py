@@ -14,7 +14,8 @@ from ..ops import backup as backups
 from ..ops import pgtools
 from ..ops import restore as restores
 from ..ops import schema as schema_dump
-from .migrations import Out, adder, database_url, owner_url, print_status
+from .common import Out, adder, database_url, owner_url, progress_arg, progress_of
+from .migrations import print_status
 
 __all__ = ["register"]
 
@@ -60,7 +61,8 @@ def _backup_dir(args: argparse.Namespace, config: Config) -> Path:
 
 def cmd_backup(args: argparse.Namespace, out: Out) -> int:
     config, url, _ = owner_url(args)
-    archive, removed = backups.backup(url, _backup_dir(args, config), keep=args.keep, pg_bin=_pg_bin(args))
+    archive, removed = backups.backup(url, _backup_dir(args, config), keep=args.keep, pg_bin=_pg_bin(args),
+                                      progress=progress_of(args))
     out(f"backed up {pgtools.dbname_of(url)} to {archive} ({archive.stat().st_size} bytes)")
     for path in removed:
         out(f"removed old backup {path}")
@@ -68,7 +70,7 @@ def cmd_backup(args: argparse.Namespace, out: Out) -> int:
 
 
 def _verify(url: str, archive: Path, args: argparse.Namespace, out: Out) -> int:
-    checks = restores.verify_archive(url, archive, pg_bin=_pg_bin(args))
+    checks = restores.verify_archive(url, archive, pg_bin=_pg_bin(args), progress=progress_of(args))
     for check in checks:
         out(check.line())
     bad = [c.table for c in checks if not c.ok]
@@ -87,7 +89,8 @@ def cmd_restore(args: argparse.Namespace, out: Out) -> int:
     if args.verify and not args.yes:
         return _verify(url, archive, args, out)
     report = restores.restore(url, archive, backup_dir=_backup_dir(args, config), yes=args.yes,
-                             force=args.force, pg_bin=_pg_bin(args), directory=_directory(args))
+                             force=args.force, pg_bin=_pg_bin(args), directory=_directory(args),
+                             progress=progress_of(args))
     for name in report.leftovers:
         out(f"dropped database {name}, left by a restore or verification that did not finish")
     for session in report.disconnected:
@@ -167,6 +170,7 @@ def register(sub: Any) -> None:
         p.add_argument("--verify", action="store_true",
                        help="restore into a scratch database and compare row counts and checksums")
         _pg_bin_arg(p)
+        progress_arg(p)
         p.set_defaults(func=cmd_backup if name == "backup" else cmd_restore)
         if name == "backup":
             p.add_argument("--keep", type=int, default=7, metavar="N", help="archives to keep (default 7)")

@@ -11,7 +11,7 @@ from ..database import Database
 from ..ops.check import check_queries
 from ..queries import load_queries
 from ..repositories.rag_search import SUPPORTED_DIMS, index_name
-from .migrations import Out, adder, config_of
+from .common import Out, adder, config_of, progress_arg, progress_of
 
 __all__ = ["register"]
 
@@ -35,11 +35,11 @@ def cmd_calibrate_search(args: argparse.Namespace, out: Out) -> int:
         if args.show:
             done = repo.search_calibrations(args.workspace)
         elif args.workspace:
-            done = [repo.calibrate_search(args.workspace)]
+            done = [repo.calibrate_search(args.workspace, progress=progress_of(args))]
         else:
             valid = {i.name for i in repo.search_indexes() if i.valid}
             done = [c for dims in SUPPORTED_DIMS if index_name(dims) in valid
-                    for c in repo.calibrate_workspaces(dims)]
+                    for c in repo.calibrate_workspaces(dims, progress=progress_of(args))]
     for c in done:
         measured = (f"recall@10 {c.recall:.3f} on {c.queries} queries, target {c.recall_target:g}, "
                     f"{c.chunks:,} chunks, {c.changed_chunks:,} changed since "
@@ -62,4 +62,5 @@ def register(sub: Any) -> None:
                    "above the exact-search threshold, for each embedding size with an index)")
     p.add_argument("--recall-target", metavar="X", type=float, help="recall@10 to meet (default 0.95)")
     p.add_argument("--show", action="store_true", help="print the recorded calibrations, measure nothing")
+    progress_arg(p)
     p.set_defaults(func=cmd_calibrate_search)

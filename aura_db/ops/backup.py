@@ -10,10 +10,14 @@ table size. Restores and archive verification are in :mod:`aura_db.ops.restore`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
-from collections.abc import Sequence
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,9 +25,11 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from .._pgerrors import translate
 from ..errors import AuraError, ToolError
+from ..progress import Progress, Tracker
 from .pgtools import (
     PgTool,
     dbname_of,
@@ -225,11 +231,12 @@ def glob_escape(text: str) -> str:
 
 
 def backup(url: str, directory: Path, *, keep: int = 7, pg_bin: Path | None = None,
-           label: str = "") -> tuple[Path, list[Path]]:
+           label: str = "", progress: Progress | None = None) -> tuple[Path, list[Path]]:
     """Dump the database at ``url`` into ``directory`` as ``<db><label>-<UTC time>.dump``
     (custom format), check it lists cleanly, then keep only the newest ``keep`` of each kind
     (a regular backup prunes the safety backups too; a safety backup, ``label``, prunes its own
-    kind). Returns the archive and the old archives (and dead partial files) removed."""
+    kind). Returns the archive and the old archives (and dead partial files) removed.
+    ``progress`` hears the MB of table data dumped (by the tables' on-disk sizes)."""
     if keep < 1:
         raise AuraError(f"keep must be >= 1, got {keep!r}")
     if label not in _LABELS:
@@ -242,7 +249,9 @@ def backup(url: str, directory: Path, *, keep: int = 7, pg_bin: Path | None = No
     final = directory / f"{dbname}{label}-{stamp}Z.dump"
     partial = final.with_name(f"{final.name}.{os.getpid()}.partial")
     try:
-        pg_dump.run(url, ["--format=custom", f"--file={partial}"])
+        with _dump_progress(url, dbname, progress) as (on_line, dump_url):
+            pg_dump.run(dump_url, ["--format=custom", *(["--verbose"] if on_line else []),
+                                   f"--file={partial}"], on_line=on_line)
         check_archive(partial, pg_restore)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -250,6 +259,85 @@ def backup(url: str, directory: Path, *, keep: int = 7, pg_bin: Path | None = No
     partial.rename(final)
     logger.info("backed up %s to %s", dbname, final)
     return final, removed + _prune(directory, dbname, keep, _LABELS if not label else (label,))
+
+
+_MB = 1 << 20
+_TABLE_SIZES = """
+SELECT n.nspname, c.relname, pg_table_size(c.oid), c.reltuples::bigint
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+"""
+# the rows pg_dump's COPY of the current table has sent (PostgreSQL 14+)
+_COPY_PROGRESS = """
+SELECT p.tuples_processed FROM pg_stat_progress_copy p JOIN pg_stat_activity a ON a.pid = p.pid
+WHERE a.application_name = %s
+"""
+_DUMPING = re.compile(r'dumping contents of table "?([^"]+)"?$')
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    size: int  # bytes on disk
+    rows: int  # estimated (reltuples), counted when never analyzed
+
+
+def _tables(conn: psycopg.Connection[Any]) -> dict[str, _Table]:
+    out = {}
+    for schema, name, size, reltuples in conn.execute(_TABLE_SIZES).fetchall():
+        rows = int(reltuples)
+        if rows < 0 and size > 8 * _MB:  # never analyzed (a fresh bulk load): count it
+            counted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+                sql.Identifier(schema, name))).fetchone()
+            rows = int(counted[0]) if counted else 0
+        out[f"{schema}.{name}"] = _Table(int(size), max(rows, 0))  # as pg_dump --verbose names it
+    return out
+
+
+@contextmanager
+def _dump_progress(url: str, dbname: str, progress: Progress | None
+                   ) -> Iterator[tuple[Callable[[str], None] | None, str]]:
+    """(the ``on_line`` of a pg_dump --verbose, the URL pg_dump connects with) reporting to
+    ``progress`` the MB of table data dumped: finished tables by their size on disk, the
+    current one by the rows its COPY has sent (pg_stat_progress_copy, polled twice a second)."""
+    if progress is None:
+        yield None, url
+        return
+    app = f"aura-db backup {os.getpid()}-{uuid.uuid4().hex[:6]}"
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            tables = _tables(conn)
+    except psycopg.Error as exc:
+        raise translate(exc, "database") from exc
+    total = max(1, -(-sum(t.size for t in tables.values()) // _MB))
+    finished, current = 0, ""
+    stop = threading.Event()
+    with Tracker(progress, f"backup {dbname}", total, "MB") as tracker:
+        def report(sent: int = 0) -> None:
+            table = tables.get(current)
+            part = table.size * min(1.0, sent / table.rows) if table and table.rows else 0
+            tracker.update(min(total, int((finished + part) // _MB)), phase=current or None)
+
+        def on_line(line: str) -> None:
+            nonlocal finished, current
+            if m := _DUMPING.search(line):
+                finished += tables[current].size if current in tables else 0
+                current = m.group(1)
+                report()
+
+        def poll() -> None:
+            with contextlib.suppress(psycopg.Error), psycopg.connect(url, autocommit=True) as conn:
+                while not stop.wait(0.5):
+                    row = conn.execute(_COPY_PROGRESS, (app,)).fetchone()
+                    if row is not None and current:
+                        report(int(row[0]))
+
+        watcher = threading.Thread(target=poll, name="aura-db backup progress", daemon=True)
+        watcher.start()
+        try:
+            yield on_line, make_conninfo(url, application_name=app)
+        finally:
+            stop.set()
+            watcher.join(timeout=5)
 
 
 # -- verification ---------------------------------------------------------------------------------

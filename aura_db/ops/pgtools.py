@@ -8,12 +8,14 @@ message: they travel in ``PGPASSWORD`` and every output is masked.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,14 +62,19 @@ class PgTool:
     path: Path
     major: int
 
-    def run(self, url: str, args: Sequence[str], *, timeout: float = 3600.0) -> str:
-        """Run the program against the database at ``url`` and return its stdout.
+    def run(self, url: str, args: Sequence[str], *, timeout: float = 3600.0,
+            on_line: Callable[[str], None] | None = None) -> str:
+        """Run the program against the database at ``url`` and return its stdout; ``on_line``
+        hears each line of stderr as it comes (with ``--verbose``: what it is doing, for
+        progress).
 
         Raises :class:`ToolError` with the first lines of stderr (password masked) on failure.
         """
         dsn, env = _dsn_and_env(url)
         cmd = [str(self.path), *args, f"--dbname={dsn}"]
         logger.info("running %s %s", self.path.name, " ".join(args))
+        if on_line is not None:
+            return self._streamed(cmd, env, timeout, on_line)
         try:
             done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
                                   check=False)
@@ -77,12 +84,56 @@ class PgTool:
             raise ToolError(f"{self.path.name} failed (exit {done.returncode}): {_first_lines(done.stderr)}")
         return done.stdout
 
+    def _streamed(self, cmd: list[str], env: dict[str, str], timeout: float,
+                  on_line: Callable[[str], None]) -> str:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        errors: list[str] = []
+        expired = threading.Event()
+
+        def kill() -> None:
+            expired.set()
+            proc.kill()
+
+        def pump() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                errors.append(line)
+                with contextlib.suppress(Exception):
+                    on_line(line.rstrip("\n"))
+
+        timer = threading.Timer(timeout, kill)
+        reader = threading.Thread(target=pump, daemon=True)
+        timer.start()
+        reader.start()
+        with proc:  # closes the pipes
+            try:
+                assert proc.stdout is not None
+                out = proc.stdout.read()
+                code = proc.wait()
+                reader.join()
+            except BaseException:
+                proc.kill()
+                raise
+            finally:
+                timer.cancel()
+        if expired.is_set():
+            raise ToolError(f"{self.path.name} did not finish within {timeout:g}s")
+        if code != 0:
+            # --verbose lines come first: the error is at the end
+            text = "".join(line for line in errors if not _VERBOSE.match(line))
+            raise ToolError(f"{self.path.name} failed (exit {code}): {_first_lines(text)}")
+        return out
+
     def run_local(self, args: Sequence[str]) -> str:
         """Run the program without a database connection (e.g. ``pg_restore --list``)."""
         done = subprocess.run([str(self.path), *args], capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise ToolError(f"{self.path.name} failed (exit {done.returncode}): {_first_lines(done.stderr)}")
         return done.stdout
+
+
+# what pg_dump/pg_restore --verbose say about their work (not errors)
+_VERBOSE = re.compile(r"^(pg_dump|pg_restore): (?!error|warning|detail|hint)")
 
 
 def _first_lines(text: str, n: int = 3) -> str:

@@ -32,6 +32,7 @@ from psycopg.conninfo import make_conninfo
 from .._pgerrors import translate
 from ..errors import AuraError
 from ..migrations.files import load_migrations
+from ..progress import Progress, Tracker
 from .backup import TableCheck, archive_migrations, backup, check_archive, fingerprints
 from .pgtools import (
     PgTool,
@@ -110,11 +111,23 @@ def clean_leftovers(url: str, dbname: str) -> list[str]:
     return names
 
 
-def _restore_into(url: str, name: str, archive: Path, pg_restore: PgTool) -> str:
+_STEP = re.compile(r"^pg_restore: (creating|processing|executing|restoring|setting|launching) ")
+
+
+def _restore_into(url: str, name: str, archive: Path, pg_restore: PgTool,
+                  progress: Progress | None = None, entries: int | None = None) -> str:
+    """Create ``name`` and restore ``archive`` into it in one transaction (dropped on failure);
+    ``progress`` hears the archive's entries (tables, data, indexes...) as they are done."""
     target = make_conninfo(url, dbname=name)
     create_database(url, name)
     try:
-        pg_restore.run(target, ["--single-transaction", "--exit-on-error", "--no-owner", str(archive)])
+        with Tracker(progress, f"restore {archive.name}", entries, "entries") as tracker:
+            def on_line(line: str) -> None:
+                if _STEP.match(line):
+                    tracker.update(tracker.done + 1, phase=line.split(": ", 1)[1][:60])
+            args = ["--single-transaction", "--exit-on-error", "--no-owner"]
+            pg_restore.run(target, [*args, *(["--verbose"] if progress else []), str(archive)],
+                           on_line=on_line if progress else None)
     except BaseException:
         drop_database(url, name)
         raise
@@ -154,21 +167,23 @@ def _schema_notes(archive: Path, pg_restore: PgTool, directory: Path | None,
 
 
 def restore(url: str, archive: Path, *, backup_dir: Path, yes: bool = False, force: bool = False,
-            pg_bin: Path | None = None, directory: Path | None = None) -> RestoreReport:
+            pg_bin: Path | None = None, directory: Path | None = None,
+            progress: Progress | None = None) -> RestoreReport:
     """Replace the database at ``url`` with the contents of ``archive``; kill-safe.
 
     Refuses without ``yes``; refuses (unless ``force``) while other sessions are connected to
     the target and when the archive records migrations the tree (``directory``) does not have.
     Checks the archive, backs the target up into ``backup_dir``, restores into a scratch
     database in one transaction, swaps the names in one transaction, then drops the old
-    database. Any failure before the swap commits leaves the target as it was.
+    database. Any failure before the swap commits leaves the target as it was. ``progress``
+    hears the safety backup and the restore.
     """
     dbname = dbname_of(url)
     if not yes:
         raise AuraError(f"restoring replaces the database {dbname!r}: pass --yes to confirm")
     major = server_major(make_conninfo(url, dbname="postgres"))
     pg_restore = find_tool("pg_restore", major, pg_bin=pg_bin)
-    check_archive(archive, pg_restore)
+    entries = check_archive(archive, pg_restore)
     notes = _schema_notes(archive, pg_restore, directory, force)
     for note in notes:
         logger.warning("%s", note)
@@ -178,9 +193,10 @@ def restore(url: str, archive: Path, *, backup_dir: Path, yes: bool = False, for
         sessions = sessions_on(url, dbname) if exists else []
         if sessions and not force:
             raise _refuse_sessions(dbname, sessions)
-        safety = backup(url, backup_dir, pg_bin=pg_bin, label="-pre-restore")[0] if exists else None
+        safety = (backup(url, backup_dir, pg_bin=pg_bin, label="-pre-restore", progress=progress)[0]
+                  if exists else None)
         fresh = _scratch_name(dbname, "restore")
-        _restore_into(url, fresh, archive, pg_restore)
+        _restore_into(url, fresh, archive, pg_restore, progress, entries)
         try:
             side = _swap(conn, url, dbname, fresh, exists=exists, force=force)
         except BaseException:
@@ -227,16 +243,17 @@ def _swap(conn: psycopg.Connection[Any], url: str, dbname: str, fresh: str, *, e
 
 
 
-def verify_archive(url: str, archive: Path, *, pg_bin: Path | None = None) -> list[TableCheck]:
+def verify_archive(url: str, archive: Path, *, pg_bin: Path | None = None,
+                   progress: Progress | None = None) -> list[TableCheck]:
     """Restore ``archive`` into a scratch database and compare every table with the database at
     ``url`` (row counts and checksums). The scratch database is always dropped."""
     pg_restore = find_tool("pg_restore", server_major(url), pg_bin=pg_bin)
-    check_archive(archive, pg_restore)
+    entries = check_archive(archive, pg_restore)
     dbname = dbname_of(url)
     with _exclusive(url, dbname):
         clean_leftovers(url, dbname)
         scratch = _scratch_name(dbname, "verify")
-        scratch_url = _restore_into(url, scratch, archive, pg_restore)
+        scratch_url = _restore_into(url, scratch, archive, pg_restore, progress, entries)
         try:
             source, restored = fingerprints(url), fingerprints(scratch_url)
         finally:

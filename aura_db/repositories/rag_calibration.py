@@ -19,6 +19,7 @@ from pgvector import Vector
 from psycopg.rows import class_row, tuple_row
 
 from ..errors import AuraError, InvalidValue
+from ..progress import Progress, Tracker
 from .base import idempotent, reads
 from .checks import check_int, check_items, check_number, check_text, show
 from .rag_search import Path, RagSearch, check_dims, embedding_array, index_name
@@ -63,7 +64,8 @@ class RagCalibration(RagSearch):
     @idempotent
     def calibrate_search(self, workspace_id: str, dims: int | None = None, *,
                          recall_target: float | None = None, queries: Sequence[object] | None = None,
-                         sample_size: int | None = None) -> SearchCalibration:
+                         sample_size: int | None = None, progress: Progress | None = None
+                         ) -> SearchCalibration:
         """Measure how wide the HNSW path must search this workspace, and record it.
 
         Finds the exact top 10 of each query, then tries the ef_search values of
@@ -84,6 +86,8 @@ class RagCalibration(RagSearch):
         Costs one exact search and up to one HNSW search per ladder step per query (2-4 s at
         15,000 chunks on 2 cores). Raises :class:`InvalidValue` for bad arguments, a workspace
         without chunks (of that size), or no valid HNSW index of that size (build it first).
+        ``progress`` hears the searches done (of at most one exact and one per ladder step per
+        query).
         """
         check_text(_T, "workspace_id", workspace_id)
         if dims is not None:
@@ -117,22 +121,29 @@ class RagCalibration(RagSearch):
                                        f"workspace {workspace_id!r} holds {dims}-dimension embeddings")
         probes = given if given is not None else [
             self._probe(workspace_id, row[1], seed) for seed, row in enumerate(sample)]
-        ef, recall = self._measure(workspace_id, probes, min(10, chunks), target, headroom=given is None)
+        searches = len(probes) * (1 + len(self.tuning.ef_ladder))
+        with Tracker(progress, f"calibrate {workspace_id} ({dims}-d)", searches, "searches") as tracker:
+            ef, recall = self._measure(workspace_id, probes, min(10, chunks), target,
+                                       headroom=given is None, tracker=tracker)
         with self._conn() as conn:
             return self._q("save_search_calibration").one(
                 conn, _calibration, workspace_id=workspace_id, embedding_dims=dims, ef_search=ef,
                 recall=recall, recall_target=target, queries=len(probes), chunks=chunks)
 
     def _measure(self, workspace_id: str, probes: Sequence[Any], limit: int, target: float, *,
-                 headroom: bool) -> tuple[int | None, float]:
+                 headroom: bool, tracker: Tracker) -> tuple[int | None, float]:
         """(ef_search, its mean recall): the first ladder step meeting ``target`` (with
         ``headroom``, the step after it), or (None, recall at the widest step) when there is
         none."""
-        truths = [{h.id for h in self.search(workspace_id, q, limit, exact=True)} for q in probes]
+        tracker.update(0, phase="exact top 10")
+        truths = [{h.id for h in self.search(workspace_id, q, limit, exact=True)}
+                  for q in tracker.iterate(probes, every=1)]
         recall, passed = 0.0, False
-        for ef in self.tuning.ef_ladder:
+        for step, ef in enumerate(self.tuning.ef_ladder, start=1):
+            tracker.update(tracker.done, phase=f"ef_search {ef}")
             found = [len({h.id for h in self.search(workspace_id, q, limit, exact=False, ef_search=ef)}
                          & truth) / len(truth) for q, truth in zip(probes, truths, strict=True)]
+            tracker.update(len(probes) * (1 + step))
             recall, bound = float(np.mean(found)), _lower_bound(found)
             logger.debug("calibration of %s: ef_search %d, recall %.3f (lower bound %.3f)",
                          workspace_id, ef, recall, bound)
@@ -145,15 +156,16 @@ class RagCalibration(RagSearch):
         return None, recall  # also when only the widest step passed: no headroom is left
 
     @idempotent
-    def calibrate_workspaces(self, dims: int) -> list[SearchCalibration]:
+    def calibrate_workspaces(self, dims: int, *, progress: Progress | None = None) -> list[SearchCalibration]:
         """Calibrate every workspace holding more than :attr:`SearchTuning.exact_threshold`
         chunks of ``dims`` dimensions (those whose searches take that HNSW index), largest
-        first; done after every index build when :attr:`SearchTuning.auto_calibrate`."""
+        first; done after every index build when :attr:`SearchTuning.auto_calibrate`.
+        ``progress`` hears each workspace's calibration."""
         check_dims(dims)
         with self._conn() as conn:
             names = self._q("workspaces_to_calibrate").many(
                 conn, tuple_row, dims=dims, threshold=self.tuning.exact_threshold)
-        return [self.calibrate_search(name, dims) for (name,) in names]
+        return [self.calibrate_search(name, dims, progress=progress) for (name,) in names]
 
     @reads
     def search_calibrations(self, workspace_id: str | None = None) -> list[SearchCalibration]:
@@ -182,13 +194,14 @@ class RagCalibration(RagSearch):
             indexes = self._q("search_indexes").many(conn, tuple_row)
         return (index_name(dims), True) in {(row[0], row[1]) for row in indexes}
 
-    def _auto_calibrate(self, workspace_id: str, dims: int) -> SearchCalibration | None:
+    def _auto_calibrate(self, workspace_id: str, dims: int,
+                        progress: Progress | None = None) -> SearchCalibration | None:
         """Calibrate after an ingest committed: a failure is logged, never raised (the chunks
         are stored; searches use the configured ef_search until a calibration succeeds)."""
         try:
             if not self._has_valid_index(dims):
                 return None  # a bulk load: the index build at its end calibrates
-            return self.calibrate_search(workspace_id, dims)
+            return self.calibrate_search(workspace_id, dims, progress=progress)
         except InvalidValue as exc:
             logger.info("rag_chunks: search calibration of workspace %s skipped: %s", workspace_id, exc)
         except (AuraError, psycopg.Error) as exc:  # e.g. the workspace deleted meanwhile

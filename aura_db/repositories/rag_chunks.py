@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -36,6 +36,7 @@ import psycopg
 from psycopg.rows import class_row, tuple_row
 
 from ..errors import InvalidValue
+from ..progress import Progress, Tracker
 from .base import idempotent, not_found, reads, writes
 from .checks import (
     check_text,
@@ -91,7 +92,8 @@ class RagChunksRepository(RagIndexes):
 
     @idempotent
     def replace_content(self, workspace_id: str, content_id: str, chunks: Sequence[Chunk], *,
-                        content_hash: str | None = None, commit_sha: str | None = None) -> int:
+                        content_hash: str | None = None, commit_sha: str | None = None,
+                        progress: Progress | None = None) -> int:
         """Replace every chunk of one document atomically; returns the number of chunks.
 
         Concurrent readers see the old chunks or the new ones, never a mix. Records the
@@ -104,41 +106,47 @@ class RagChunksRepository(RagIndexes):
         if not chunks:
             raise InvalidValue(f"{_T}: no chunks for content_id {content_id!r} "
                                f"(use delete_content to remove a document)")
-        return self._ingest(workspace_id, chunks, content_id, content_hash, commit_sha)
+        return self._ingest(workspace_id, chunks, content_id, content_hash, commit_sha, progress)
 
     @writes
     def add_many(self, workspace_id: str, chunks: Sequence[Chunk], *,
-                 commit_sha: str | None = None) -> int:
+                 commit_sha: str | None = None, progress: Progress | None = None) -> int:
         """Bulk upsert chunks of many documents (each chunk names its ``content_id``) with one
         binary COPY and one INSERT; chunks of those documents not given are kept. Into a
         workspace that holds no chunk yet (an initial load) the COPY goes straight into
         rag_chunks. Returns the number of chunks. Records each document in index_metadata
         (hash of its given chunks) and the workspace's rag_indexed_at. Raises as
-        :meth:`replace_content`.
+        :meth:`replace_content`. ``progress`` (see :mod:`aura_db.progress`) hears the chunks
+        checked, then sent, then the commit (and a calibration, when one follows).
         """
         if not chunks:
             return 0
-        return self._ingest(workspace_id, chunks, None, None, commit_sha)
+        return self._ingest(workspace_id, chunks, None, None, commit_sha, progress)
 
     def _ingest(self, workspace_id: str, chunks: Sequence[Chunk], replace: str | None,
-                content_hash: str | None, commit_sha: str | None) -> int:
+                content_hash: str | None, commit_sha: str | None, progress: Progress | None = None) -> int:
         check_text("workspaces", "id", workspace_id)
         check_text("workspaces", "rag_indexed_commit_sha", commit_sha, required=False)
-        rows, dims = validate_chunks(workspace_id, chunks, replace)
-        hashes = content_hashes(rows, replace, content_hash)
-        threshold = self.tuning.exact_threshold
-        with self._conn() as conn:
-            owned = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-            with conn.transaction():
-                calibrate = self._move(conn, workspace_id, rows, dims, hashes, replace, commit_sha,
-                                       threshold)
+        tracker = Tracker(progress, f"ingest into workspace {workspace_id}", len(chunks), "chunks")
+        with tracker:
+            tracker.update(0, phase="checking")
+            rows, dims = validate_chunks(workspace_id, chunks, replace)
+            hashes = content_hashes(rows, replace, content_hash)
+            threshold = self.tuning.exact_threshold
+            tracker.update(0, phase="sending")
+            with self._conn() as conn:
+                owned = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+                with conn.transaction():
+                    calibrate = self._move(conn, workspace_id, tracker.iterate(rows, every=2000),
+                                           len(rows), dims, hashes, replace, commit_sha, threshold)
+                    tracker.update(len(rows), phase="committing")
         if owned and calibrate and self.tuning.auto_calibrate:
             # the workspace came onto the HNSW path, or changed much since it was measured
-            self._auto_calibrate(workspace_id, dims)
+            self._auto_calibrate(workspace_id, dims, progress)
         return len(rows)
 
-    def _move(self, conn: psycopg.Connection[Any], workspace_id: str, rows: list[tuple[Any, ...]],
-              dims: int, hashes: dict[str, str], replace: str | None, commit_sha: str | None,
+    def _move(self, conn: psycopg.Connection[Any], workspace_id: str, rows: Iterable[tuple[Any, ...]],
+              count: int, dims: int, hashes: dict[str, str], replace: str | None, commit_sha: str | None,
               threshold: int) -> bool:
         """The ingest's transaction; returns whether the workspace's search recall should be
         measured once it is committed (see count_calibration_changes)."""
@@ -166,7 +174,7 @@ class RagChunksRepository(RagIndexes):
             conn, workspace_path=path, index_type="rag", paths=list(hashes),
             hashes=list(hashes.values()), indexed_at=None)
         return bool(self._q("count_calibration_changes").scalar(
-            conn, workspace_id=workspace_id, changed=len(rows), cap=threshold + 1))
+            conn, workspace_id=workspace_id, changed=count, cap=threshold + 1))
 
     @reads
     def chunks(self, workspace_id: str, content_id: str) -> builtins.list[ChunkRow]:

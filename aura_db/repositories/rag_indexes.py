@@ -11,6 +11,8 @@ definition itself lives in SQL (``aura_search_index_statement``), for both ways.
 from __future__ import annotations
 
 import builtins
+import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,16 +20,19 @@ from typing import Any, LiteralString, cast
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import class_row
+from psycopg.rows import class_row, tuple_row
 
 from ..connection import unbounded
 from ..errors import AuraError, PermissionDenied
+from ..progress import Progress, Tracker
 from .base import reads, writes
 from .checks import check_int, check_text
 from .rag_calibration import RagCalibration
 from .rag_search import check_dims, index_name
 
 __all__ = ["RagIndexes", "SearchIndex"]
+
+logger = logging.getLogger(__name__)
 
 _T = "rag_chunks"
 
@@ -77,7 +82,8 @@ class RagIndexes(RagCalibration):
 
     @writes
     def build_search_index(self, dims: int, *, m: int = 16, ef_construction: int = 64,
-                           maintenance_work_mem: str = "1GB", parallel_workers: int = 1) -> None:
+                           maintenance_work_mem: str = "1GB", parallel_workers: int = 1,
+                           progress: Progress | None = None) -> None:
         """Create the HNSW index of one size, with ``maintenance_work_mem`` and
         ``max_parallel_maintenance_workers`` set for the build.
 
@@ -87,25 +93,29 @@ class RagIndexes(RagCalibration):
         (autocommit), not a Transaction. The build runs without statement_timeout. Then, when
         :attr:`SearchTuning.auto_calibrate`, the workspaces that search through the index are
         calibrated (:meth:`calibrate_workspaces`). Raises :class:`InvalidValue` for bad
-        parameters and :class:`PermissionDenied` for a role that may not build.
+        parameters and :class:`PermissionDenied` for a role that may not build. ``progress``
+        hears the build (pg_stat_progress_create_index, twice a second) and the calibrations.
         """
-        self._build(dims, m, ef_construction, maintenance_work_mem, parallel_workers, rebuild=False)
-        self._calibrate_built(dims)
+        self._build(dims, m, ef_construction, maintenance_work_mem, parallel_workers, rebuild=False,
+                    progress=progress)
+        self._calibrate_built(dims, progress)
 
     @writes
     def reindex_search_index(self, dims: int, *, m: int = 16, ef_construction: int = 64,
-                             maintenance_work_mem: str = "1GB", parallel_workers: int = 1) -> None:
+                             maintenance_work_mem: str = "1GB", parallel_workers: int = 1,
+                             progress: Progress | None = None) -> None:
         """Rebuild the HNSW index of one size with new ``m`` / ``ef_construction`` without a
         moment without an index: build the new one under a temporary name, drop the old one,
         rename the new one into place (CONCURRENTLY as the owner; in one transaction through
         ``aura_reindex_search_index`` otherwise); then recalibrate as
         :meth:`build_search_index` does (the new graph has a new recall)."""
-        self._build(dims, m, ef_construction, maintenance_work_mem, parallel_workers, rebuild=True)
-        self._calibrate_built(dims)
+        self._build(dims, m, ef_construction, maintenance_work_mem, parallel_workers, rebuild=True,
+                    progress=progress)
+        self._calibrate_built(dims, progress)
 
-    def _calibrate_built(self, dims: int) -> None:
+    def _calibrate_built(self, dims: int, progress: Progress | None) -> None:
         if self.tuning.auto_calibrate:
-            self.calibrate_workspaces(dims)
+            self.calibrate_workspaces(dims, progress=progress)
 
     @contextmanager
     def bulk_load(self, dims: int, **build: Any) -> Iterator[RagIndexes]:
@@ -118,7 +128,7 @@ class RagIndexes(RagCalibration):
             self.build_search_index(dims, **build)
 
     def _build(self, dims: int, m: int, ef_construction: int, memory: str, workers: int, *,
-               rebuild: bool) -> None:
+               rebuild: bool, progress: Progress | None = None) -> None:
         check_dims(dims)
         check_int(_T, "m", m, minimum=2, maximum=100, required=True)
         check_int(_T, "ef_construction", ef_construction, minimum=max(4, 2 * m), maximum=1000,
@@ -131,8 +141,10 @@ class RagIndexes(RagCalibration):
                          "set_config('max_parallel_maintenance_workers', %s, false), "
                          "set_config('statement_timeout', '0', false)",
                          (memory, str(workers)))
+            task = f"{'rebuild' if rebuild else 'build'} {index_name(dims)}"
             try:
-                with unbounded(conn):  # nor a client deadline: the build answers when it is done
+                with unbounded(conn), self._watch_build(conn.info.backend_pid, task, progress):
+                    # nor a client deadline: the build answers when it is done
                     if owner:
                         self._build_concurrently(conn, dims, m, ef_construction, rebuild)
                     else:
@@ -159,6 +171,39 @@ class RagIndexes(RagCalibration):
             conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name)))
             conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
                 sql.Identifier(built), sql.Identifier(name)))
+
+    @contextmanager
+    def _watch_build(self, pid: int, task: str, progress: Progress | None) -> Iterator[None]:
+        """Report the index build of backend ``pid`` to ``progress`` from a second pooled
+        connection, polled twice a second; no-op without ``progress``. A failing poll only
+        stops the reports."""
+        if progress is None:
+            yield
+            return
+        stop = threading.Event()
+        tracker = Tracker(progress, task, None, "tuples")
+
+        def poll() -> None:
+            try:
+                with self._conn() as conn:
+                    conn.autocommit = True
+                    while not stop.wait(0.5):
+                        row = self._q("index_build_progress").optional(conn, tuple_row, pid=pid)
+                        if row is not None:
+                            phase, done, total, unit = row
+                            tracker.unit = str(unit)
+                            tracker.update(int(done or 0), phase=str(phase), total=int(total or 0) or None)
+            except Exception as exc:  # progress is a courtesy: never fail the build over it
+                logger.debug("progress of %s: %s", task, exc)
+
+        watcher = threading.Thread(target=poll, name=f"aura-db {task}", daemon=True)
+        watcher.start()
+        try:
+            with tracker:
+                yield
+        finally:
+            stop.set()
+            watcher.join(timeout=5)
 
     @contextmanager
     def _maintenance(self, what: str, dims: int) -> Iterator[tuple[psycopg.Connection[Any], bool]]:

@@ -553,3 +553,13 @@ SELECT c.id, c.content_id, c.chunk_index, c.content, c.source_path, c.content_ty
 FROM fused f JOIN rag_chunks c ON c.id = f.id
 ORDER BY f.score DESC, f.vector_rank NULLS LAST, c.id
 LIMIT %(limit)s;
+
+-- name: index_build_progress?
+-- How far the index build of one backend is (pg_stat_progress_create_index), for progress
+-- displays: HNSW builds report tuples loaded of the table's tuples; other phases blocks.
+SELECT phase,
+       CASE WHEN tuples_total > 0 THEN tuples_done ELSE blocks_done END AS done,
+       CASE WHEN tuples_total > 0 THEN tuples_total ELSE blocks_total END AS total,
+       CASE WHEN tuples_total > 0 THEN 'tuples' ELSE 'blocks' END AS unit
+FROM pg_stat_progress_create_index
+WHERE pid = %(pid)s::integer;
