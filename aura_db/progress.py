@@ -23,7 +23,7 @@ from typing import Any, TextIO, TypeVar
 
 from .errors import InvalidValue
 
-__all__ = ["Progress", "ProgressEvent", "Tracker", "auto", "bar", "log_lines"]
+__all__ = ["Progress", "ProgressEvent", "Tracker", "auto", "bar", "check_progress", "log_lines"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,15 +67,20 @@ class ProgressEvent:
 Progress = Callable[[ProgressEvent], None]
 
 
+def check_progress(value: object, table: str) -> None:
+    """:class:`InvalidValue` unless ``value`` is None or callable (checked before any work)."""
+    if value is not None and not callable(value):
+        raise InvalidValue(f"{table}.progress: expected a callable taking a ProgressEvent (or None), "
+                           f"got {type(value).__name__}")
+
+
 class Tracker:
     """Reports one task to a :data:`Progress` callback, throttled to ``interval`` seconds; a
     no-op without a callback. ``with Tracker(...) as t: t.update(n)`` reports the end too."""
 
     def __init__(self, callback: Progress | None, task: str, total: int | None, unit: str, *,
                  interval: float = 0.2) -> None:
-        if callback is not None and not callable(callback):
-            raise InvalidValue(f"progress of {task}: expected a callable taking a ProgressEvent (or "
-                               f"None), got {type(callback).__name__}")
+        check_progress(callback, task)
         self.callback, self.task, self.total, self.unit = callback, task, total, unit
         self.interval = interval
         self.done = 0

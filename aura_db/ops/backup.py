@@ -29,7 +29,7 @@ from psycopg.conninfo import make_conninfo
 
 from .._pgerrors import translate
 from ..errors import AuraError, ToolError
-from ..progress import Progress, Tracker
+from ..progress import Progress, Tracker, check_progress
 from .pgtools import (
     PgTool,
     dbname_of,
@@ -239,6 +239,7 @@ def backup(url: str, directory: Path, *, keep: int = 7, pg_bin: Path | None = No
     ``progress`` hears the MB of table data dumped (by the tables' on-disk sizes)."""
     if keep < 1:
         raise AuraError(f"keep must be >= 1, got {keep!r}")
+    check_progress(progress, "backup")
     if label not in _LABELS:
         raise AuraError(f"label must be one of {_LABELS!r}, got {label!r}")
     pg_dump, pg_restore = _tools(url, pg_bin)

@@ -32,7 +32,7 @@ from psycopg.conninfo import make_conninfo
 from .._pgerrors import translate
 from ..errors import AuraError
 from ..migrations.files import load_migrations
-from ..progress import Progress, Tracker
+from ..progress import Progress, Tracker, check_progress
 from .backup import TableCheck, archive_migrations, backup, check_archive, fingerprints
 from .pgtools import (
     PgTool,
@@ -179,6 +179,7 @@ def restore(url: str, archive: Path, *, backup_dir: Path, yes: bool = False, for
     hears the safety backup and the restore.
     """
     dbname = dbname_of(url)
+    check_progress(progress, "restore")
     if not yes:
         raise AuraError(f"restoring replaces the database {dbname!r}: pass --yes to confirm")
     major = server_major(make_conninfo(url, dbname="postgres"))
@@ -247,6 +248,7 @@ def verify_archive(url: str, archive: Path, *, pg_bin: Path | None = None,
                    progress: Progress | None = None) -> list[TableCheck]:
     """Restore ``archive`` into a scratch database and compare every table with the database at
     ``url`` (row counts and checksums). The scratch database is always dropped."""
+    check_progress(progress, "restore")
     pg_restore = find_tool("pg_restore", server_major(url), pg_bin=pg_bin)
     entries = check_archive(archive, pg_restore)
     dbname = dbname_of(url)

@@ -19,7 +19,7 @@ from pgvector import Vector
 from psycopg.rows import class_row, tuple_row
 
 from ..errors import AuraError, InvalidValue
-from ..progress import Progress, Tracker
+from ..progress import Progress, Tracker, check_progress
 from .base import idempotent, reads
 from .checks import check_int, check_items, check_number, check_text, show
 from .rag_search import Path, RagSearch, check_dims, embedding_array, index_name
@@ -90,6 +90,7 @@ class RagCalibration(RagSearch):
         query).
         """
         check_text(_T, "workspace_id", workspace_id)
+        check_progress(progress, _T)
         if dims is not None:
             check_dims(dims)
         target = self.tuning.recall_target if recall_target is None else check_number(
@@ -162,6 +163,7 @@ class RagCalibration(RagSearch):
         first; done after every index build when :attr:`SearchTuning.auto_calibrate`.
         ``progress`` hears each workspace's calibration."""
         check_dims(dims)
+        check_progress(progress, _T)
         with self._conn() as conn:
             names = self._q("workspaces_to_calibrate").many(
                 conn, tuple_row, dims=dims, threshold=self.tuning.exact_threshold)

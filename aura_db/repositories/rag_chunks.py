@@ -36,7 +36,7 @@ import psycopg
 from psycopg.rows import class_row, tuple_row
 
 from ..errors import InvalidValue
-from ..progress import Progress, Tracker
+from ..progress import Progress, Tracker, check_progress
 from .base import idempotent, not_found, reads, writes
 from .checks import (
     check_text,
@@ -127,13 +127,14 @@ class RagChunksRepository(RagIndexes):
                 content_hash: str | None, commit_sha: str | None, progress: Progress | None = None) -> int:
         check_text("workspaces", "id", workspace_id)
         check_text("workspaces", "rag_indexed_commit_sha", commit_sha, required=False)
-        tracker = Tracker(progress, f"ingest into workspace {workspace_id}", len(chunks), "chunks")
+        check_progress(progress, _T)
+        tracker = Tracker(progress, f"ingest into workspace {workspace_id}", None, "chunks")
         with tracker:
             tracker.update(0, phase="checking")
             rows, dims = validate_chunks(workspace_id, chunks, replace)
             hashes = content_hashes(rows, replace, content_hash)
             threshold = self.tuning.exact_threshold
-            tracker.update(0, phase="sending")
+            tracker.update(0, phase="sending", total=len(rows))
             with self._conn() as conn:
                 owned = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
                 with conn.transaction():

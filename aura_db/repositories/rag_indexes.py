@@ -24,7 +24,7 @@ from psycopg.rows import class_row, tuple_row
 
 from ..connection import unbounded
 from ..errors import AuraError, PermissionDenied
-from ..progress import Progress, Tracker
+from ..progress import Progress, Tracker, check_progress
 from .base import reads, writes
 from .checks import check_int, check_text
 from .rag_calibration import RagCalibration
@@ -121,6 +121,7 @@ class RagIndexes(RagCalibration):
     def bulk_load(self, dims: int, **build: Any) -> Iterator[RagIndexes]:
         """Drop the HNSW index of ``dims`` for the block, rebuild it on exit (also after an
         error): the fast way to load many chunks. ``build`` goes to :meth:`build_search_index`."""
+        check_progress(build.get("progress"), _T)  # before the drop: bad input changes nothing
         self.drop_search_index(dims)
         try:
             yield self
@@ -130,6 +131,7 @@ class RagIndexes(RagCalibration):
     def _build(self, dims: int, m: int, ef_construction: int, memory: str, workers: int, *,
                rebuild: bool, progress: Progress | None = None) -> None:
         check_dims(dims)
+        check_progress(progress, _T)
         check_int(_T, "m", m, minimum=2, maximum=100, required=True)
         check_int(_T, "ef_construction", ef_construction, minimum=max(4, 2 * m), maximum=1000,
                   required=True)
