@@ -18,6 +18,7 @@ CREATE FUNCTION public.aura_build_search_index(dims integer, m integer, ef_const
     AS $$
 BEGIN
     EXECUTE aura_search_index_statement(dims, m, ef_construction, false, false);
+    PERFORM aura_comment_search_index(dims);
 END;
 $$;
 
@@ -46,6 +47,38 @@ $$;
 --
 
 COMMENT ON FUNCTION public.aura_bump_version() IS 'BEFORE UPDATE trigger: increments version by one on every update (optimistic concurrency).';
+
+--
+-- Name: aura_comment_search_index(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.aura_comment_search_index(dims integer) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+DECLARE
+    name text := 'ix_rag_chunks_embedding_' || dims;
+BEGIN
+    PERFORM aura_search_index_statement(dims, 16, 64, false, false);  -- checks dims
+    IF to_regclass('public.' || quote_ident(name)) IS NULL THEN
+        RETURN;
+    END IF;
+    EXECUTE format('COMMENT ON INDEX public.%I IS %L', name, CASE WHEN dims > 2000 THEN format(
+        'HNSW cosine index of the %s-dimension embeddings as halfvec (partial: embedding_dims = '
+        '%s): rag_chunks.search_hnsw_%s and rag_chunks.hybrid_hnsw_%s. Dropped and rebuilt at '
+        'run time by db.rag_chunks (bulk loads, new parameters).', dims, dims, dims, dims)
+    ELSE format(
+        'HNSW cosine index of the %s-dimension embeddings (partial: embedding_dims = %s): '
+        'rag_chunks.search_hnsw_%s and rag_chunks.hybrid_hnsw_%s. Dropped and rebuilt at run time '
+        'by db.rag_chunks (bulk loads, new parameters).', dims, dims, dims, dims) END);
+END;
+$$;
+
+--
+-- Name: FUNCTION aura_comment_search_index(dims integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.aura_comment_search_index(dims integer) IS 'Writes the COMMENT of the HNSW index of one embedding size (the text foundation 0014 gives it), after a build; no-op when the index is missing. SECURITY DEFINER.';
 
 --
 -- Name: aura_drop_search_index(integer); Type: FUNCTION; Schema: public; Owner: -
@@ -82,6 +115,7 @@ BEGIN
     EXECUTE aura_search_index_statement(dims, m, ef_construction, false, true);
     EXECUTE format('DROP INDEX IF EXISTS public.%I', name);
     EXECUTE format('ALTER INDEX public.%I RENAME TO %I', name || '_new', name);
+    PERFORM aura_comment_search_index(dims);
 END;
 $$;
 

@@ -39,3 +39,27 @@ def test_every_index_constraint_and_trigger_has_a_comment(db_url: str) -> None:
     assert all(counts[kind] >= floor for kind, floor in _AT_LEAST.items()), counts
     missing = [f"{kind} {name} on {table}" for kind, table, name, comment in rows if not comment]
     assert not missing, f"{len(missing)} object(s) without a COMMENT:\n" + "\n".join(missing)
+
+
+_SEARCH_COMMENTS = """
+    SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c
+    WHERE c.relname ~ '^ix_rag_chunks_embedding_[0-9]+$' ORDER BY 1"""
+
+
+def test_a_rebuilt_search_index_gets_its_comment_back(db_url: str, app_url: str) -> None:
+    """foundation 0015: dropped and built again (through 0012's functions as the application
+    role, CONCURRENTLY as the owner) or reindexed, an HNSW index has 0014's comment again."""
+    from aura_db import Config, Database
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        migrated = conn.execute(_SEARCH_COMMENTS).fetchall()
+    assert len(migrated) == 4 and all(comment for _, comment in migrated)
+    assert "as halfvec" in dict(migrated)["ix_rag_chunks_embedding_3072"]
+    for url in (app_url, db_url):  # the application role, then the owner
+        with Database(Config(url=url, min_size=1, max_size=2)) as db:
+            for dims in (384, 3072):
+                db.rag_chunks.drop_search_index(dims)
+                db.rag_chunks.build_search_index(dims)
+            db.rag_chunks.reindex_search_index(768, m=8, ef_construction=32)
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            assert conn.execute(_SEARCH_COMMENTS).fetchall() == migrated, url

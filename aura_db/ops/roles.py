@@ -36,7 +36,7 @@ _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _POWERS = ("rolsuper", "rolcreatedb", "rolcreaterole", "rolbypassrls", "rolreplication")
 # functions the read-only role must not run (PUBLIC's EXECUTE is revoked by foundation 0012)
 _MAINTENANCE = ("aura_drop_search_index(integer)", "aura_build_search_index(integer, integer, integer)",
-                "aura_reindex_search_index(integer, integer, integer)")
+                "aura_reindex_search_index(integer, integer, integer)", "aura_comment_search_index(integer)")
 
 
 @dataclass

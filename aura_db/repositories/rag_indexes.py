@@ -173,6 +173,7 @@ class RagIndexes(RagCalibration):
             conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name)))
             conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
                 sql.Identifier(built), sql.Identifier(name)))
+        self._q("call_comment_search_index").scalar(conn, dims=dims)  # a new index has no COMMENT
 
     @contextmanager
     def _watch_build(self, pid: int, task: str, progress: Progress | None) -> Iterator[None]:

@@ -563,3 +563,8 @@ SELECT phase,
        CASE WHEN tuples_total > 0 THEN 'tuples' ELSE 'blocks' END AS unit
 FROM pg_stat_progress_create_index
 WHERE pid = %(pid)s::integer;
+
+-- name: call_comment_search_index$
+-- Give a freshly built HNSW index its COMMENT back (foundation 0015's function; the owner's
+-- CONCURRENTLY builds call it, 0012's functions do it themselves).
+SELECT aura_comment_search_index(%(dims)s)::text;
