@@ -63,3 +63,20 @@ def test_a_rebuilt_search_index_gets_its_comment_back(db_url: str, app_url: str)
             db.rag_chunks.reindex_search_index(768, m=8, ef_construction=32)
         with psycopg.connect(db_url, autocommit=True) as conn:
             assert conn.execute(_SEARCH_COMMENTS).fetchall() == migrated, url
+
+
+def test_only_the_owner_and_the_application_may_rewrite_the_search_index_comment(
+    readonly_url: str, app_url: str
+) -> None:
+    with psycopg.connect(readonly_url, autocommit=True) as conn:
+        try:
+            conn.execute("SELECT aura_comment_search_index(384)")
+        except psycopg.errors.InsufficientPrivilege as exc:
+            assert "permission denied for function aura_comment_search_index" in str(exc)
+        else:
+            raise AssertionError("the read-only role ran aura_comment_search_index")
+        public = conn.execute("SELECT has_function_privilege('public', 'aura_comment_search_index(integer)', "
+                              "'EXECUTE')").fetchone()
+        assert public == (False,)
+    with psycopg.connect(app_url, autocommit=True) as conn:
+        assert conn.execute("SELECT aura_comment_search_index(384)::text").fetchone() == ("",)

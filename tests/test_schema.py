@@ -718,12 +718,13 @@ def test_every_function_aura_db_defines_pins_its_search_path(conn: psycopg.Conne
         "                 AND d.objid = p.oid AND d.deptype = 'e')"
         " ORDER BY p.proname").fetchall()
     assert [name for name, _ in rows] == [
-        "aura_build_search_index", "aura_bump_version", "aura_drop_search_index",
-        "aura_reindex_search_index", "aura_search_index_statement", "aura_set_audit",
-        "aura_set_updated_at"]
+        "aura_build_search_index", "aura_bump_version", "aura_comment_search_index",
+        "aura_drop_search_index", "aura_reindex_search_index", "aura_search_index_statement",
+        "aura_set_audit", "aura_set_updated_at"]
     # built-ins first, pg_temp last (where it cannot shadow anything); the index functions also
     # need public, which only the owner may create in
-    definer = {"aura_build_search_index", "aura_drop_search_index", "aura_reindex_search_index"}
+    definer = {"aura_build_search_index", "aura_drop_search_index", "aura_reindex_search_index",
+               "aura_comment_search_index"}
     assert all(config == [f"search_path=pg_catalog, {'public, ' if name in definer else ''}pg_temp"]
                for name, config in rows), rows
     # and they still work whatever search_path the calling session has
