@@ -32,15 +32,31 @@ def cmd_schema(args: argparse.Namespace, out: Out) -> int:
     _, url, _ = owner_url(args)
     path = Path(args.output) if args.output else schema_dump.schema_path()
     if args.check:
-        diff = schema_dump.check_schema(url, path, pg_bin=_pg_bin(args))
-        for line in diff[:40]:
-            out(line)
-        if diff:
-            raise AuraError(f"{path} is stale: regenerate it with 'aura-db schema' and commit it")
-        out(f"{path} matches the migrated schema")
-        return 0
+        return _checked(schema_dump.check_schema(url, path, pg_bin=_pg_bin(args)), path, "schema", out)
     schema_dump.write_schema(url, path, pg_bin=_pg_bin(args))
     out(f"wrote {path}")
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace, out: Out) -> int:
+    from ..ops import docs
+
+    _, url = database_url(args)
+    path, diff = docs.write_docs(url, Path(args.output) if args.output else None, check=args.check,
+                                 directory=_directory(args))
+    if args.check:
+        return _checked(diff, path, "docs", out)
+    out(f"wrote {path}")
+    return 0
+
+
+def _checked(diff: list[str], path: Path, command: str, out: Out) -> int:
+    """``--check`` of a generated file: the first 40 diff lines, then the verdict."""
+    for line in diff[:40]:
+        out(line)
+    if diff:
+        raise AuraError(f"{path} is stale: regenerate it with 'aura-db {command}' and commit it")
+    out(f"{path} matches the migrated {'schema' if command == 'schema' else 'catalog'}")
     return 0
 
 
@@ -157,6 +173,12 @@ def register(sub: Any) -> None:
     p.add_argument("--output", metavar="PATH", help="file to write or check (default sql/schema.sql)")
     _pg_bin_arg(p)
     p.set_defaults(func=cmd_schema)
+
+    p = add("docs", "write docs/schema.md (ER diagrams, every table's columns, keys, indexes, "
+                    "triggers, policies and comments) from the migrated catalog")
+    p.add_argument("--check", action="store_true", help="exit 1 when the file is stale (CI)")
+    p.add_argument("--output", metavar="PATH", help="file to write or check (default docs/schema.md)")
+    p.set_defaults(func=cmd_docs)
 
     p = add("lint", "squawk and yoyo-aware checks over the migrations")
     p.add_argument("--no-squawk", action="store_true", help="only aura-db's own checks")
