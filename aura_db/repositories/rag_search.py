@@ -28,7 +28,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -207,7 +207,16 @@ class SearchPlan:
     calibrated: bool
     node_types: tuple[str, ...]
     indexes: tuple[str, ...]
-    plan: Any  # EXPLAIN (FORMAT JSON) output
+    plan: Any = field(repr=False)  # EXPLAIN (FORMAT JSON) output (long: the query vector is in it)
+
+    def __str__(self) -> str:
+        """One line: ``hnsw via ix_rag_chunks_embedding_768, ef_search 40 (calibrated),
+        query search_hnsw_768, plan Limit > Sort > Index Scan``."""
+        where = f" via {', '.join(self.indexes)}" if self.indexes else " (no index: a sequential scan)"
+        width = f", ef_search {self.ef_search}" if self.ef_search is not None else ""
+        how = "calibrated" if self.calibrated else "not calibrated: configured defaults"
+        nodes = " > ".join(dict.fromkeys(self.node_types))
+        return f"{self.path}{where}{width} ({how}), query {self.query}, plan {nodes}"
 
 
 _hit = class_row(SearchHit)
