@@ -57,7 +57,7 @@ ENV: dict[str, str] = {
 READ_ELSEWHERE = {"url", "lock_wait", "lock_timeout", "statement_timeout", "retries"}
 # one run's target or a confirmation: never from the environment
 NO_ENV = {"to", "steps", "rollback", "force", "yes", "cascade", "no_backup", "accept_renames",
-          "dry_run", "show", "help", "version", "ids", "allow_missing"}
+          "dry_run", "show", "help", "version", "ids", "allow_missing", "force_seed", "seed"}
 
 EXIT_CODES = {
     0: "success",

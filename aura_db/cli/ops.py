@@ -157,6 +157,23 @@ def cmd_reset_db(args: argparse.Namespace, out: Out) -> int:
     out(f"dropped and re-created database {name}")
     applied = migrations.migrate(url, directory=_directory(args))
     out(f"{len(applied)} migration(s) applied on {where}")
+    return _seed(url, args, out) if args.seed else 0
+
+
+def cmd_seed(args: argparse.Namespace, out: Out) -> int:
+    _, url, _ = owner_url(args)
+    return _seed(url, args, out)
+
+
+def _seed(url: str, args: argparse.Namespace, out: Out) -> int:
+    """The development dataset, written as the owner (row-level security does not apply)."""
+    from ..database import Database
+    from ..ops.seed import seed
+
+    with Database(Config.from_env(url=url, workspace_id=None)) as db:
+        report = seed(db, force=getattr(args, "force_seed", False))
+    for line in report.lines():
+        out(line)
     return 0
 
 
@@ -210,4 +227,11 @@ def register(sub: Any) -> None:
     p = add("reset-db", "drop and re-create the database, then migrate")
     p.add_argument("--yes", action="store_true", help="really drop the database")
     p.add_argument("--force", action="store_true", help="allow a database on another host")
+    p.add_argument("--seed", action="store_true", help="then load the development dataset (aura-db seed)")
     p.set_defaults(func=cmd_reset_db)
+
+    p = add("seed", "load the deterministic development dataset (workspaces, stories in every status, "
+                    "conversations, agent and tool runs, RAG chunks, a code graph) once")
+    p.add_argument("--force", dest="force_seed", action="store_true",
+                   help="seed although the database holds other data")
+    p.set_defaults(func=cmd_seed)
