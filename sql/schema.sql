@@ -2887,7 +2887,7 @@ CREATE INDEX ix_tool_executions_created_at ON public.tool_executions USING btree
 -- Name: INDEX ix_tool_executions_created_at; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON INDEX public.ix_tool_executions_created_at IS 'Tool calls by start time, across agent runs. No named query reads tool calls by created_at alone.';
+COMMENT ON INDEX public.ix_tool_executions_created_at IS 'Tool calls by start time, across agent runs: the newest-first keyset order and the [since, until) range of executions.list_tool_executions and executions.count_tool_executions.';
 
 --
 -- Name: ix_tool_executions_status; Type: INDEX; Schema: public; Owner: -
@@ -2899,7 +2899,7 @@ CREATE INDEX ix_tool_executions_status ON public.tool_executions USING btree (st
 -- Name: INDEX ix_tool_executions_status; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON INDEX public.ix_tool_executions_status IS 'Tool calls by status. No named query reads tool calls by status alone (executions.finish_tool_execution finds its row by id).';
+COMMENT ON INDEX public.ix_tool_executions_status IS 'Tool calls by status: executions.list_tool_executions and executions.count_tool_executions with status (e.g. every Failed call).';
 
 --
 -- Name: ix_tool_executions_tool_name_created_at; Type: INDEX; Schema: public; Owner: -
@@ -2911,7 +2911,7 @@ CREATE INDEX ix_tool_executions_tool_name_created_at ON public.tool_executions U
 -- Name: INDEX ix_tool_executions_tool_name_created_at; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON INDEX public.ix_tool_executions_tool_name_created_at IS 'Calls of one tool by time. No named query reads tool calls by tool_name.';
+COMMENT ON INDEX public.ix_tool_executions_tool_name_created_at IS 'Calls of one tool by time: executions.list_tool_executions and executions.count_tool_executions with tool_name (and a [since, until) range).';
 
 --
 -- Name: ix_workspaces_live; Type: INDEX; Schema: public; Owner: -

@@ -17,6 +17,7 @@ from .base import Repository, reads, writes
 from .checks import (
     check_bool,
     check_datetime,
+    check_enum,
     check_int,
     check_items,
     check_json,
@@ -198,27 +199,46 @@ class AgentExecutionsRepository(Repository):
         return row
 
     @reads
-    def list(self, *, agent_id: str | None = None, conversation_id: uuid.UUID | str | None = None,
+    def list(self, *, agent_id: str | None = None, model: str | None = None,
+             success: bool | None = None, conversation_id: uuid.UUID | str | None = None,
              story_step_id: uuid.UUID | str | None = None, since: datetime | None = None,
              until: datetime | None = None, limit: int = 100,
              cursor: str | None = None) -> Page[AgentExecutionRow]:
-        """One page of agent runs, newest first, matching every filter given; the time range is
-        half-open, [since, until). Pass ``next_cursor`` back for the next page."""
-        check_text(self.table, "agent_id", agent_id, required=False)
+        """One page of agent runs, newest first, matching every filter given (agent, model,
+        outcome, conversation, story step); the time range is half-open, [since, until). Pass
+        ``next_cursor`` back for the next page."""
         check_int(self.table, "limit", limit, minimum=1, maximum=1000, required=True)
         before: list[Any] = [None, None]
         if cursor is not None:
             before = decode_cursor(cursor, self.table, (datetime, uuid.UUID))
-        links = {name: None if value is None else check_uuid(self.table, name, value)
-                 for name, value in (("conversation_id", conversation_id),
-                                     ("story_step_id", story_step_id))}
+        filters = self._filters(agent_id, model, success, conversation_id, story_step_id, since, until)
         with self._conn() as conn:
             rows = self._q("list_agent_executions").many(
-                conn, _agent_row, agent_id=agent_id, **links, **_range(self.table, since, until),
-                before_created_at=before[0], before_id=before[1], limit=limit + 1)
+                conn, _agent_row, **filters, before_created_at=before[0], before_id=before[1],
+                limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
         return Page(rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None)
+
+    @reads
+    def count(self, *, agent_id: str | None = None, model: str | None = None,
+              success: bool | None = None, conversation_id: uuid.UUID | str | None = None,
+              story_step_id: uuid.UUID | str | None = None, since: datetime | None = None,
+              until: datetime | None = None) -> int:
+        """How many agent runs match the filters of :meth:`list`."""
+        filters = self._filters(agent_id, model, success, conversation_id, story_step_id, since, until)
+        with self._conn() as conn:
+            return int(self._q("count_agent_executions").scalar(conn, **filters))
+
+    def _filters(self, agent_id: object, model: object, success: object, conversation_id: object,
+                 story_step_id: object, since: object, until: object) -> dict[str, Any]:
+        links = {name: None if value is None else check_uuid(self.table, name, value)
+                 for name, value in (("conversation_id", conversation_id),
+                                     ("story_step_id", story_step_id))}
+        return {"agent_id": check_text(self.table, "agent_id", agent_id, required=False),
+                "model": check_text(self.table, "model", model, required=False),
+                "success": check_bool(self.table, "success", success, required=False), **links,
+                **_range(self.table, since, until)}
 
     @reads
     def usage(self, *, since: datetime | None = None, until: datetime | None = None,
@@ -289,6 +309,45 @@ class ToolExecutionsRepository(Repository):
         with self._conn() as conn:
             return self._q("list_tool_executions_for_agent_execution").many(
                 conn, _tool_row, agent_execution_id=run_id)
+
+    @reads
+    def list(self, *, tool_name: str | None = None, status: ToolStatus | str | None = None,
+             agent_execution_id: uuid.UUID | str | None = None, since: datetime | None = None,
+             until: datetime | None = None, limit: int = 100,
+             cursor: str | None = None) -> Page[ToolExecutionRow]:
+        """One page of tool calls, newest first, matching every filter given (tool, status, agent
+        run); the time range is half-open, [since, until). Pass ``next_cursor`` back for the
+        next page."""
+        check_int(self.table, "limit", limit, minimum=1, maximum=1000, required=True)
+        before: list[Any] = [None, None]
+        if cursor is not None:
+            before = decode_cursor(cursor, self.table, (datetime, uuid.UUID))
+        filters = self._filters(tool_name, status, agent_execution_id, since, until)
+        with self._conn() as conn:
+            rows = self._q("list_tool_executions").many(
+                conn, _tool_row, **filters, before_created_at=before[0], before_id=before[1],
+                limit=limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None)
+
+    @reads
+    def count(self, *, tool_name: str | None = None, status: ToolStatus | str | None = None,
+              agent_execution_id: uuid.UUID | str | None = None, since: datetime | None = None,
+              until: datetime | None = None) -> int:
+        """How many tool calls match the filters of :meth:`list`."""
+        filters = self._filters(tool_name, status, agent_execution_id, since, until)
+        with self._conn() as conn:
+            return int(self._q("count_tool_executions").scalar(conn, **filters))
+
+    def _filters(self, tool_name: object, status: object, agent_execution_id: object,
+                 since: object, until: object) -> dict[str, Any]:
+        return {"tool_name": check_text(self.table, "tool_name", tool_name, required=False),
+                "status": None if status is None else check_enum(self.table, "status", status,
+                                                                 ToolStatus).value,
+                "agent_execution_id": None if agent_execution_id is None else check_uuid(
+                    self.table, "agent_execution_id", agent_execution_id),
+                **_range(self.table, since, until)}
 
     def _finish(self, id: uuid.UUID | str, status: ToolStatus, output: Any, error: str | None,
                 duration_ms: int | None) -> ToolExecutionRow:

@@ -29,12 +29,15 @@ FROM agent_executions
 WHERE id = %(id)s;
 
 -- name: list_agent_executions
--- Agent runs matching every filter given, newest first: by agent, conversation, story step and
--- the half-open time range [since, until); keyset-paged on (created_at, id) below the cursor.
+-- Agent runs matching every filter given, newest first: by agent, model, outcome (success),
+-- conversation, story step and the half-open time range [since, until); keyset-paged on
+-- (created_at, id) below the cursor.
 SELECT id, agent_id, conversation_id, story_step_id, provider, model, prompt, response,
        prompt_tokens, response_tokens, tokens_used, duration_ms, success, error, created_at
 FROM agent_executions
 WHERE (%(agent_id)s::text IS NULL OR agent_id = %(agent_id)s::text)
+  AND (%(model)s::text IS NULL OR model = %(model)s::text)
+  AND (%(success)s::boolean IS NULL OR success = %(success)s::boolean)
   AND (%(conversation_id)s::uuid IS NULL OR conversation_id = %(conversation_id)s::uuid)
   AND (%(story_step_id)s::uuid IS NULL OR story_step_id = %(story_step_id)s::uuid)
   AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s::timestamptz)
@@ -43,6 +46,18 @@ WHERE (%(agent_id)s::text IS NULL OR agent_id = %(agent_id)s::text)
        OR (created_at, id) < (%(before_created_at)s::timestamptz, %(before_id)s::uuid))
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
+
+-- name: count_agent_executions$
+-- How many agent runs match the filters of list_agent_executions (no cursor).
+SELECT count(*)::bigint
+FROM agent_executions
+WHERE (%(agent_id)s::text IS NULL OR agent_id = %(agent_id)s::text)
+  AND (%(model)s::text IS NULL OR model = %(model)s::text)
+  AND (%(success)s::boolean IS NULL OR success = %(success)s::boolean)
+  AND (%(conversation_id)s::uuid IS NULL OR conversation_id = %(conversation_id)s::uuid)
+  AND (%(story_step_id)s::uuid IS NULL OR story_step_id = %(story_step_id)s::uuid)
+  AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s::timestamptz)
+  AND (%(until)s::timestamptz IS NULL OR created_at < %(until)s::timestamptz);
 
 -- name: agent_usage_report
 -- Calls, failures, tokens and durations per UTC day, provider and model over [since, until),
@@ -101,3 +116,29 @@ SELECT id, agent_execution_id, tool_name, input, output, status, error, duration
 FROM tool_executions
 WHERE agent_execution_id = %(agent_execution_id)s
 ORDER BY created_at, id;
+
+-- name: list_tool_executions
+-- Tool calls matching every filter given, newest first: by tool, status, agent run and the
+-- half-open time range [since, until); keyset-paged on (created_at, id) below the cursor.
+SELECT id, agent_execution_id, tool_name, input, output, status, error, duration_ms,
+       created_at, updated_at, completed_at
+FROM tool_executions
+WHERE (%(tool_name)s::text IS NULL OR tool_name = %(tool_name)s::text)
+  AND (%(status)s::text IS NULL OR status = %(status)s::text)
+  AND (%(agent_execution_id)s::uuid IS NULL OR agent_execution_id = %(agent_execution_id)s::uuid)
+  AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s::timestamptz)
+  AND (%(until)s::timestamptz IS NULL OR created_at < %(until)s::timestamptz)
+  AND (%(before_created_at)s::timestamptz IS NULL
+       OR (created_at, id) < (%(before_created_at)s::timestamptz, %(before_id)s::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
+
+-- name: count_tool_executions$
+-- How many tool calls match the filters of list_tool_executions (no cursor).
+SELECT count(*)::bigint
+FROM tool_executions
+WHERE (%(tool_name)s::text IS NULL OR tool_name = %(tool_name)s::text)
+  AND (%(status)s::text IS NULL OR status = %(status)s::text)
+  AND (%(agent_execution_id)s::uuid IS NULL OR agent_execution_id = %(agent_execution_id)s::uuid)
+  AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s::timestamptz)
+  AND (%(until)s::timestamptz IS NULL OR created_at < %(until)s::timestamptz);
