@@ -2782,6 +2782,18 @@ CREATE INDEX ix_sessions_client_id ON public.sessions USING btree (client_id);
 COMMENT ON INDEX public.ix_sessions_client_id IS 'A client''s sessions: sessions.list_active_sessions with client_id.';
 
 --
+-- Name: ix_sessions_created_at; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX ix_sessions_created_at ON public.sessions USING btree (created_at);
+
+--
+-- Name: INDEX ix_sessions_created_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.ix_sessions_created_at IS 'Sessions by opening time: the newest-first keyset order and the [since, until) range of sessions.list_sessions and sessions.count_sessions.';
+
+--
 -- Name: ix_stories_deleted_at; Type: INDEX; Schema: public; Owner: -
 --
 

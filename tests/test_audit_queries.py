@@ -19,23 +19,29 @@ TOOLS = ("read_file", "run_tests", "git_diff", "search_code")  # by g % 4; 1% ar
 @pytest.fixture
 def audited(db: Database, db_url: str) -> Database:
     """4,000 agent runs and 20,000 tool calls over 40 days, written as the owner, analyzed."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("""
+    _load(db_url, ("""
             INSERT INTO agent_executions (agent_id, prompt, success, model, tokens_used, created_at)
             SELECT (ARRAY['planner', 'coder', 'reviewer'])[1 + g %% 3], 'p' || g, g %% 10 <> 0,
                    (ARRAY['gpt-4o', 'claude-sonnet'])[1 + g %% 2], 100 + g %% 50,
                    %(at)s::timestamptz + g * interval '15 minutes'
-            FROM generate_series(0, 3999) g""", {"at": AT})
-        conn.execute("""
+            FROM generate_series(0, 3999) g""", {"at": AT}), ("""
             INSERT INTO tool_executions (agent_execution_id, tool_name, status, created_at)
             SELECT a.id, CASE WHEN g %% 100 = 7 THEN 'deploy' ELSE (%(tools)s::text[])[1 + (g %% 4)] END,
                    CASE WHEN g %% 50 = 0 THEN 'Failed' ELSE 'Completed' END,
                    a.created_at + (g %% 5) * interval '1 second'
             FROM (SELECT id, created_at, row_number() OVER (ORDER BY created_at) AS n
                   FROM agent_executions) a
-            JOIN generate_series(0, 19999) g ON a.n = 1 + g / 5""", {"tools": list(TOOLS)})
-        conn.execute("ANALYZE agent_executions; ANALYZE tool_executions")
+            JOIN generate_series(0, 19999) g ON a.n = 1 + g / 5""", {"tools": list(TOOLS)}),
+          "ANALYZE agent_executions; ANALYZE tool_executions")
     return db
+
+
+def _load(db_url: str, *steps: tuple[str, dict[str, Any]] | str) -> None:
+    """Bulk rows written as the owner (who may also ANALYZE), statement by statement."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        for step in steps:
+            query, params = (step, None) if isinstance(step, str) else step
+            conn.execute(query, params)
 
 
 def test_agent_runs_by_outcome_model_and_range_with_counts(audited: Database) -> None:
@@ -130,3 +136,53 @@ def test_agent_run_pages_use_the_time_index(audited: Database) -> None:
               "before_id": None, "limit": 51}
     plan = _plan(audited, audited.agent_executions, "list_agent_executions", **params)
     assert "ix_agent_executions_created_at" in plan and "Seq Scan" not in plan, plan
+
+
+# -- sessions audit (seed 004: who was connected, when) ------------------------------------------
+
+
+@pytest.fixture
+def sessions_audited(db: Database, db_url: str) -> Database:
+    """6,000 sessions of 30 clients over 25 days, a sixth still active, written as the owner."""
+    _load(db_url, ("""
+            INSERT INTO sessions (client_id, is_active, last_heartbeat, created_at)
+            SELECT 'client-' || (g %% 30), g %% 6 = 0, %(at)s::timestamptz + g * interval '6 minutes',
+                   %(at)s::timestamptz + g * interval '6 minutes'
+            FROM generate_series(0, 5999) g""", {"at": AT}), "ANALYZE sessions")
+    return db
+
+
+def test_sessions_by_client_activity_and_range(sessions_audited: Database) -> None:
+    db = sessions_audited
+    assert db.sessions.count() == 6000
+    assert db.sessions.count(active=True) == 1000
+    assert db.sessions.count(client_id="client-6") == 200
+    assert db.sessions.count(client_id="client-6", active=True) == 200  # 6 divides every such g
+    assert db.sessions.count(since=AT, until=AT + timedelta(days=1)) == 240
+    ids, cursor = [], None
+    while True:
+        page = db.sessions.list(client_id="client-7", limit=64, cursor=cursor)
+        assert all(s.client_id == "client-7" for s in page)
+        ids += [s.id for s in page]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert len(ids) == len(set(ids)) == 200
+    newest = db.sessions.list(limit=3)
+    assert [s.created_at for s in newest] == sorted((s.created_at for s in newest), reverse=True)
+    with pytest.raises(InvalidValue, match="sessions.active"):
+        db.sessions.list(active="yes")  # type: ignore[arg-type]
+
+
+def test_the_sessions_audit_uses_its_indexes(sessions_audited: Database) -> None:
+    db = sessions_audited
+    anyone = {"client_id": None, "active": None, "since": None, "until": None}
+    page = {"before_created_at": None, "before_id": None, "limit": 51}
+    plan = _plan(db, db.sessions, "list_sessions", **anyone, **page)  # the newest page
+    assert "Index Scan Backward using ix_sessions_created_at" in plan and "Seq Scan" not in plan, plan
+    plan = _plan(db, db.sessions, "count_sessions", **{**anyone, "client_id": "client-3"})
+    assert "ix_sessions_client_id" in plan and "Seq Scan" not in plan, plan
+    plan = _plan(db, db.sessions, "count_sessions", **{**anyone, "since": AT, "until": AT + timedelta(days=1)})
+    assert "ix_sessions_created_at" in plan and "Seq Scan" not in plan, plan
+    plan = _plan(db, db.sessions, "list_sessions", **{**anyone, "client_id": "client-3"}, **page)
+    assert "Seq Scan" not in plan, plan  # one client's page: either index, never the whole table

@@ -122,7 +122,7 @@ def _valid(world: dict[str, Any], repo: str, method: str, name: str) -> Any:
         "prompt": "p", "client_id": "client", "tool_name": "tool", "key": "k", "model": "m",
         "fully_qualified_name": "App.A", "fqn_prefix": "App", "name_contains": "A",
         "title_contains": "t", "commit_sha": "abc", "content_hash": "c" * 64, "git_branch": "main", "prefix": "k",
-        "progress": None, "maintenance_work_mem": "64MB", "version": 1, "status": "Running", "decision": "Approved",
+        "progress": None, "active": True, "maintenance_work_mem": "64MB", "version": 1, "status": "Running", "decision": "Approved",
         "kind": "rag", "direction": "out", "role": "user", "index_type": "rag", "priority": "High",
         "edge_types": ["Calls"], "node_types": ["Class"], "content_types": ["Code"],
         "statuses": ["Created"], "order": "newest", "limit": 5, "depth": 2, "max_depth": 2,

@@ -238,3 +238,12 @@ def check_workspace_id(value: object) -> str:
 def escape_like(text: str) -> str:
     """Escape ``\\``, ``%`` and ``_`` so ``text`` matches literally in ``LIKE ... ESCAPE '\\'``."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def check_range(table: str, since: object, until: object) -> dict[str, datetime | None]:
+    """The half-open time range [since, until) as query parameters ``since`` / ``until``;
+    :class:`InvalidValue` for a bad bound or since after until."""
+    start, end = check_datetime(table, "since", since), check_datetime(table, "until", until)
+    if start is not None and end is not None and start > end:
+        raise InvalidValue(f"{table}.since: {start.isoformat()} is after until {end.isoformat()}")
+    return {"since": start, "until": end}

@@ -16,11 +16,11 @@ from ..errors import InvalidTransition, InvalidValue
 from .base import Repository, reads, writes
 from .checks import (
     check_bool,
-    check_datetime,
     check_enum,
     check_int,
     check_items,
     check_json,
+    check_range,
     check_text,
     check_uuid,
 )
@@ -136,14 +136,6 @@ _COUNTS = {"prompt_tokens": "prompt_tokens", "response_tokens": "response_tokens
 _LINKS = {"conversation_id": "conversation_ids", "story_step_id": "story_step_ids"}
 
 
-def _range(table: str, since: object, until: object) -> dict[str, datetime | None]:
-    """The half-open range [since, until) as query parameters."""
-    start, end = check_datetime(table, "since", since), check_datetime(table, "until", until)
-    if start is not None and end is not None and start > end:
-        raise InvalidValue(f"{table}.since: {start.isoformat()} is after until {end.isoformat()}")
-    return {"since": start, "until": end}
-
-
 def _columns(runs: Sequence[AgentExecution]) -> dict[str, list[Any]]:
     """Validate each run and transpose the runs into the arrays the insert unnests."""
     table = "agent_executions"
@@ -238,7 +230,7 @@ class AgentExecutionsRepository(Repository):
         return {"agent_id": check_text(self.table, "agent_id", agent_id, required=False),
                 "model": check_text(self.table, "model", model, required=False),
                 "success": check_bool(self.table, "success", success, required=False), **links,
-                **_range(self.table, since, until)}
+                **check_range(self.table, since, until)}
 
     @reads
     def usage(self, *, since: datetime | None = None, until: datetime | None = None,
@@ -248,7 +240,7 @@ class AgentExecutionsRepository(Repository):
         check_text(self.table, "agent_id", agent_id, required=False)
         with self._conn() as conn:
             return self._q("agent_usage_report").many(
-                conn, _usage_row, agent_id=agent_id, **_range(self.table, since, until))
+                conn, _usage_row, agent_id=agent_id, **check_range(self.table, since, until))
 
 
 class ToolExecutionsRepository(Repository):
@@ -347,7 +339,7 @@ class ToolExecutionsRepository(Repository):
                                                                  ToolStatus).value,
                 "agent_execution_id": None if agent_execution_id is None else check_uuid(
                     self.table, "agent_execution_id", agent_execution_id),
-                **_range(self.table, since, until)}
+                **check_range(self.table, since, until)}
 
     def _finish(self, id: uuid.UUID | str, status: ToolStatus, output: Any, error: str | None,
                 duration_ms: int | None) -> ToolExecutionRow:

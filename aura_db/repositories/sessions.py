@@ -12,7 +12,8 @@ from psycopg.rows import class_row
 
 from ..errors import AlreadyExists, InvalidValue
 from .base import Repository, idempotent, reads, writes
-from .checks import check_json, check_text, check_uuid, show
+from .checks import check_bool, check_int, check_json, check_range, check_text, check_uuid, show
+from .cursors import Page, decode_cursor, encode_cursor
 
 __all__ = ["SessionRow", "SessionsRepository"]
 
@@ -72,6 +73,37 @@ class SessionsRepository(Repository):
         check_text(self.table, "client_id", client_id, required=False)
         with self._conn() as conn:
             return self._q("list_active_sessions").many(conn, _row, client_id=client_id)
+
+    @reads
+    def list(self, *, client_id: str | None = None, active: bool | None = None,
+             since: datetime | None = None, until: datetime | None = None, limit: int = 100,
+             cursor: str | None = None) -> Page[SessionRow]:
+        """One page of sessions, newest first, matching every filter given: one client, active
+        or not, opened in [since, until). Pass ``next_cursor`` back for the next page."""
+        check_int(self.table, "limit", limit, minimum=1, maximum=1000, required=True)
+        before: builtins.list[Any] = [None, None]
+        if cursor is not None:
+            before = decode_cursor(cursor, self.table, (datetime, uuid.UUID))
+        with self._conn() as conn:
+            rows = self._q("list_sessions").many(
+                conn, _row, **self._filters(client_id, active, since, until),
+                before_created_at=before[0], before_id=before[1], limit=limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None)
+
+    @reads
+    def count(self, *, client_id: str | None = None, active: bool | None = None,
+              since: datetime | None = None, until: datetime | None = None) -> int:
+        """How many sessions match the filters of :meth:`list`."""
+        filters = self._filters(client_id, active, since, until)
+        with self._conn() as conn:
+            return int(self._q("count_sessions").scalar(conn, **filters))
+
+    def _filters(self, client_id: object, active: object, since: object, until: object) -> dict[str, Any]:
+        return {"client_id": check_text(self.table, "client_id", client_id, required=False),
+                "active": check_bool(self.table, "active", active, required=False),
+                **check_range(self.table, since, until)}
 
     @writes
     def end(self, id: uuid.UUID | str) -> bool:

@@ -38,3 +38,26 @@ WHERE is_active AND last_heartbeat < now() - %(timeout)s::interval;
 -- Delete inactive sessions whose last heartbeat is older than the given age.
 DELETE FROM sessions
 WHERE NOT is_active AND last_heartbeat < now() - %(older_than)s::interval;
+
+-- name: list_sessions
+-- Sessions matching every filter given (client, active or not, opened in [since, until)),
+-- newest first; keyset-paged on (created_at, id) below the cursor.
+SELECT id, client_id, is_active, last_heartbeat, metadata, created_at, updated_at
+FROM sessions
+WHERE (%(client_id)s::text IS NULL OR client_id = %(client_id)s::text)
+  AND (%(active)s::boolean IS NULL OR is_active = %(active)s::boolean)
+  AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s::timestamptz)
+  AND (%(until)s::timestamptz IS NULL OR created_at < %(until)s::timestamptz)
+  AND (%(before_created_at)s::timestamptz IS NULL
+       OR (created_at, id) < (%(before_created_at)s::timestamptz, %(before_id)s::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
+
+-- name: count_sessions$
+-- How many sessions match the filters of list_sessions (no cursor).
+SELECT count(*)::bigint
+FROM sessions
+WHERE (%(client_id)s::text IS NULL OR client_id = %(client_id)s::text)
+  AND (%(active)s::boolean IS NULL OR is_active = %(active)s::boolean)
+  AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s::timestamptz)
+  AND (%(until)s::timestamptz IS NULL OR created_at < %(until)s::timestamptz);
