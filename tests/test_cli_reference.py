@@ -150,3 +150,9 @@ def test_wait_does_not_wait_for_a_final_refusal(db_url: str, capsys: pytest.Capt
 def test_wait_succeeds_at_once_on_a_running_server(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["wait", "--url", db_url]) == 0
     assert capsys.readouterr().out.strip().endswith("accepts connections")
+
+
+def test_check_takes_the_common_options_after_the_command(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--url", db_url, "-q"]) == 0
+    assert main(["check", "--url", db_url]) == 0
+    assert "named queries checked, 0 problem(s)" in capsys.readouterr().out

@@ -163,3 +163,32 @@ def test_progress_is_off_by_default_in_the_library(db: Database, caplog: pytest.
     ws = db.workspaces.upsert("/src/quiet").id
     db.rag_chunks.add_many(ws, _chunks(10, 384))
     assert "ingest into workspace" not in caplog.text
+
+
+def test_backup_progress_moves_inside_one_table(populated_url: str) -> None:
+    """Within a table the MB come from pg_stat_progress_copy of pg_dump's COPY (found by the
+    application_name the dump connects with): a COPY sending rows slowly shows partial progress."""
+    import threading
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    from aura_db.ops.backup import _dump_progress
+
+    events = Events()
+    with _dump_progress(populated_url, "db", events) as (on_line, dump_url):
+        assert on_line is not None and conninfo_to_dict(dump_url)["application_name"].startswith("aura-db backup")
+        on_line('pg_dump: dumping contents of table "public.big"')
+
+        def dump() -> None:  # stands in for pg_dump: 3,000 of big's 30,000 rows, 1 ms each
+            with psycopg.connect(dump_url) as conn, conn.cursor() as cur, cur.copy(
+                    "COPY (SELECT g, pg_sleep(0.001) FROM generate_series(1, 3000) g) TO STDOUT") as copy:
+                for _ in copy:
+                    pass
+
+        worker = threading.Thread(target=dump)
+        worker.start()
+        worker.join()
+    backup = events.of("backup db")
+    partial = [e for e in backup if not e.finished and e.phase == "public.big" and e.done > 0]
+    assert partial, backup
+    assert all(e.total is not None and e.done <= e.total * 0.15 for e in partial), partial  # ~10% of big

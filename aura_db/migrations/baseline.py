@@ -36,8 +36,9 @@ logger = logging.getLogger(__name__)
 
 _NAME = r'("?[A-Za-z_][\w$]*"?(?:\."?[A-Za-z_][\w$]*"?)?)'
 _IFX = r"(?:IF\s+(?:NOT\s+)?EXISTS\s+)?"
+_CREATE_TABLE = re.compile(rf"^CREATE\s+(?:UNLOGGED\s+)?TABLE\s+{_IFX}{_NAME}", re.I)
 _PATTERNS: list[tuple[str, bool, re.Pattern[str]]] = [  # (kind, exists afterwards, pattern)
-    ("table", True, re.compile(rf"^CREATE\s+(?:UNLOGGED\s+)?TABLE\s+{_IFX}{_NAME}", re.I)),
+    ("table", True, _CREATE_TABLE),
     ("index", True, re.compile(rf"^CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?{_IFX}{_NAME}", re.I)),
     ("function", True, re.compile(rf"^CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+{_NAME}", re.I)),
     ("table", False, re.compile(rf"^DROP\s+TABLE\s+{_IFX}{_NAME}", re.I)),
@@ -89,7 +90,7 @@ def _objects(statement: str) -> list[tuple[CatalogObject, bool]]:
     for kind, exists, pattern in _PATTERNS:
         if m := pattern.match(text):
             found.append((CatalogObject(kind, _bare(m.group(1))), exists))
-    if text.upper().startswith("CREATE") and (m := _PATTERNS[0][2].match(text)):
+    if m := _CREATE_TABLE.match(text):  # its inline CONSTRAINT clauses
         for c in _INLINE_CONSTRAINT.finditer(text):
             found.append((CatalogObject("constraint", _bare(c.group(1)), _bare(m.group(1))), True))
     found += [(CatalogObject("extension", _bare(e.group(1))), True) for e in _EXTENSION.finditer(text)]

@@ -14,7 +14,7 @@ from psycopg.rows import class_row, dict_row, tuple_row
 from ..errors import ConcurrencyConflict, InvalidValue, NotFound
 from .base import Repository, not_found, reads, writes
 from .checks import check_enum, check_int, check_items, check_number, check_text, check_uuid, escape_like
-from .cursors import Page, decode_cursor, encode_cursor
+from .cursors import Page, decode_cursor, encode_cursor, newest_first_page, resume_below
 
 __all__ = [
     "ConversationRow",
@@ -171,18 +171,13 @@ class ConversationsRepository(Repository):
         check_text(self.table, "agent_id", agent_id, required=False)
         check_text(self.table, "title", title_contains, required=False, allow_blank=True)
         check_int(self.table, "limit", limit, minimum=1, maximum=1000, required=True)
-        before: list[Any] = [None, None]
-        if cursor is not None:
-            before = decode_cursor(cursor, self.table, (datetime, uuid.UUID))
         with self._conn() as conn:
             rows = self._q("list_conversations").many(
                 conn, _conversation, agent_id=agent_id,
                 story_id=None if story_id is None else check_uuid(self.table, "story_id", story_id),
                 title_like=None if title_contains is None else f"%{escape_like(title_contains)}%",
-                before_created_at=before[0], before_id=before[1], limit=limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page(rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None)
+                **resume_below(cursor, self.table), limit=limit + 1)
+        return newest_first_page(rows, limit)
 
     @writes
     def rename(self, id: uuid.UUID | str, title: str | None, *, version: int) -> ConversationRow:

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from ..errors import InvalidValue
 from .checks import show
 
-__all__ = ["Page", "decode_cursor", "encode_cursor"]
+__all__ = ["Page", "decode_cursor", "encode_cursor", "newest_first_page", "resume_below"]
 
 T = TypeVar("T")
 
@@ -54,3 +54,17 @@ class Page(list[T]):
     def __init__(self, rows: list[T], next_cursor: str | None) -> None:
         super().__init__(rows)
         self.next_cursor = next_cursor
+
+
+def resume_below(cursor: str | None, table: str) -> dict[str, Any]:
+    """The ``before_created_at`` / ``before_id`` parameters of a newest-first listing keyset-paged
+    on (created_at, id): the position ``cursor`` (from :func:`newest_first_page`) continues below."""
+    before = [None, None] if cursor is None else decode_cursor(cursor, table, (datetime, uuid.UUID))
+    return {"before_created_at": before[0], "before_id": before[1]}
+
+
+def newest_first_page(rows: list[Any], limit: int) -> Page[Any]:
+    """The page of ``rows`` fetched with ``LIMIT limit + 1``: the extra row only tells that a next
+    page exists, whose cursor is the (created_at, id) of the last row kept."""
+    kept = rows[:limit]
+    return Page(kept, encode_cursor(kept[-1].created_at, kept[-1].id) if len(rows) > limit else None)

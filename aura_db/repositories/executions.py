@@ -24,7 +24,7 @@ from .checks import (
     check_text,
     check_uuid,
 )
-from .cursors import Page, decode_cursor, encode_cursor
+from .cursors import Page, newest_first_page, resume_below
 
 __all__ = [
     "AgentExecution",
@@ -200,17 +200,12 @@ class AgentExecutionsRepository(Repository):
         outcome, conversation, story step); the time range is half-open, [since, until). Pass
         ``next_cursor`` back for the next page."""
         check_int(self.table, "limit", limit, minimum=1, maximum=1000, required=True)
-        before: list[Any] = [None, None]
-        if cursor is not None:
-            before = decode_cursor(cursor, self.table, (datetime, uuid.UUID))
         filters = self._filters(agent_id, model, success, conversation_id, story_step_id, since, until)
         with self._conn() as conn:
             rows = self._q("list_agent_executions").many(
-                conn, _agent_row, **filters, before_created_at=before[0], before_id=before[1],
+                conn, _agent_row, **filters, **resume_below(cursor, self.table),
                 limit=limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page(rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None)
+        return newest_first_page(rows, limit)
 
     @reads
     def count(self, *, agent_id: str | None = None, model: str | None = None,
@@ -311,17 +306,12 @@ class ToolExecutionsRepository(Repository):
         run); the time range is half-open, [since, until). Pass ``next_cursor`` back for the
         next page."""
         check_int(self.table, "limit", limit, minimum=1, maximum=1000, required=True)
-        before: list[Any] = [None, None]
-        if cursor is not None:
-            before = decode_cursor(cursor, self.table, (datetime, uuid.UUID))
         filters = self._filters(tool_name, status, agent_execution_id, since, until)
         with self._conn() as conn:
             rows = self._q("list_tool_executions").many(
-                conn, _tool_row, **filters, before_created_at=before[0], before_id=before[1],
+                conn, _tool_row, **filters, **resume_below(cursor, self.table),
                 limit=limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page(rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None)
+        return newest_first_page(rows, limit)
 
     @reads
     def count(self, *, tool_name: str | None = None, status: ToolStatus | str | None = None,

@@ -188,8 +188,7 @@ class RagIndexes(RagCalibration):
 
         def poll() -> None:
             try:
-                with self._conn() as conn:
-                    conn.autocommit = True
+                with self._conn() as conn:  # a repository borrow: autocommit already
                     while not stop.wait(0.5):
                         row = self._q("index_build_progress").optional(conn, tuple_row, pid=pid)
                         if row is not None:

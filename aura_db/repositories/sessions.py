@@ -13,7 +13,7 @@ from psycopg.rows import class_row
 from ..errors import AlreadyExists, InvalidValue
 from .base import Repository, idempotent, reads, writes
 from .checks import check_bool, check_int, check_json, check_range, check_text, check_uuid, show
-from .cursors import Page, decode_cursor, encode_cursor
+from .cursors import Page, newest_first_page, resume_below
 
 __all__ = ["SessionRow", "SessionsRepository"]
 
@@ -81,16 +81,11 @@ class SessionsRepository(Repository):
         """One page of sessions, newest first, matching every filter given: one client, active
         or not, opened in [since, until). Pass ``next_cursor`` back for the next page."""
         check_int(self.table, "limit", limit, minimum=1, maximum=1000, required=True)
-        before: builtins.list[Any] = [None, None]
-        if cursor is not None:
-            before = decode_cursor(cursor, self.table, (datetime, uuid.UUID))
         with self._conn() as conn:
             rows = self._q("list_sessions").many(
                 conn, _row, **self._filters(client_id, active, since, until),
-                before_created_at=before[0], before_id=before[1], limit=limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page(rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None)
+                **resume_below(cursor, self.table), limit=limit + 1)
+        return newest_first_page(rows, limit)
 
     @reads
     def count(self, *, client_id: str | None = None, active: bool | None = None,
