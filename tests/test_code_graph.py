@@ -201,3 +201,17 @@ def test_delete_repository_cascades_edges(db: Database, conn: psycopg.Connection
     assert db.code_graph.delete_repository(REPO) == 30
     assert db.code_graph.counts(REPO) == (0, 0) and db.code_graph.counts("/other") == (1, 0)
     assert conn.execute("SELECT count(*) FROM code_edges").fetchone() == (0,)
+
+
+def test_the_graph_without_a_repository_is_counted_found_and_deleted_apart(db: Database) -> None:
+    db.code_graph.upsert(None, [M("Free.A"), M("Free.B")], [CodeEdge(K("Free.A"), K("Free.B"), "Calls")])
+    db.code_graph.upsert(REPO, [M("App.A"), M("App.B"), M("App.C")],
+                         [CodeEdge(K("App.A"), K("App.B"), "Calls"), CodeEdge(K("App.B"), K("App.C"), "Calls")])
+    assert db.code_graph.counts(None) == (2, 1)
+    assert db.code_graph.counts(REPO) == (3, 2)
+    assert [n.fully_qualified_name for n in db.code_graph.find(None)] == ["Free.A", "Free.B"]
+    db.code_graph.replace_file(None, "src/app.cs", [M("Free.A")])  # Free.B (and its edge) go
+    assert [n.fully_qualified_name for n in db.code_graph.find(None)] == ["Free.A"]
+    assert len(db.code_graph.find(REPO)) == 3
+    assert db.code_graph.delete_repository(None) == 1
+    assert db.code_graph.counts(None) == (0, 0) and db.code_graph.counts(REPO) == (3, 2)

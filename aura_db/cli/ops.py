@@ -41,7 +41,7 @@ def cmd_schema(args: argparse.Namespace, out: Out) -> int:
 def cmd_docs(args: argparse.Namespace, out: Out) -> int:
     from ..ops import docs
 
-    _, url = database_url(args)
+    _, url, _ = owner_url(args)
     path, diff = docs.write_docs(url, Path(args.output) if args.output else None, check=args.check,
                                  directory=_directory(args))
     if args.check:
@@ -191,8 +191,9 @@ def register(sub: Any) -> None:
     _pg_bin_arg(p)
     p.set_defaults(func=cmd_schema)
 
-    p = add("docs", "write docs/schema.md (ER diagrams, every table's columns, keys, indexes, "
-                    "triggers, policies and comments) from the migrated catalog")
+    p = add("docs", "write docs/schema.md (ER diagrams, every table's columns, keys, indexes with "
+                    "the queries whose plans use them, triggers, policies and comments) from the "
+                    "migrated catalog")
     p.add_argument("--check", action="store_true", help="exit 1 when the file is stale (CI)")
     p.add_argument("--output", metavar="PATH", help="file to write or check (default docs/schema.md)")
     p.set_defaults(func=cmd_docs)

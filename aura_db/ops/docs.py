@@ -1,14 +1,15 @@
 """DBA docs from the live catalog: ``aura-db docs`` writes ``docs/schema.md``.
 
 For each module (the migrations that created its tables): a Mermaid ER diagram, then per table
-its comment, columns (type, null, default, comment), constraints, indexes (definition and the
-comment naming the named queries each serves), triggers and row-level security policies. Like
+its comment, columns (type, null, default, comment), constraints, indexes (definition, the named
+queries whose plans use it, and its comment), triggers and row-level security policies; at the
+end the named queries that read a table whole and those without a plan. Like
 ``sql/schema.sql``, the file is committed and CI fails when it is stale (``aura-db docs
 --check``).
 
-Which queries an index serves comes from its COMMENT (foundation 0014 / developer 0006), not
-from the planner: on an empty development database a generic plan picks indexes by ties, which
-would document the wrong ones; the tests that matter prove their plans with EXPLAIN on data.
+Which queries use an index comes from EXPLAIN, on a synthetic sample planted and rolled back in
+one transaction (:mod:`aura_db.ops.plans`): an empty database plans by ties and would document
+the wrong indexes. It needs the owner's URL (``AURA_MIGRATION_URL``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..errors import AuraError
 from ..migrations.baseline import expected_objects
 from ..migrations.files import MODULES, load_migrations
 from ..migrations.plan import BOOKKEEPING_TABLES
+from .plans import BIGGEST_SHARE, DEFAULT_ROWS, DISTINCT, NULL_EVERY, ROWS, PlanUsage, plan_usage
 
 __all__ = ["docs_path", "render_docs", "write_docs"]
 
@@ -85,6 +87,7 @@ def render_docs(url: str, *, directory: Path | None = None) -> str:
         with psycopg.connect(url, autocommit=True) as conn:
             tables = conn.execute(_TABLES, (list(BOOKKEEPING_TABLES),)).fetchall()
             details = {name: _table(conn, oid, name) for oid, name, _, _ in tables}
+            usage = plan_usage(conn) if tables else PlanUsage()
     except psycopg.Error as exc:
         raise translate(exc, "database") from exc
     if not tables:
@@ -95,8 +98,10 @@ def render_docs(url: str, *, directory: Path | None = None) -> str:
         by_module[module_of.get(row[1], "other")].append(row)
     out = [HEADER, "# The aura-db schema", "",
            f"{len(tables)} tables in {len(by_module)} modules. Per module an ER diagram (foreign keys), "
-           "then each table; an index's comment names the named queries (`sql/queries/*.sql`) it "
-           "serves.", ""]
+           "then each table. An index's *used by* lists the named queries (`sql/queries/*.sql`) "
+           "whose plans use it — `query (filter)` when only that optional filter brings it in — "
+           "from `EXPLAIN` on the sample described [at the end](#how-the-plans-were-made); its "
+           "comment says what it was made for.", ""]
     for module in [m for m in (*MODULES, "other") if m in by_module]:
         rows = by_module[module]
         out += [f"## Module {module}", "", "```mermaid", "erDiagram"]
@@ -114,8 +119,37 @@ def render_docs(url: str, *, directory: Path | None = None) -> str:
                     out.append(f"    {target} ||--o{{ {name} : {conname}")
         out += ["```", ""]
         for _, name, comment, rls in rows:
-            out += _table_section(name, comment, rls, details[name])
+            out += _table_section(name, comment, rls, details[name], usage)
+    out += _plans_section(usage)
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _plans_section(usage: PlanUsage) -> list[str]:
+    sample = ", ".join(f"{t} {n:,}" for t, n in sorted(usage.rows.items()))
+    out = ["## Named queries that read a table whole", "",
+           "With every optional filter unset, on the sample below, these plans read a table by a "
+           "sequential scan: expected for small tables (workspaces, configurations, calibrations), "
+           f"counts of everything and the biggest workspace ({BIGGEST_SHARE:.0%} of the chunks); "
+           "elsewhere, a missing index.", "", "| query | tables |", "|---|---|"]
+    out += [f"| `{q}` | {', '.join(t)} |" for q, t in sorted(usage.seq_scans.items())]
+    out += ["", "## Named queries without a plan", "", "| query | why |", "|---|---|"]
+    out += [f"| `{q}` | {_cell(why)} |" for q, why in sorted(usage.unplanned.items())]
+    out += ["", "## How the plans were made", "",
+            "`aura-db docs` plants a synthetic sample in one transaction and rolls it back "
+            "(`aura_db/ops/plans.py`): every table truncated, then filled by SQL from the catalog "
+            f"(rows per table: {sample}; {DEFAULT_ROWS:,} for a table not listed). Keys are unique; "
+            "foreign keys and `workspace_id` columns point at generated parents, skewed like real "
+            f"data (the biggest of the {ROWS['workspaces']} workspaces holds {BIGGEST_SHARE:.0%} of "
+            "the rows); a column a CHECK "
+            f"limits to a list cycles through it; other columns take {DISTINCT} values; a nullable "
+            f"column holds a value in one row of {NULL_EVERY}; embeddings have 384 dimensions. "
+            "After `ANALYZE` (every table is smaller than its sample, so the statistics are the "
+            "same on every run), each named query is prepared and explained as a custom plan "
+            "(`plan_cache_mode = force_custom_plan`), first with every optional filter "
+            "(`%(x)s IS NULL OR ...`) unset, then with each set alone; values are ones no row "
+            "holds (the selectivity of a key lookup), the biggest workspace for `workspace_id`. "
+            "Triggers and row-level security are off while planning.", ""]
+    return out
 
 
 def _table(conn: psycopg.Connection[Any], oid: int, name: str) -> dict[str, Any]:
@@ -136,7 +170,8 @@ def _table(conn: psycopg.Connection[Any], oid: int, name: str) -> dict[str, Any]
             "policies": conn.execute(_POLICIES, (name,)).fetchall(), "pk": pk, "fk": fk, "refs": refs}
 
 
-def _table_section(name: str, comment: str, rls: bool, d: dict[str, Any]) -> list[str]:
+def _table_section(name: str, comment: str, rls: bool, d: dict[str, Any],
+                   usage: PlanUsage) -> list[str]:
     out = [f"### {name}", "", _cell(comment) or "(no comment)", "",
            "| column | type | null | default | comment |", "|---|---|---|---|---|"]
     for column, sql_type, not_null, default, col_comment in d["columns"]:
@@ -145,10 +180,11 @@ def _table_section(name: str, comment: str, rls: bool, d: dict[str, Any]) -> lis
     out += ["", "| constraint | definition | comment |", "|---|---|---|"]
     out += [f"| `{c}` | `{_cell(definition)}` | {_cell(text)} |"
             for c, _, definition, text, _ in d["constraints"]]
-    out += ["", "| index | definition | comment (what it serves) |", "|---|---|---|"]
+    out += ["", "| index | definition | used by | comment |", "|---|---|---|---|"]
     for index, definition, text in d["indexes"]:
         how = _cell(definition.split(" USING ", 1)[-1])
-        out.append(f"| `{index}` | `{how}` | {_cell(text)} |")
+        used = ", ".join(usage.indexes.get(index, [])) or "no named query"
+        out.append(f"| `{index}` | `{how}` | {used} | {_cell(text)} |")
     if d["triggers"]:
         out += ["", "| trigger | definition | comment |", "|---|---|---|"]
         out += [f"| `{t}` | `{_cell(definition)}` | {_cell(text)} |" for t, definition, text in d["triggers"]]

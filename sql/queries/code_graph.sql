@@ -4,6 +4,9 @@
 -- ON CONFLICT per table on the natural keys (nodes: repository_path, fully_qualified_name,
 -- node_type; edges: source, target, edge_type), all in one transaction. Edges name their
 -- endpoints by id or by natural key (fully_qualified_name + node_type in the same repository).
+-- A repository is matched as "repository_path = x OR (x IS NULL AND repository_path IS NULL)",
+-- not "IS NOT DISTINCT FROM x", which no btree index serves (docs/schema.md showed
+-- count_graph and delete_repository_graph reading all of code_nodes).
 -- Statements that read the temporary tables are scripts ('#'): they cannot be prepared before
 -- the tables exist.
 --
@@ -111,7 +114,8 @@ WHERE e.metadata IS DISTINCT FROM EXCLUDED.metadata;
 -- Replace semantics for one file: delete its nodes that are not in the new set (arrays in
 -- step: fully_qualified_name, node_type); their edges go with them (cascade).
 DELETE FROM code_nodes n
-WHERE n.repository_path IS NOT DISTINCT FROM %(repository_path)s::text
+WHERE (n.repository_path = %(repository_path)s::text
+       OR (%(repository_path)s::text IS NULL AND n.repository_path IS NULL))
   AND n.file_path = %(file_path)s::text
   AND (n.fully_qualified_name, n.node_type) NOT IN (
       SELECT k.fqn, k.node_type
@@ -120,14 +124,18 @@ WHERE n.repository_path IS NOT DISTINCT FROM %(repository_path)s::text
 -- name: count_graph^
 -- How many nodes and edges (by their source node) a repository has.
 SELECT (SELECT count(*) FROM code_nodes
-        WHERE repository_path IS NOT DISTINCT FROM %(repository_path)s::text) AS nodes,
+        WHERE (repository_path = %(repository_path)s::text
+               OR (%(repository_path)s::text IS NULL AND repository_path IS NULL))) AS nodes,
        (SELECT count(*) FROM code_edges e JOIN code_nodes n ON n.id = e.source_node_id
-        WHERE n.repository_path IS NOT DISTINCT FROM %(repository_path)s::text) AS edges;
+        WHERE (n.repository_path = %(repository_path)s::text
+               OR (%(repository_path)s::text IS NULL AND n.repository_path IS NULL))) AS edges;
 
 -- name: delete_repository_graph$
 -- Delete every node of a repository (edges cascade); returns the nodes deleted.
 WITH gone AS (
-    DELETE FROM code_nodes WHERE repository_path IS NOT DISTINCT FROM %(repository_path)s::text
+    DELETE FROM code_nodes
+    WHERE (repository_path = %(repository_path)s::text
+           OR (%(repository_path)s::text IS NULL AND repository_path IS NULL))
     RETURNING 1
 )
 SELECT count(*) FROM gone;
@@ -145,7 +153,8 @@ FROM code_nodes WHERE id = %(id)s;
 SELECT id, name, fully_qualified_name, node_type, file_path, start_line, end_line, signature,
        documentation, repository_path, metadata, created_at
 FROM code_nodes
-WHERE (%(any_repository)s::boolean OR repository_path IS NOT DISTINCT FROM %(repository_path)s::text)
+WHERE (%(any_repository)s::boolean OR repository_path = %(repository_path)s::text
+       OR (%(repository_path)s::text IS NULL AND repository_path IS NULL))
   AND (%(name)s::text IS NULL OR name = %(name)s::text)
   AND (%(fqn)s::text IS NULL OR fully_qualified_name = %(fqn)s::text)
   AND (%(fqn_like)s::text IS NULL OR fully_qualified_name LIKE %(fqn_like)s::text ESCAPE '\')
