@@ -104,6 +104,7 @@ def plan_usage(conn: psycopg.Connection[Any], catalog: QueryCatalog | None = Non
     with conn.transaction(force_rollback=True):
         conn.execute("SET LOCAL lock_timeout = '10s'")
         tables = _load_tables(conn)
+        listed = {column: values[0] for t in tables for column, values in t.lists.items()}
         names = [t.name for t in tables]
         conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, names))))
         for t in tables:
@@ -123,7 +124,7 @@ def plan_usage(conn: psycopg.Connection[Any], catalog: QueryCatalog | None = Non
                 continue
             try:
                 with conn.transaction():
-                    scanned = _plan(conn, query, ours, found)
+                    scanned = _plan(conn, query, ours, found, listed)
             except psycopg.Error as exc:
                 usage.unplanned[qualified] = (exc.diag.message_primary or str(exc)).strip()
                 continue
@@ -137,7 +138,7 @@ def plan_usage(conn: psycopg.Connection[Any], catalog: QueryCatalog | None = Non
 
 
 def _plan(conn: psycopg.Connection[Any], query: Query, ours: set[str],
-          found: dict[str, set[str]]) -> set[str]:
+          found: dict[str, set[str]], listed: dict[str, str]) -> set[str]:
     """EXPLAIN ``query`` with every optional filter NULL, then with each set alone; record the
     indexes each variant uses in ``found`` (as "query" or "query (filter)"); return the tables
     the unfiltered variant reads by a sequential scan."""
@@ -151,7 +152,7 @@ def _plan(conn: psycopg.Connection[Any], query: Query, ours: set[str],
     scanned: set[str] = set()
     for variant in [None, *sorted(optional)]:
         args = [sql.SQL("NULL::{}").format(sql.SQL(t)) if p in optional and p != variant
-                else sql.SQL("{}::{}").format(sql.Literal(_sample(p, t, dims)), sql.SQL(t))
+                else sql.SQL("{}::{}").format(sql.Literal(_sample(p, t, dims, listed)), sql.SQL(t))
                 for p, t in zip(query.params, types or [], strict=True)]
         statement: sql.SQL | sql.Composed = sql.SQL("EXPLAIN (FORMAT JSON) EXECUTE aura_plan")
         if args:
@@ -175,15 +176,21 @@ _PARAMS = {"limit": "50", "k": "10", "candidates": "200", "m": "16", "ef_constru
            "ef_search": "100"}
 
 
-def _sample(param: str, sql_type: str, dims: int) -> str:
-    """A value of ``sql_type`` for a parameter (as text, cast by the server): one that no
-    sample row holds, so an equality on it is as selective as a lookup of one key."""
+def _sample(param: str, sql_type: str, dims: int, listed: dict[str, str]) -> str:
+    """A value of ``sql_type`` for a parameter (as text, cast by the server). A parameter named
+    after a column a CHECK limits to a list (``status``, ``statuses``, ``edge_types``) gets the
+    list's first value, as common as each of the others; any other, a value no sample row holds,
+    so an equality on it is as selective as a lookup of one key."""
+    for column in (param, param.removesuffix("es"), param.removesuffix("s")):
+        if column in listed:
+            value = listed[column]
+            return "{" + value + "}" if sql_type.endswith("[]") else value
     if param in _PARAMS:
         return _PARAMS[param]
     if param == "workspace_id":  # the biggest workspace of the sample
         return "workspaces"[:2] + "1"  # _key's text key 1 of workspaces
     if sql_type.endswith("[]"):
-        return "{" + _sample(param, sql_type[:-2], dims) + "}"
+        return "{" + _sample(param, sql_type[:-2], dims, listed) + "}"
     if "dims" in param:
         return str(dims)
     return {"uuid": "00000000-0000-4000-8000-000000000001", "integer": "1", "bigint": "1",

@@ -10,10 +10,13 @@
 -- Statements that read the temporary tables are scripts ('#'): they cannot be prepared before
 -- the tables exist.
 --
--- Traversals are recursive CTEs: a node path array stops cycles (a node never repeats on a
--- path), %(max_depth)s caps the depth, and DISTINCT ON keeps each node once, at its minimal
--- depth (ties: the lexically first path). The walk follows every simple path up to the cap, so
--- the cap bounds the work: keep it small on dense graphs.
+-- Traversals are breadth-first, one row per depth ("level"): the next level is the targets of
+-- the level's edges that no earlier level holds (an anti-join on "seen"), so every node is
+-- visited once, at its minimal depth, and the work grows with the edges, not the paths (a
+-- dense layered graph answers at any depth). Each node keeps one parent: the first in the
+-- level's order, which is the lexical order of the paths, so its path is the lexically first
+-- shortest path (ties between edge types of one hop: the first type). "route" then rebuilds
+-- the node paths and edge types from the parents, once per node. %(max_depth)s caps the depth.
 
 -- name: create_graph_staging#
 -- Empty, unindexed temporary tables for one upsert, dropped at commit (emptied when an earlier
@@ -166,44 +169,70 @@ LIMIT %(limit)s;
 -- name: walk_outgoing
 -- Nodes reachable from %(start)s along edges of %(edge_types)s in their direction, up to
 -- %(max_depth)s hops; each once, at its minimal depth, with the node path and edge types.
-WITH RECURSIVE walk (node_id, depth, path, edges) AS (
-    SELECT %(start)s::uuid, 0, ARRAY[%(start)s::uuid], ARRAY[]::text[]
+WITH RECURSIVE level (depth, nodes, parents, edges, seen) AS (
+    SELECT 0, ARRAY[%(start)s::uuid], ARRAY[0::bigint], ARRAY[NULL::text], ARRAY[%(start)s::uuid]
     UNION ALL
-    SELECT e.target_node_id, w.depth + 1, w.path || e.target_node_id, w.edges || e.edge_type::text
-    FROM walk w
-    JOIN code_edges e ON e.source_node_id = w.node_id
-    WHERE w.depth < %(max_depth)s
-      AND e.edge_type = ANY (%(edge_types)s::text[])
-      AND e.target_node_id <> ALL (w.path)
-), nearest AS (
-    SELECT DISTINCT ON (node_id) node_id, depth, path, edges
-    FROM walk WHERE depth > 0
-    ORDER BY node_id, depth, path
+    SELECT l.depth + 1, n.nodes, n.parents, n.edges, l.seen || n.nodes
+    FROM level l
+    CROSS JOIN LATERAL (
+        SELECT array_agg(c.node ORDER BY c.parent, c.node) AS nodes,
+               array_agg(c.parent ORDER BY c.parent, c.node) AS parents,
+               array_agg(c.edge ORDER BY c.parent, c.node) AS edges
+        FROM (SELECT DISTINCT ON (e.target_node_id) e.target_node_id AS node, f.ord AS parent, e.edge_type::text AS edge
+              FROM unnest(l.nodes) WITH ORDINALITY AS f (id, ord)
+              JOIN code_edges e ON e.source_node_id = f.id
+              WHERE e.edge_type = ANY (%(edge_types)s::text[])
+                AND NOT EXISTS (SELECT FROM unnest(l.seen) AS s (id) WHERE s.id = e.target_node_id)
+              ORDER BY e.target_node_id, f.ord, e.edge_type) AS c
+    ) AS n
+    WHERE l.depth < %(max_depth)s AND n.nodes IS NOT NULL
+), hit AS MATERIALIZED (
+    SELECT l.depth, f.ord, f.id AS node_id, l.parents[f.ord] AS parent, l.edges[f.ord] AS edge
+    FROM level l, unnest(l.nodes) WITH ORDINALITY AS f (id, ord)
+), route (node_id, depth, ord, path, edges) AS (
+    SELECT node_id, 0, ord, ARRAY[node_id], ARRAY[]::text[] FROM hit WHERE depth = 0
+    UNION ALL
+    SELECT h.node_id, h.depth, h.ord, r.path || h.node_id, r.edges || h.edge
+    FROM route r JOIN hit h ON h.depth = r.depth + 1 AND h.parent = r.ord
 )
 SELECT n.id, n.name, n.fully_qualified_name, n.node_type, n.file_path, n.start_line, n.end_line,
        n.signature, n.documentation, n.repository_path, n.metadata, n.created_at,
        w.depth, w.path, w.edges
-FROM nearest w JOIN code_nodes n ON n.id = w.node_id
+FROM route w JOIN code_nodes n ON n.id = w.node_id
+WHERE w.depth > 0
 ORDER BY w.depth, n.fully_qualified_name, n.id;
 
 -- name: walk_incoming
 -- As walk_outgoing, against the direction of the edges (who calls / implements / references).
-WITH RECURSIVE walk (node_id, depth, path, edges) AS (
-    SELECT %(start)s::uuid, 0, ARRAY[%(start)s::uuid], ARRAY[]::text[]
+WITH RECURSIVE level (depth, nodes, parents, edges, seen) AS (
+    SELECT 0, ARRAY[%(start)s::uuid], ARRAY[0::bigint], ARRAY[NULL::text], ARRAY[%(start)s::uuid]
     UNION ALL
-    SELECT e.source_node_id, w.depth + 1, w.path || e.source_node_id, w.edges || e.edge_type::text
-    FROM walk w
-    JOIN code_edges e ON e.target_node_id = w.node_id
-    WHERE w.depth < %(max_depth)s
-      AND e.edge_type = ANY (%(edge_types)s::text[])
-      AND e.source_node_id <> ALL (w.path)
-), nearest AS (
-    SELECT DISTINCT ON (node_id) node_id, depth, path, edges
-    FROM walk WHERE depth > 0
-    ORDER BY node_id, depth, path
+    SELECT l.depth + 1, n.nodes, n.parents, n.edges, l.seen || n.nodes
+    FROM level l
+    CROSS JOIN LATERAL (
+        SELECT array_agg(c.node ORDER BY c.parent, c.node) AS nodes,
+               array_agg(c.parent ORDER BY c.parent, c.node) AS parents,
+               array_agg(c.edge ORDER BY c.parent, c.node) AS edges
+        FROM (SELECT DISTINCT ON (e.source_node_id) e.source_node_id AS node, f.ord AS parent, e.edge_type::text AS edge
+              FROM unnest(l.nodes) WITH ORDINALITY AS f (id, ord)
+              JOIN code_edges e ON e.target_node_id = f.id
+              WHERE e.edge_type = ANY (%(edge_types)s::text[])
+                AND NOT EXISTS (SELECT FROM unnest(l.seen) AS s (id) WHERE s.id = e.source_node_id)
+              ORDER BY e.source_node_id, f.ord, e.edge_type) AS c
+    ) AS n
+    WHERE l.depth < %(max_depth)s AND n.nodes IS NOT NULL
+), hit AS MATERIALIZED (
+    SELECT l.depth, f.ord, f.id AS node_id, l.parents[f.ord] AS parent, l.edges[f.ord] AS edge
+    FROM level l, unnest(l.nodes) WITH ORDINALITY AS f (id, ord)
+), route (node_id, depth, ord, path, edges) AS (
+    SELECT node_id, 0, ord, ARRAY[node_id], ARRAY[]::text[] FROM hit WHERE depth = 0
+    UNION ALL
+    SELECT h.node_id, h.depth, h.ord, r.path || h.node_id, r.edges || h.edge
+    FROM route r JOIN hit h ON h.depth = r.depth + 1 AND h.parent = r.ord
 )
 SELECT n.id, n.name, n.fully_qualified_name, n.node_type, n.file_path, n.start_line, n.end_line,
        n.signature, n.documentation, n.repository_path, n.metadata, n.created_at,
        w.depth, w.path, w.edges
-FROM nearest w JOIN code_nodes n ON n.id = w.node_id
+FROM route w JOIN code_nodes n ON n.id = w.node_id
+WHERE w.depth > 0
 ORDER BY w.depth, n.fully_qualified_name, n.id;
