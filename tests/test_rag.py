@@ -781,3 +781,29 @@ def test_an_hnsw_search_sends_its_settings_with_the_query(app_url: str) -> None:
     # BEGIN | search settings + routing count | HNSW settings + the search | restore | COMMIT | end
     # then psycopg's pipeline exit: Sync/Flush only
     assert [b.count("Execute") for b in batches if "Execute" in b] == [1, 1, 2, 1, 1], sent
+
+
+def test_a_search_without_its_hnsw_index_takes_the_exact_path_and_says_why(db: Database) -> None:
+    db.rag_chunks.tuning = SearchTuning(exact_threshold=50)
+    rng = np.random.default_rng(11)
+    ws = workspace(db)
+    vectors = list(rng.normal(size=(120, 384)))
+    db.rag_chunks.add_many(ws, chunks_for("a", vectors))
+    plan = db.rag_chunks.explain_search(ws, vectors[7], 5)
+    assert plan.path == "hnsw" and "ix_rag_chunks_embedding_384" in plan.indexes
+    assert plan.reason == "more than 50 candidates" and str(plan).endswith("; more than 50 candidates")
+    truth = [h.id for h in db.rag_chunks.search(ws, vectors[7], 5, exact=True)]
+    with db.rag_chunks.bulk_load(384):  # drops ix_rag_chunks_embedding_384
+        plan = db.rag_chunks.explain_search(ws, vectors[7], 5)
+        assert (plan.path, plan.ef_search) == ("exact", None)
+        assert plan.query == "search_exact" and "ix_rag_chunks_embedding_384" not in plan.indexes
+        assert plan.reason == "ix_rag_chunks_embedding_384 is missing or being built (a bulk load drops it)"
+        assert [h.id for h in db.rag_chunks.search(ws, vectors[7], 5)] == truth
+        forced = db.rag_chunks.explain_search(ws, vectors[7], 5, exact=False)
+        assert forced.path == "hnsw" and "ix_rag_chunks_embedding_384" not in forced.indexes
+        assert forced.reason == ("hnsw asked for, but ix_rag_chunks_embedding_384 is missing or being "
+                                 "built: every candidate is compared")
+        assert str(forced).endswith(forced.reason)
+    assert db.rag_chunks.explain_search(ws, vectors[7], 5).path == "hnsw"  # rebuilt at the end
+    small = db.rag_chunks.explain_search(ws, vectors[7], 5, content_types=["Markdown"])
+    assert small.path == "exact" and small.reason == "0 candidates, at most 50"

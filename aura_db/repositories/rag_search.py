@@ -208,15 +208,17 @@ class SearchPlan:
     node_types: tuple[str, ...]
     indexes: tuple[str, ...]
     plan: Any = field(repr=False)  # EXPLAIN (FORMAT JSON) output (long: the query vector is in it)
+    reason: str = ""  # why this path: the candidates, the calibration, a missing index, forced
 
     def __str__(self) -> str:
         """One line: ``hnsw via ix_rag_chunks_embedding_768, ef_search 40 (calibrated),
-        query search_hnsw_768, plan Limit > Sort > Index Scan``."""
+        query search_hnsw_768, plan Limit > Sort > Index Scan; <why this path>``."""
         where = f" via {', '.join(self.indexes)}" if self.indexes else " (no index: a sequential scan)"
         width = f", ef_search {self.ef_search}" if self.ef_search is not None else ""
         how = "calibrated" if self.calibrated else "not calibrated: configured defaults"
         nodes = " > ".join(dict.fromkeys(self.node_types))
-        return f"{self.path}{where}{width} ({how}), query {self.query}, plan {nodes}"
+        why = f"; {self.reason}" if self.reason else ""
+        return f"{self.path}{where}{width} ({how}), query {self.query}, plan {nodes}{why}"
 
 
 _hit = class_row(SearchHit)
@@ -238,6 +240,7 @@ class _Route:
     ef_search: int | None  # the HNSW path's
     candidates: int
     calibrated: bool
+    reason: str
 
 
 class RagSearch(Repository):
@@ -310,7 +313,7 @@ class RagSearch(Repository):
         indexes: list[str] = []
         _walk(row[0][0]["Plan"], nodes, indexes)
         return SearchPlan(route.path, query.name, route.candidates, route.ef_search, route.calibrated,
-                          tuple(nodes), tuple(indexes), row[0])
+                          tuple(nodes), tuple(indexes), row[0], route.reason)
 
     @writes
     def record_hits(self, message_id: uuid.UUID | str, query_text: str,
@@ -347,14 +350,25 @@ class RagSearch(Repository):
     def _route(self, before: dict[str, Any], req: _Request, exact: bool | None,
                ef_search: int | None) -> _Route:
         count, calibrated = int(before["candidates"]), bool(before["calibrated"])
-        if exact is None:
-            small = count <= max(self.tuning.exact_threshold, req.limit)
+        threshold = max(self.tuning.exact_threshold, req.limit)
+        index = f"ix_rag_chunks_embedding_{req.dims}"
+        if exact is not None:
+            reason = f"{'exact' if exact else 'hnsw'} asked for"
+            if not exact and not before["index_ready"]:
+                reason += f", but {index} is missing or being built: every candidate is compared"
+        elif not before["index_ready"]:
+            exact, reason = True, f"{index} is missing or being built (a bulk load drops it)"
+        elif count <= threshold:
+            exact, reason = True, f"{count} candidates, at most {threshold}"
+        elif calibrated and before["calibrated_ef"] is None:
             # a calibration without ef_search: no HNSW width met the recall target
-            exact = small or (calibrated and before["calibrated_ef"] is None)
+            exact, reason = True, "the calibration found no ef_search meeting the recall target"
+        else:
+            exact, reason = False, f"more than {threshold} candidates"
         if exact:
-            return _Route("exact", None, count, calibrated)
+            return _Route("exact", None, count, calibrated, reason)
         ef = ef_search if ef_search is not None else self.tuning.ef_for(req.limit, before["calibrated_ef"])
-        return _Route("hnsw", ef, count, calibrated)
+        return _Route("hnsw", ef, count, calibrated, reason)
 
     def _request(self, workspace_id: str, embedding: object, limit: int,
                  content_types: Sequence[RagContentType | str] | None,
@@ -393,7 +407,7 @@ class RagSearch(Repository):
         return _only(args, query.params)
 
 
-_EXACT = _Route("exact", None, 0, False)
+_EXACT = _Route("exact", None, 0, False, "the HNSW path returned fewer rows than asked")
 _FILTERS = ("content_types", "path_like")
 _SETTINGS = ("plan_cache_mode", "ef_search", "iterative_scan", "max_scan_tuples", "enable_seqscan",
              "enable_bitmapscan", "enable_sort")

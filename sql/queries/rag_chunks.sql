@@ -268,7 +268,9 @@ SELECT aura_reindex_search_index(%(dims)s, %(m)s, %(ef_construction)s)::text;
 -- were before (restore_search_settings puts them back), the rows the filters keep in the
 -- workspace, counted up to %(cap)s (the routing decision needs no more), and the workspace's
 -- calibration for embeddings of %(dims)s dimensions: whether there is one, and its ef_search
--- (NULL in a calibration: the HNSW path did not meet the recall target, search exactly).
+-- (NULL in a calibration: the HNSW path did not meet the recall target, search exactly), and
+-- whether that size's HNSW index exists and is valid (a bulk load drops it; a concurrent build
+-- leaves it invalid until it ends): without it the search takes the exact path.
 WITH before AS MATERIALIZED (
     SELECT current_setting('plan_cache_mode') AS plan_cache_mode,
            current_setting('hnsw.ef_search') AS ef_search,
@@ -287,7 +289,10 @@ SELECT before.*,
               AND (%(path_like)s::text IS NULL OR source_path LIKE %(path_like)s::text ESCAPE '\')
             LIMIT %(cap)s) s) AS candidates,
        k.workspace_id IS NOT NULL AS calibrated,
-       k.ef_search AS calibrated_ef
+       k.ef_search AS calibrated_ef,
+       coalesce((SELECT i.indisvalid AND i.indisready FROM pg_index i
+                 WHERE i.indexrelid = to_regclass('ix_rag_chunks_embedding_' || %(dims)s::int)),
+                false) AS index_ready
 FROM before
 LEFT JOIN rag_search_calibrations k
     ON k.workspace_id = %(workspace_id)s AND k.embedding_dims = %(dims)s;
