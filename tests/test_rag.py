@@ -20,6 +20,7 @@ from pgvector import Vector
 from aura_db import Config, Database
 from aura_db.errors import AuraError, InvalidValue, NotFound
 from aura_db.repositories import Chunk, SearchTuning
+from aura_db.queries import default_catalog
 from aura_db.repositories.rag_search import RagSearch
 from tests.fix_db import PgServer, _create_database, _drop_database
 
@@ -807,3 +808,33 @@ def test_a_search_without_its_hnsw_index_takes_the_exact_path_and_says_why(db: D
     assert db.rag_chunks.explain_search(ws, vectors[7], 5).path == "hnsw"  # rebuilt at the end
     small = db.rag_chunks.explain_search(ws, vectors[7], 5, content_types=["Markdown"])
     assert small.path == "exact" and small.reason == "0 candidates, at most 50"
+
+
+def _scans(node: dict[str, Any]) -> list[tuple[str, str]]:
+    found = [(node["Node Type"], node.get("Index Name") or node.get("Relation Name", ""))]
+    for child in node.get("Plans", []):
+        found += _scans(child)
+    return found
+
+
+def test_the_route_count_reads_the_workspace_index_not_the_table(db: Database, db_url: str) -> None:
+    # the big workspace holds most of the table: a count planned on the table itself scans it
+    # sequentially until it has found `cap` rows; through the index it reads `cap` entries
+    rng = np.random.default_rng(5)
+    big, small = workspace(db, "/src/big"), workspace(db, "/src/small")
+    with db.rag_chunks.bulk_load(384):
+        db.rag_chunks.add_many(big, chunks_for("a", list(rng.normal(size=(3000, 384)).astype(np.float32))))
+        db.rag_chunks.add_many(small, chunks_for("b", list(rng.normal(size=(100, 384)).astype(np.float32))))
+    query = default_catalog()["set_search_settings"]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE rag_chunks")
+        for types in (None, ["Unknown"]):
+            args = query.bind({"workspace_id": big, "dims": 384, "cap": 10_001, "content_types": types,
+                               "path_like": None})
+            with psycopg.RawCursor(conn) as cur:
+                cur.execute("EXPLAIN (FORMAT JSON) " + query.sql, args)
+                row = cur.fetchone()
+            assert row is not None
+            scans = _scans(row[0][0]["Plan"])
+            assert ("Seq Scan", "rag_chunks") not in scans, scans
+            assert ("Index Only Scan", "ix_rag_chunks_workspace_content_type") in scans, scans

@@ -266,7 +266,10 @@ SELECT aura_reindex_search_index(%(dims)s, %(m)s, %(ef_construction)s)::text;
 -- Transaction-local: every vector query of this transaction is planned for its actual
 -- parameters (never a cached generic plan). Returns the settings the search may change as they
 -- were before (restore_search_settings puts them back), the rows the filters keep in the
--- workspace, counted up to %(cap)s (the routing decision needs no more), and the workspace's
+-- workspace, counted up to %(cap)s (the routing decision needs no more) in the order of
+-- ix_rag_chunks_workspace_content_type, so that the planner reads at most %(cap)s entries of that
+-- index instead of scanning the table until it has found them (it did in a workspace holding a
+-- third of the chunks: 7 ms of a 13 ms search), and the workspace's
 -- calibration for embeddings of %(dims)s dimensions: whether there is one, and its ef_search
 -- (NULL in a calibration: the HNSW path did not meet the recall target, search exactly), and
 -- whether that size's HNSW index exists and is valid (a bulk load drops it; a concurrent build
@@ -287,6 +290,7 @@ SELECT before.*,
             WHERE workspace_id = %(workspace_id)s
               AND (%(content_types)s::text[] IS NULL OR content_type = ANY (%(content_types)s::text[]))
               AND (%(path_like)s::text IS NULL OR source_path LIKE %(path_like)s::text ESCAPE '\')
+            ORDER BY workspace_id, content_type
             LIMIT %(cap)s) s) AS candidates,
        k.workspace_id IS NOT NULL AS calibrated,
        k.ef_search AS calibrated_ef,
