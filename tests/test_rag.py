@@ -19,8 +19,8 @@ from pgvector import Vector
 
 from aura_db import Config, Database
 from aura_db.errors import AuraError, InvalidValue, NotFound
-from aura_db.repositories import Chunk, SearchTuning
 from aura_db.queries import default_catalog
+from aura_db.repositories import Chunk, SearchTuning
 from aura_db.repositories.rag_search import RagSearch
 from tests.fix_db import PgServer, _create_database, _drop_database
 

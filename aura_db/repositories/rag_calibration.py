@@ -22,7 +22,8 @@ from ..errors import AuraError, InvalidValue
 from ..progress import Progress, Tracker, check_progress
 from .base import idempotent, reads
 from .checks import check_int, check_items, check_number, check_text, show
-from .rag_search import Path, RagSearch, check_dims, embedding_array, index_name
+from .rag_route import Path
+from .rag_search import RagSearch, check_dims, embedding_array, index_name
 
 __all__ = ["RagCalibration", "SearchCalibration"]
 

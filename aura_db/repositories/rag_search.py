@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import psycopg
@@ -50,6 +50,7 @@ from .checks import (
     show,
 )
 from .conversations import MessagesRepository, RagContentType, RagContext, RagContextRow
+from .rag_route import EXACT_FALLBACK, Path, Route, decide
 
 __all__ = [
     "SUPPORTED_DIMS",
@@ -65,7 +66,6 @@ __all__ = [
 
 SUPPORTED_DIMS = (384, 768, 1536, 3072)
 _T = "rag_chunks"
-Path = Literal["exact", "hnsw"]
 
 
 def index_name(dims: int) -> str:
@@ -234,15 +234,6 @@ class _Request:
     filters: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class _Route:
-    path: Path
-    ef_search: int | None  # the HNSW path's
-    candidates: int
-    calibrated: bool
-    reason: str
-
-
 class RagSearch(Repository):
     """The search half of ``db.rag_chunks``: vector, hybrid, explain, record hits."""
 
@@ -266,7 +257,7 @@ class RagSearch(Repository):
         with self._searching(req, exact, ef_search) as (conn, route):
             rows = self._run(conn, route, req, "search", _hit)
             if route.path == "hnsw" and exact is None and len(rows) < req.limit:
-                rows = self._run(conn, _EXACT, req, "search", _hit)
+                rows = self._run(conn, EXACT_FALLBACK, req, "search", _hit)
         return [h for h in rows if floor is None or h.score >= floor]
 
     @reads
@@ -331,7 +322,7 @@ class RagSearch(Repository):
 
     @contextmanager
     def _searching(self, req: _Request, exact: bool | None,
-                   ef_search: int | None) -> Iterator[tuple[psycopg.Connection[Any], _Route]]:
+                   ef_search: int | None) -> Iterator[tuple[psycopg.Connection[Any], Route]]:
         """A transaction (a savepoint in the caller's) with the search settings applied, and the
         route: from the rows the filters keep in the workspace (capped) and its calibration.
         Pipelined: settings, count and calibration, the search (with the HNSW settings), then
@@ -348,27 +339,9 @@ class RagSearch(Repository):
             self._q("restore_search_settings").execute(conn, tuple_row, **_only(before, _SETTINGS))
 
     def _route(self, before: dict[str, Any], req: _Request, exact: bool | None,
-               ef_search: int | None) -> _Route:
-        count, calibrated = int(before["candidates"]), bool(before["calibrated"])
-        threshold = max(self.tuning.exact_threshold, req.limit)
-        index = f"ix_rag_chunks_embedding_{req.dims}"
-        if exact is not None:
-            reason = f"{'exact' if exact else 'hnsw'} asked for"
-            if not exact and not before["index_ready"]:
-                reason += f", but {index} is missing or being built: every candidate is compared"
-        elif not before["index_ready"]:
-            exact, reason = True, f"{index} is missing or being built (a bulk load drops it)"
-        elif count <= threshold:
-            exact, reason = True, f"{count} candidates, at most {threshold}"
-        elif calibrated and before["calibrated_ef"] is None:
-            # a calibration without ef_search: no HNSW width met the recall target
-            exact, reason = True, "the calibration found no ef_search meeting the recall target"
-        else:
-            exact, reason = False, f"more than {threshold} candidates"
-        if exact:
-            return _Route("exact", None, count, calibrated, reason)
-        ef = ef_search if ef_search is not None else self.tuning.ef_for(req.limit, before["calibrated_ef"])
-        return _Route("hnsw", ef, count, calibrated, reason)
+               ef_search: int | None) -> Route:
+        return decide(before, req.dims, max(self.tuning.exact_threshold, req.limit),
+                      lambda base: self.tuning.ef_for(req.limit, base), exact, ef_search)
 
     def _request(self, workspace_id: str, embedding: object, limit: int,
                  content_types: Sequence[RagContentType | str] | None,
@@ -386,7 +359,7 @@ class RagSearch(Repository):
         return _Request(workspace_id, Vector(array), array.size, limit,
                         {"content_types": kinds, "path_like": like})
 
-    def _settle(self, conn: psycopg.Connection[Any], route: _Route, req: _Request, kind: str) -> Query:
+    def _settle(self, conn: psycopg.Connection[Any], route: Route, req: _Request, kind: str) -> Query:
         """Apply the HNSW path's settings (for that path) and return the query to run."""
         if route.path == "exact":
             return self._q(f"{kind}_exact")
@@ -395,7 +368,7 @@ class RagSearch(Repository):
                                              max_scan_tuples=self.tuning.max_scan_tuples)
         return self._q(f"{kind}_hnsw_{req.dims}")
 
-    def _run(self, conn: psycopg.Connection[Any], route: _Route, req: _Request, kind: str,
+    def _run(self, conn: psycopg.Connection[Any], route: Route, req: _Request, kind: str,
              row_factory: RowFactory[Any]) -> list[Any]:
         query = self._settle(conn, route, req, kind)
         return query.many(conn, row_factory, **self._args(query, req))
@@ -407,7 +380,6 @@ class RagSearch(Repository):
         return _only(args, query.params)
 
 
-_EXACT = _Route("exact", None, 0, False, "the HNSW path returned fewer rows than asked")
 _FILTERS = ("content_types", "path_like")
 _SETTINGS = ("plan_cache_mode", "ef_search", "iterative_scan", "max_scan_tuples", "enable_seqscan",
              "enable_bitmapscan", "enable_sort")
