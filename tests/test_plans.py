@@ -25,7 +25,6 @@ def test_the_indexes_of_the_listings_and_filters_are_found_by_the_planner(usage:
     assert "executions.list_tool_executions (tool_name)" in usage.indexes["ix_tool_executions_tool_name_created_at"]
     assert "sessions.list_sessions (client_id)" in usage.indexes["ix_sessions_client_id"]
     assert "rag_chunks.search_hnsw_768" in usage.indexes["ix_rag_chunks_embedding_768"]
-    assert "rag_chunks.upsert_workspace" not in str(usage.indexes)  # names are file.query
     assert "workspaces.upsert_workspace" in usage.indexes["workspaces_pkey"]  # ON CONFLICT arbiter
     # a repository's graph is found by its index, not read whole (it was IS NOT DISTINCT FROM)
     assert "code_graph.delete_repository_graph (repository_path)" in usage.indexes["ix_code_nodes_repository_file"]

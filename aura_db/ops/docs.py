@@ -27,7 +27,7 @@ from ..errors import AuraError
 from ..migrations.baseline import expected_objects
 from ..migrations.files import MODULES, load_migrations
 from ..migrations.plan import BOOKKEEPING_TABLES
-from .plans import BIGGEST_SHARE, DEFAULT_ROWS, DISTINCT, NULL_EVERY, ROWS, PlanUsage, plan_usage
+from .plans import BIGGEST_SHARE, DEFAULT_ROWS, DIMS, DISTINCT, NULL_EVERY, ROWS, PlanUsage, plan_usage
 
 __all__ = ["docs_path", "render_docs", "write_docs"]
 
@@ -142,12 +142,14 @@ def _plans_section(usage: PlanUsage) -> list[str]:
             f"data (the biggest of the {ROWS['workspaces']} workspaces holds {BIGGEST_SHARE:.0%} of "
             "the rows); a column a CHECK "
             f"limits to a list cycles through it; other columns take {DISTINCT} values; a nullable "
-            f"column holds a value in one row of {NULL_EVERY}; embeddings have 384 dimensions. "
+            f"column holds a value in one row of {NULL_EVERY}; embeddings have {DIMS} dimensions. "
             "After `ANALYZE` (every table is smaller than its sample, so the statistics are the "
             "same on every run), each named query is prepared and explained as a custom plan "
             "(`plan_cache_mode = force_custom_plan`), first with every optional filter "
-            "(`%(x)s IS NULL OR ...`) unset, then with each set alone; values are ones no row "
-            "holds (the selectivity of a key lookup), the biggest workspace for `workspace_id`. "
+            "(`%(x)s IS NULL OR ...`) unset, then with each set alone; a parameter named after a "
+            "column a CHECK limits to a list (`statuses`, `edge_types`) gets the list's first "
+            "value, `workspace_id` the biggest workspace, any other a value no row holds (the "
+            "selectivity of a key lookup). "
             "Triggers and row-level security are off while planning.", ""]
     return out
 

@@ -12,8 +12,10 @@ planning happens on a synthetic sample, inside ONE transaction that is rolled ba
    rows, as in life); a CHECK the generic values break is dropped in the transaction;
 3. ``ANALYZE`` (every table has fewer rows than ANALYZE samples, so the statistics — and the plans
    — are the same on every run of the same PostgreSQL major version);
-4. ``EXPLAIN (GENERIC_PLAN, FORMAT JSON)`` of every named query: the plan a prepared statement
-   settles on (psycopg prepares a query from its 5th run), with no parameter values assumed.
+4. every named query PREPAREd and explained as a custom plan (``plan_cache_mode =
+   force_custom_plan``, what the searches set and what PostgreSQL keeps choosing while the
+   generic plan costs more), first with every optional filter (``%(x)s IS NULL OR ...``) unset,
+   then with each set alone; sample values from :func:`_sample`.
 
 It needs the owner (TRUNCATE, ALTER TABLE) and takes the tables' exclusive locks for the run (a
 few seconds): run it against a development database, not production. Nothing is changed.
@@ -34,7 +36,8 @@ from psycopg import sql
 from ..migrations.plan import BOOKKEEPING_TABLES
 from ..queries import Query, QueryCatalog, Shape, default_catalog
 
-__all__ = ["BIGGEST_SHARE", "DEFAULT_ROWS", "DISTINCT", "NULL_EVERY", "ROWS", "PlanUsage", "plan_usage"]
+__all__ = ["BIGGEST_SHARE", "DEFAULT_ROWS", "DIMS", "DISTINCT", "NULL_EVERY", "ROWS", "PlanUsage",
+           "plan_usage"]
 
 DEFAULT_ROWS = 5_000
 ROWS = {  # a team's database in miniature; every count below ANALYZE's 30,000-row sample
@@ -64,7 +67,7 @@ SELECT contype, conname, (SELECT array_agg(attname ORDER BY k.n) FROM unnest(con
        (SELECT array_agg(attname ORDER BY k.n) FROM unnest(confkey) WITH ORDINALITY k(num, n)
         JOIN pg_attribute ON attrelid = confrelid AND attnum = k.num),
        pg_get_constraintdef(oid)
-FROM pg_constraint WHERE conrelid = %s AND contype IN ('p', 'u', 'f', 'c')"""
+FROM pg_constraint WHERE conrelid = %s AND contype IN ('p', 'f', 'c')"""
 _PREPARED = "SELECT 1 FROM pg_prepared_statements WHERE name = 'aura_plan'"
 _OUR_INDEXES = """
 SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid::regclass::text = ANY (%s)"""
@@ -77,7 +80,7 @@ _LISTED = re.compile(r"\(+\(?(\w+)\)?(?:::\w+)?\s+=\s+ANY\s+\(+ARRAY\[([^\]]*)\]
 
 @dataclass
 class PlanUsage:
-    """What the generic plans of the named queries use."""
+    """What the plans of the named queries use."""
 
     indexes: dict[str, list[str]] = field(default_factory=dict)  # index -> queries (sorted)
     seq_scans: dict[str, list[str]] = field(default_factory=dict)  # query -> tables scanned whole
@@ -110,10 +113,9 @@ def plan_usage(conn: psycopg.Connection[Any], catalog: QueryCatalog | None = Non
         for t in tables:
             conn.execute(sql.SQL("ALTER TABLE {} DISABLE TRIGGER USER, DISABLE ROW LEVEL SECURITY, "
                                  "NO FORCE ROW LEVEL SECURITY").format(sql.Identifier(t.name)))
-        by_name = {t.name: t for t in tables}
         for t in _parents_first(tables):
-            usage.rows[t.name] = _fill(conn, t, by_name)
-        conn.execute("ANALYZE " + ", ".join(f'"{n}"' for n in names))
+            usage.rows[t.name] = _fill(conn, t)
+        conn.execute(sql.SQL("ANALYZE {}").format(sql.SQL(", ").join(map(sql.Identifier, names))))
         conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         ours = {i for (i,) in conn.execute(_OUR_INDEXES, (names,))}
         found: dict[str, set[str]] = defaultdict(set)
@@ -124,7 +126,7 @@ def plan_usage(conn: psycopg.Connection[Any], catalog: QueryCatalog | None = Non
                 continue
             try:
                 with conn.transaction():
-                    scanned = _plan(conn, query, ours, found, listed)
+                    scanned = _plan(conn, query, qualified, ours, found, listed)
             except psycopg.Error as exc:
                 usage.unplanned[qualified] = (exc.diag.message_primary or str(exc)).strip()
                 continue
@@ -137,7 +139,7 @@ def plan_usage(conn: psycopg.Connection[Any], catalog: QueryCatalog | None = Non
     return usage
 
 
-def _plan(conn: psycopg.Connection[Any], query: Query, ours: set[str],
+def _plan(conn: psycopg.Connection[Any], query: Query, name: str, ours: set[str],
           found: dict[str, set[str]], listed: dict[str, str]) -> set[str]:
     """EXPLAIN ``query`` with every optional filter NULL, then with each set alone; record the
     indexes each variant uses in ``found`` (as "query" or "query (filter)"); return the tables
@@ -160,7 +162,6 @@ def _plan(conn: psycopg.Connection[Any], query: Query, ours: set[str],
         row = conn.execute(statement).fetchone()
         assert row is not None  # EXPLAIN returns one row
         plan = row[0]
-        name = f"{Path(query.file).stem}.{query.name}"
         label = name if variant is None else f"{name} ({variant})"
         for node in _nodes(plan[0]["Plan"]):
             for index in ([node["Index Name"]] if "Index Name" in node else []) + list(
@@ -188,7 +189,7 @@ def _sample(param: str, sql_type: str, dims: int, listed: dict[str, str]) -> str
     if param in _PARAMS:
         return _PARAMS[param]
     if param == "workspace_id":  # the biggest workspace of the sample
-        return "workspaces"[:2] + "1"  # _key's text key 1 of workspaces
+        return _prefix("workspaces") + "1"
     if sql_type.endswith("[]"):
         return "{" + _sample(param, sql_type[:-2], dims, listed) + "}"
     if "dims" in param:
@@ -218,8 +219,6 @@ def _load_tables(conn: psycopg.Connection[Any]) -> list[_Table]:
         for kind, conname, cols, parent, parent_cols, definition in conn.execute(_KEYS, (oid,)):
             if kind == "p":
                 t.pk = list(cols)
-            elif kind == "u" and len(cols) == 1:
-                t.unique.add(cols[0])
             elif kind == "f" and len(cols) == 1:
                 t.fks[cols[0]] = (parent, parent_cols[0])
             elif kind == "c":
@@ -263,10 +262,15 @@ def _key(table: str, sql_type: str, k: sql.Composable, length: int) -> sql.Compo
         return Q("md5({} || ({}))::uuid").format(L(f"{table}:"), k)
     if sql_type in ("integer", "bigint", "smallint"):
         return Q("({})").format(k)
-    return Q("left({} || ({}), {})").format(L(table[:2]), k, L(length or 60))
+    return Q("left({} || ({}), {})").format(L(_prefix(table)), k, L(length or 60))
 
 
-def _value(t: _Table, column: tuple[Any, ...], rows: dict[str, int]) -> sql.Composable | None:
+def _prefix(table: str) -> str:
+    """The text keys of ``table`` are this prefix and the row number."""
+    return table[:2]
+
+
+def _value(t: _Table, column: tuple[Any, ...]) -> sql.Composable | None:
     """The SQL of ``column``'s value in row ``g`` of the sample (None: leave it to its default)."""
     name, full_type, base, not_null, _, generated, has_default, length = column
     if generated:
@@ -277,8 +281,7 @@ def _value(t: _Table, column: tuple[Any, ...], rows: dict[str, int]) -> sql.Comp
         if parent == t.name:  # a self-reference: a root in most rows
             return Q("CASE WHEN g % {} = 0 AND g > 1 THEN {} END").format(
                 L(NULL_EVERY), _key(parent, base, Q("g - 1"), length))
-        n = rows.get(parent, ROWS.get(parent, DEFAULT_ROWS))
-        expr = _key(parent, base, Q(_SKEWED).format(n=L(n)), length)
+        expr = _key(parent, base, Q(_SKEWED).format(n=L(ROWS.get(parent, DEFAULT_ROWS))), length)
     elif name in t.pk or name in t.unique:
         expr = _key(t.name, base, Q("g"), length)
     elif name in t.lists:
@@ -321,13 +324,12 @@ def _generic(name: str, base: str, length: int) -> sql.Composable | None:
     return None
 
 
-def _fill(conn: psycopg.Connection[Any], t: _Table, tables: dict[str, _Table]) -> int:
+def _fill(conn: psycopg.Connection[Any], t: _Table) -> int:
     n = ROWS.get(t.name, DEFAULT_ROWS)
-    rows = {name: ROWS.get(name, DEFAULT_ROWS) for name in tables}
     columns: list[sql.Composable] = []
     values: list[sql.Composable] = []
     for column in t.columns:
-        value = _value(t, column, rows)
+        value = _value(t, column)
         if value is not None:
             columns.append(sql.Identifier(column[0]))
             values.append(value)

@@ -28,13 +28,12 @@ class Route:
 EXACT_FALLBACK = Route("exact", None, 0, False, "the HNSW path returned fewer rows than asked")
 
 
-def decide(before: dict[str, Any], dims: int, threshold: int, ef_for: Callable[[int | None], int],
+def decide(before: dict[str, Any], index: str, threshold: int, ef_for: Callable[[int | None], int],
            exact: bool | None, ef_search: int | None) -> Route:
-    """The route: ``exact``/``ef_search`` as the caller forced them, else exact while the
-    index is missing or invalid, for at most ``threshold`` candidates, or when the calibration
+    """The route: ``exact``/``ef_search`` as the caller forced them, else exact while the HNSW
+    ``index`` is missing or invalid, for at most ``threshold`` candidates, or when the calibration
     found no ef_search meeting the recall target; HNSW otherwise (``ef_for(calibrated ef)``)."""
     count, calibrated = int(before["candidates"]), bool(before["calibrated"])
-    index = f"ix_rag_chunks_embedding_{dims}"
     if exact is not None:
         reason = f"{'exact' if exact else 'hnsw'} asked for"
         if not exact and not before["index_ready"]:

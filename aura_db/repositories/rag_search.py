@@ -208,7 +208,7 @@ class SearchPlan:
     node_types: tuple[str, ...]
     indexes: tuple[str, ...]
     plan: Any = field(repr=False)  # EXPLAIN (FORMAT JSON) output (long: the query vector is in it)
-    reason: str = ""  # why this path: the candidates, the calibration, a missing index, forced
+    reason: str  # why this path: the candidates, the calibration, a missing index, forced
 
     def __str__(self) -> str:
         """One line: ``hnsw via ix_rag_chunks_embedding_768, ef_search 40 (calibrated),
@@ -217,8 +217,7 @@ class SearchPlan:
         width = f", ef_search {self.ef_search}" if self.ef_search is not None else ""
         how = "calibrated" if self.calibrated else "not calibrated: configured defaults"
         nodes = " > ".join(dict.fromkeys(self.node_types))
-        why = f"; {self.reason}" if self.reason else ""
-        return f"{self.path}{where}{width} ({how}), query {self.query}, plan {nodes}{why}"
+        return f"{self.path}{where}{width} ({how}), query {self.query}, plan {nodes}; {self.reason}"
 
 
 _hit = class_row(SearchHit)
@@ -340,7 +339,7 @@ class RagSearch(Repository):
 
     def _route(self, before: dict[str, Any], req: _Request, exact: bool | None,
                ef_search: int | None) -> Route:
-        return decide(before, req.dims, max(self.tuning.exact_threshold, req.limit),
+        return decide(before, index_name(req.dims), max(self.tuning.exact_threshold, req.limit),
                       lambda base: self.tuning.ef_for(req.limit, base), exact, ef_search)
 
     def _request(self, workspace_id: str, embedding: object, limit: int,
