@@ -11,6 +11,7 @@ from .errors import (
     AlreadyExists,
     AuraError,
     CommitOutcomeUnknown,
+    ConfigError,
     ConnectionLost,
     DatabaseError,
     DeadlineExceeded,
@@ -24,6 +25,7 @@ from .errors import (
     SerializationConflict,
     StatementTimeout,
 )
+from .pooler import pooler_hint
 
 __all__ = ["DeadlineHit", "is_connection_loss", "translate"]
 
@@ -61,6 +63,8 @@ def translate(exc: psycopg.Error, table: str | None = None, *, committing: bool 
     where = diag.table_name or table or "database"
     constraint = diag.constraint_name
     kind = type(exc).__name__
+    if hint := pooler_hint(_text(exc)):
+        return ConfigError(f"{where}: {_text(exc)}{hint}")
     if isinstance(exc, DeadlineHit):
         if committing:  # the COMMIT was sent: the server may yet apply it (a frozen backend thaws)
             return CommitOutcomeUnknown(

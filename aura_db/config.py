@@ -17,8 +17,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .errors import ConfigError
 
-__all__ = ["ENV_VARS", "LIBPQ_TARGET_VARS", "Config", "default_data_dir", "libpq_env_url", "mask_dsn",
-           "normalize_url"]
+__all__ = ["ENV_VARS", "LIBPQ_TARGET_VARS", "POOLERS", "Config", "default_data_dir", "libpq_env_url",
+           "mask_dsn", "normalize_url"]
 
 # name -> (Config field, default shown in the README)
 ENV_VARS: dict[str, tuple[str, str]] = {
@@ -41,7 +41,9 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "AURA_RETRY_BACKOFF": ("retry_backoff", "0.05 (seconds before the first retry; doubled, jittered)"),
     "AURA_RETRY_DEADLINE": ("retry_deadline", "10 (seconds all tries of one call may take)"),
     "AURA_TCP_USER_TIMEOUT": ("tcp_user_timeout", "30 (seconds unacknowledged data may wait on TCP)"),
+    "AURA_POOLER": ("pooler", "none (transaction: behind PgBouncer's pool_mode = transaction)"),
 }
+POOLERS = ("none", "transaction")
 
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)(?P<pw>[^@/?#\s]*)(?=@)", re.I)
 _KV_PASSWORD = re.compile(r"(?P<head>(?<![?&\w])(?:ssl)?password\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I)
@@ -141,6 +143,9 @@ class Config:
     retry_backoff: float = 0.05
     retry_deadline: float = 10.0
     tcp_user_timeout: float = 30.0
+    # "transaction": a transaction pooler (PgBouncer pool_mode = transaction) is between aura-db
+    # and the server, so nothing may live in the session: see :attr:`transaction_pooled`
+    pooler: str = "none"
 
     def __post_init__(self) -> None:
         for name in ("url", "migration_url"):
@@ -170,6 +175,8 @@ class Config:
                 raise ConfigError(f"{name} must be >= 0 seconds, got {value!r}")
         if self.retry_attempts < 1:
             raise ConfigError(f"retry_attempts must be >= 1, got {self.retry_attempts!r}")
+        if self.pooler not in POOLERS:
+            raise ConfigError(f"pooler must be one of {', '.join(POOLERS)}, got {self.pooler!r}")
         if not self.application_name or len(self.application_name) > 63:
             raise ConfigError(f"application_name must be 1-63 characters, got {self.application_name!r}")
 
@@ -189,7 +196,7 @@ class Config:
             "statement_timeout": float, "lock_timeout": float, "idle_in_transaction_timeout": float,
             "application_name": str, "check_after_idle": float, "pool_wait": float,
             "call_deadline": float, "retry_attempts": int, "retry_backoff": float,
-            "retry_deadline": float, "tcp_user_timeout": float,
+            "retry_deadline": float, "tcp_user_timeout": float, "pooler": str,
         }
         for var, (field, _) in ENV_VARS.items():
             if field in casts and env.get(var):
@@ -251,13 +258,31 @@ class Config:
             return self.call_deadline or None
         return self.statement_timeout + 2.0 if self.statement_timeout else None
 
+    @property
+    def transaction_pooled(self) -> bool:
+        """Whether a transaction pooler stands between aura-db and the server. Then a session
+        spans one transaction only, so: no startup ``options`` (PgBouncer refuses them; its
+        server connections are shared by every client), no prepared statements (PgBouncer
+        before 1.21 does not track them: the next transaction may land on a backend that never
+        saw them), and the session defaults (timeouts, ``aura.workspace_id``) are set
+        transaction-locally by every transaction aura-db opens, a call outside a transaction
+        included (:meth:`transaction_settings`)."""
+        return self.pooler == "transaction"
+
+    @property
+    def prepare_threshold(self) -> int | None:
+        """psycopg's ``prepare_threshold`` for pooled connections: statements run this many
+        times are prepared server-side; never behind a transaction pooler."""
+        return None if self.transaction_pooled else 5
+
     def connect_kwargs(self) -> dict[str, object]:
-        """libpq parameters of every pooled connection: session defaults, a bounded connect,
-        and TCP keepalives plus ``tcp_user_timeout`` so a dead peer is noticed (libpq ignores
-        the TCP ones on Unix sockets)."""
+        """libpq parameters of every pooled connection: session defaults (none behind a
+        transaction pooler), a bounded connect, and TCP keepalives plus ``tcp_user_timeout``
+        so a dead peer is noticed (libpq ignores the TCP ones on Unix sockets)."""
         return {
             "application_name": self.application_name,
-            "options": self.session_options(),
+            **({} if self.transaction_pooled else {"options": self.session_options()}),
+            "prepare_threshold": self.prepare_threshold,
             "connect_timeout": max(1, int(min(self.connect_timeout, 10))),
             "keepalives": 1,
             "keepalives_idle": 30,
@@ -266,12 +291,19 @@ class Config:
             "tcp_user_timeout": int(self.tcp_user_timeout * 1000),
         }
 
+    def transaction_settings(self) -> tuple[str, str, str]:
+        """``statement_timeout``, ``lock_timeout`` and ``idle_in_transaction_session_timeout``
+        in milliseconds, as a transaction sets them behind a transaction pooler."""
+        return (str(int(self.statement_timeout * 1000)), str(int(self.lock_timeout * 1000)),
+                str(int(self.idle_in_transaction_timeout * 1000)))
+
     def session_options(self) -> str:
         """libpq ``options`` that set the session defaults on every new connection."""
+        statement, lock, idle = self.transaction_settings()
         parts = [
-            f"-c statement_timeout={int(self.statement_timeout * 1000)}",
+            f"-c statement_timeout={statement}",
             *([f"-c aura.workspace_id={self.workspace_id}"] if self.workspace_id else []),
-            f"-c lock_timeout={int(self.lock_timeout * 1000)}",
-            f"-c idle_in_transaction_session_timeout={int(self.idle_in_transaction_timeout * 1000)}",
+            f"-c lock_timeout={lock}",
+            f"-c idle_in_transaction_session_timeout={idle}",
         ]
         return " ".join(parts)

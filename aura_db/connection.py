@@ -34,6 +34,9 @@ class AuraConnection(psycopg.Connection[Any]):
     """A psycopg connection with a client-side deadline on every wait for the server."""
 
     deadline: float | None = None  # seconds; None: wait as long as the server takes
+    # in a transaction aura-db opened for one call outside the caller's transactions (behind a
+    # transaction pooler, where a call cannot run in autocommit: see Database._pooled_call)
+    call_transaction: bool = False
 
     def wait(self, gen: PQGen[RV], interval: float = _WAIT_INTERVAL, timeout: float | None = None) -> RV:
         limit = self.deadline if timeout is None else timeout

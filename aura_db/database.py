@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, LiteralString, TypeVar
 
 import psycopg
 from psycopg_pool import PoolTimeout
@@ -22,9 +22,11 @@ from psycopg_pool import PoolTimeout
 from . import migrations
 from ._pgerrors import translate
 from .config import Config, describe_server
+from .connection import AuraConnection
 from .embedded import embedded_url
-from .errors import PoolClosed, PoolForked, ServerUnavailable
+from .errors import CommitOutcomeUnknown, ConnectionLost, PoolClosed, PoolForked, ServerUnavailable
 from .pool import Pool
+from .pooler import pooler_hint
 from .repositories import RepositoryAccess
 from .repositories.checks import check_workspace_id
 from .retry import RetryPolicy
@@ -102,6 +104,18 @@ class Transaction(RepositoryAccess):
             raise translate(exc, "savepoint") from exc
 
 
+# A transaction's actor and workspace; unset ones keep the session's (config.workspace_id)
+_SCOPE: LiteralString = (
+    "SELECT set_config('aura.actor', coalesce(%s, current_setting('aura.actor', true), ''), true), "
+    "set_config('aura.workspace_id', coalesce(%s, current_setting('aura.workspace_id', true), ''), true)")
+# Behind a transaction pooler: the same and the session defaults, all transaction-local
+_POOLED_SCOPE: LiteralString = (
+    "SELECT set_config('aura.actor', coalesce(%s, ''), true), "
+    "set_config('aura.workspace_id', coalesce(%s, ''), true), "
+    "set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true), "
+    "set_config('idle_in_transaction_session_timeout', %s, true)")
+
+
 class Database(RepositoryAccess):
     """A pool of connections to one PostgreSQL database.
 
@@ -143,12 +157,13 @@ class Database(RepositoryAccess):
         logger.info("pool %r open on %s", self.name, self.config.masked_url())
 
     def _last_error(self) -> str:
-        try:
-            with psycopg.connect(self.url, connect_timeout=2) as _:
+        try:  # connected as the pool connects: a pooler refusing its options says so here
+            kwargs: dict[str, Any] = {**self.config.connect_kwargs(), "connect_timeout": 2}
+            with psycopg.connect(self.url, **kwargs) as _:
                 return "the server answers now"
         except psycopg.Error as exc:
             text = " ".join(str(exc).split())
-            return self.config.redact(text)[:300] or type(exc).__name__
+            return (self.config.redact(text)[:300] or type(exc).__name__) + pooler_hint(text)
 
     # -- use ----------------------------------------------------------------------------------
 
@@ -163,7 +178,7 @@ class Database(RepositoryAccess):
 
     @contextmanager
     def _borrow(self, *, autocommit: bool = False, raw: bool = False,
-                what: str = "database") -> Iterator[psycopg.Connection[Any]]:
+                what: str = "database") -> Iterator[AuraConnection]:
         self._guard()
         with self._pool.borrowed(autocommit=autocommit, raw=raw, what=what) as conn:
             yield conn
@@ -178,8 +193,42 @@ class Database(RepositoryAccess):
     def _connector(self) -> AbstractContextManager[psycopg.Connection[Any]]:
         """The borrow behind repository calls made outside a transaction: autocommit, so a
         one-statement call costs one round trip (no BEGIN/COMMIT). A repository method that runs
-        several statements that must hold together opens ``conn.transaction()`` itself."""
+        several statements that must hold together opens ``conn.transaction()`` itself.
+        Behind a transaction pooler: :meth:`_pooled_call`."""
+        if self.config.transaction_pooled:
+            return self._pooled_call()
         return self._borrow(autocommit=True)
+
+    @contextmanager
+    def _pooled_call(self) -> Iterator[AuraConnection]:
+        """A call outside a transaction, behind a transaction pooler: the session defaults
+        cannot live in the session, so the call runs in a transaction of its own that sets them
+        first (BEGIN and the settings sent together: one round trip more than direct, plus the
+        COMMIT). ``conn.call_transaction`` tells repository code that this transaction is the
+        call's own, not the caller's."""
+        with self._borrow(what="database") as conn:
+            with conn.pipeline():
+                self._scope(conn, None, None)
+            conn.call_transaction = True
+            try:
+                yield conn
+            except ConnectionLost as exc:
+                # broken before this transaction's COMMIT: nothing the call did was applied, a
+                # write included, so it may run again (aura_db.retry.retryable)
+                exc.rolled_back = not isinstance(exc, CommitOutcomeUnknown)
+                raise
+            finally:
+                conn.call_transaction = False
+
+    def _scope(self, conn: AuraConnection, actor: str | None, workspace: str | None) -> None:
+        """Set a new transaction's ``aura.actor`` and ``aura.workspace_id``; behind a
+        transaction pooler also the session defaults (timeouts, ``config.workspace_id``), none
+        of them read from the session, which other clients of the pooler share."""
+        if self.config.transaction_pooled:
+            conn.execute(_POOLED_SCOPE, (actor, workspace or self.config.workspace_id,
+                                         *self.config.transaction_settings()))
+        elif actor is not None or workspace is not None:
+            conn.execute(_SCOPE, (actor, workspace))
 
     def _retry_policy(self) -> RetryPolicy | None:
         return self.retry
@@ -202,12 +251,7 @@ class Database(RepositoryAccess):
             body_done = False
             try:
                 with conn.transaction():
-                    if actor is not None or workspace is not None:
-                        conn.execute("SELECT set_config('aura.actor', coalesce(%s, "
-                                     "current_setting('aura.actor', true), ''), true), "
-                                     "set_config('aura.workspace_id', coalesce(%s, "
-                                     "current_setting('aura.workspace_id', true), ''), true)",
-                                     (actor, workspace))
+                    self._scope(conn, actor, workspace)
                     yield Transaction(conn, self._pool.touch)
                     body_done = True
             except psycopg.Error as exc:

@@ -78,7 +78,11 @@ class ServerUnavailable(AuraError):
 class ConnectionLost(ServerUnavailable):
     """The connection broke while in use (backend terminated, server restarted, network
     failure). Nothing the open transaction did was committed; a statement sent outside a
-    transaction may or may not have run: then :class:`CommitOutcomeUnknown` is raised."""
+    transaction may or may not have run: then :class:`CommitOutcomeUnknown` is raised.
+    ``rolled_back``: it broke inside a transaction aura-db opened for the call alone (behind a
+    transaction pooler), before its COMMIT, so even a write was certainly not applied."""
+
+    rolled_back: bool = False
 
 
 class CommitOutcomeUnknown(ConnectionLost):

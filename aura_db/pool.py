@@ -232,7 +232,7 @@ class Pool:
         conn.isolation_level = None
         conn.deferrable = None
         conn.row_factory = tuple_row
-        conn.prepare_threshold = 5
+        conn.prepare_threshold = self.config.prepare_threshold
         conn.deadline = self.config.deadline
 
     @contextlib.contextmanager

@@ -27,8 +27,8 @@ def retryable(exc: AuraError, *, wrote: bool) -> bool:
     and is not idempotent, so only a failure that rolled it back for certain qualifies."""
     if isinstance(exc, TransactionConflict | LockTimeout):
         return True  # the server rolled the statement (or transaction) back
-    if wrote:
-        return False
+    if wrote:  # only a write rolled back with the call's own transaction (transaction pooler)
+        return isinstance(exc, ConnectionLost) and exc.rolled_back and exc.retryable
     return isinstance(exc, ConnectionLost) and not isinstance(exc, CommitOutcomeUnknown) and exc.retryable
 
 

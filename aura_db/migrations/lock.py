@@ -22,6 +22,7 @@ import psycopg
 
 from ..config import describe_server
 from ..errors import MigrationLockTimeout
+from ..pooler import require_session
 
 __all__ = ["LOCK_KEY", "LockInfo", "advisory_lock", "break_lock", "break_stale_yoyo_locks",
            "holder", "lock_info", "yoyo_lock"]
@@ -80,6 +81,7 @@ def advisory_lock(url: str, *, wait: float, application_name: str) -> Iterator[p
     """
     conn = psycopg.connect(url, autocommit=True, application_name=application_name)
     try:
+        require_session(conn, url, "a migration run")
         deadline = time.monotonic() + wait
         delay, told = 0.05, False
         while not _try_lock(conn):

@@ -50,7 +50,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# pg_try_advisory_lock(key1, hashtext(dbname)) on the maintenance database: 'aura' in ASCII
 _LABELS = ("", "-pre-restore", "-pre-rollback")
 
 _TABLES = """

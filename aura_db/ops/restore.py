@@ -32,6 +32,7 @@ from psycopg.conninfo import make_conninfo
 from .._pgerrors import translate
 from ..errors import AuraError
 from ..migrations.files import load_migrations
+from ..pooler import require_session
 from ..progress import Progress, Tracker, check_progress
 from .backup import TableCheck, archive_migrations, backup, check_archive, fingerprints
 from .pgtools import (
@@ -88,6 +89,7 @@ def _exclusive(url: str, dbname: str) -> Iterator[psycopg.Connection[Any]]:
     """Serialise restores and verifications of ``dbname`` (advisory lock on the maintenance
     database, released when the connection ends, so a killed run never blocks the next)."""
     with maintenance(url) as conn:
+        require_session(conn, url, "a restore or verification")
         deadline = time.monotonic() + LOCK_WAIT
         while True:
             row = conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",

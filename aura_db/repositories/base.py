@@ -23,7 +23,7 @@ from ..queries import Query, QueryCatalog, default_catalog
 from ..retry import RetryPolicy
 from .checks import show
 
-__all__ = ["Connector", "Repository", "RetrySafety", "idempotent", "not_found", "reads",
+__all__ = ["Connector", "Repository", "RetrySafety", "idempotent", "not_found", "own_call", "reads",
            "translating", "writes"]
 
 Connector = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
@@ -63,8 +63,10 @@ def _classify(kind: RetrySafety) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 return policy.run(fn, args, kwargs, wrote=wrote, what=what)
             except ConnectionLost as exc:
                 # a write whose statement reached the server and then lost its connection (or
-                # its deadline) may have been applied: say so, whatever broke
-                if not wrote or isinstance(exc, CommitOutcomeUnknown | IdleInTransactionTimeout):
+                # its deadline) may have been applied: say so, whatever broke (unless it ran in
+                # the call's own transaction, which then rolled back)
+                if not wrote or exc.rolled_back or isinstance(
+                        exc, CommitOutcomeUnknown | IdleInTransactionTimeout):
                     raise
                 raise CommitOutcomeUnknown(
                     f"{self.table}: the connection broke during {name}() ({exc}): the write may "
@@ -109,6 +111,14 @@ class Repository:
 
     def _not_found(self, key: object, field: str = "id") -> NotFound:
         return not_found(self.table, key, field)
+
+
+def own_call(conn: psycopg.Connection[Any]) -> bool:
+    """Whether a repository call's connection is outside the caller's transactions: idle in
+    autocommit, or in the transaction aura-db opened for this one call (behind a transaction
+    pooler)."""
+    return (conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            or bool(getattr(conn, "call_transaction", False)))
 
 
 def not_found(table: str, key: object, field: str = "id") -> NotFound:

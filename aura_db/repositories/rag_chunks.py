@@ -37,7 +37,7 @@ from psycopg.rows import class_row, tuple_row
 
 from ..errors import InvalidValue
 from ..progress import Progress, Tracker, check_progress
-from .base import idempotent, not_found, reads, writes
+from .base import idempotent, not_found, own_call, reads, writes
 from .checks import (
     check_text,
     escape_like,
@@ -136,7 +136,7 @@ class RagChunksRepository(RagIndexes):
             threshold = self.tuning.exact_threshold
             tracker.update(0, phase="sending", total=len(rows))
             with self._conn() as conn:
-                owned = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+                owned = own_call(conn)
                 with conn.transaction():
                     calibrate = self._move(conn, workspace_id, tracker.iterate(rows, every=2000),
                                            len(rows), dims, hashes, replace, commit_sha, threshold)

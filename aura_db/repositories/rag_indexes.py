@@ -25,7 +25,7 @@ from psycopg.rows import class_row, tuple_row
 from ..connection import unbounded
 from ..errors import AuraError, PermissionDenied
 from ..progress import Progress, Tracker, check_progress
-from .base import reads, writes
+from .base import own_call, reads, writes
 from .checks import check_int, check_text
 from .rag_calibration import RagCalibration
 from .rag_search import check_dims, index_name
@@ -56,6 +56,9 @@ class _Access:
 
 _index_row = class_row(SearchIndex)
 _access_row = class_row(_Access)
+
+
+_IDLE = psycopg.pq.TransactionStatus.IDLE
 
 
 class RagIndexes(RagCalibration):
@@ -138,14 +141,19 @@ class RagIndexes(RagCalibration):
         check_int(_T, "parallel_workers", workers, minimum=0, maximum=64, required=True)
         check_text(_T, "maintenance_work_mem", memory, max_len=20)
         with self._maintenance("rebuild" if rebuild else "build", dims) as (conn, owner):
-            # A build of 100k x 768 takes a minute or more: no statement_timeout for it.
-            conn.execute("SELECT set_config('maintenance_work_mem', %s, false), "
-                         "set_config('max_parallel_maintenance_workers', %s, false), "
-                         "set_config('statement_timeout', '0', false)",
-                         (memory, str(workers)))
+            # A build of 100k x 768 takes a minute or more: no statement_timeout for it. Set for
+            # the session (CONCURRENTLY runs outside a transaction), or for the call's own
+            # transaction behind a transaction pooler; the backend's pid is the server's (a
+            # pooler gives the client a pid of its own).
+            local = conn.info.transaction_status != _IDLE
+            row = conn.execute("SELECT set_config('maintenance_work_mem', %s, %s), "
+                               "set_config('max_parallel_maintenance_workers', %s, %s), "
+                               "set_config('statement_timeout', '0', %s), pg_backend_pid()",
+                               (memory, local, str(workers), local, local)).fetchone()
+            assert row is not None
             task = f"{'rebuild' if rebuild else 'build'} {index_name(dims)}"
             try:
-                with unbounded(conn), self._watch_build(conn.info.backend_pid, task, progress):
+                with unbounded(conn), self._watch_build(int(row[3]), task, progress):
                     # nor a client deadline: the build answers when it is done
                     if owner:
                         self._build_concurrently(conn, dims, m, ef_construction, rebuild)
@@ -153,8 +161,9 @@ class RagIndexes(RagCalibration):
                         self._q("call_reindex_search_index" if rebuild else "call_build_search_index"
                                 ).scalar(conn, dims=dims, m=m, ef_construction=ef_construction)
             finally:
-                conn.execute("RESET maintenance_work_mem; RESET max_parallel_maintenance_workers; "
-                             "RESET statement_timeout")
+                if not local:
+                    conn.execute("RESET maintenance_work_mem; RESET max_parallel_maintenance_workers; "
+                                 "RESET statement_timeout")
 
     def _build_concurrently(self, conn: psycopg.Connection[Any], dims: int, m: int,
                             ef_construction: int, rebuild: bool) -> None:
@@ -209,13 +218,25 @@ class RagIndexes(RagCalibration):
 
     @contextmanager
     def _maintenance(self, what: str, dims: int) -> Iterator[tuple[psycopg.Connection[Any], bool]]:
-        """An autocommit connection and whether its role owns rag_chunks; PermissionDenied for
-        a role that may neither own nor call the maintenance functions."""
+        """An autocommit connection and whether to run CONCURRENTLY (its role owns
+        rag_chunks); PermissionDenied for a role that may neither own nor call the maintenance
+        functions. Behind a transaction pooler there is no session to run CONCURRENTLY in: the
+        functions run in the call's own transaction (a Database on the owner's direct URL,
+        ``AURA_MIGRATION_URL``, builds CONCURRENTLY)."""
         with self._conn() as conn:
-            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            if not own_call(conn):
                 raise AuraError(f"{_T}: index builds run CONCURRENTLY, which cannot run inside a "
                                 f"transaction: call them on the Database, not in db.transaction()")
             access = self._q("search_index_access").one(conn, _access_row)
+            if conn.info.transaction_status != _IDLE:  # the call's own transaction (pooler)
+                if not access.maintainer:
+                    raise PermissionDenied(
+                        f"{_T}: role {access.role!r} may not {what} the search index of {dims} "
+                        f"dimensions behind a transaction pooler: it may not call "
+                        f"aura_{what}_search_index (`aura-db roles` grants that to the application "
+                        f"role)")
+                yield conn, False
+                return
             if not (access.owner or access.maintainer):
                 raise PermissionDenied(
                     f"{_T}: role {access.role!r} may not {what} the search index of {dims} "
