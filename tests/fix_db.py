@@ -244,10 +244,46 @@ def empty_db_url(make_db_url: Callable[..., str]) -> str:
     return make_db_url(migrated=False)
 
 
+# The pooled run (AURA_TEST_POOLER=pgbouncer, .ci/pooled): every ``db`` goes through PgBouncer in
+# transaction pooling mode, as an application behind one is configured.
+POOLED = os.environ.get("AURA_TEST_POOLER", "") == "pgbouncer"
+
+
+def _bouncer_passwords(server: PgServer) -> dict[str, str]:
+    """The auth file of PgBouncer: the test roles and the superuser, with the passwords the
+    server asks for ("" where it trusts)."""
+    password = _PASSWORD if _ASKS_PASSWORD[0] else ""
+    admin = conninfo_to_dict(server.admin_url)
+    return {OWNER: password, APP: password, READONLY: password,
+            str(admin.get("user") or "postgres"): str(admin.get("password") or "")}
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(pg_server: PgServer) -> Iterator[Any]:
+    """A real PgBouncer in transaction pooling mode in front of the run's server (see
+    tests/pgbouncer.py). Without the pgbouncer package the tests that need it are skipped,
+    saying so, unless AURA_REQUIRE_PGBOUNCER=1 (CI installs it and sets that): then they fail."""
+    from tests import pgbouncer as bouncers
+
+    if bouncers.executable() is None and os.environ.get("AURA_REQUIRE_PGBOUNCER") != "1":
+        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer): the pooler tests need it")
+    bouncer = bouncers.start(pg_server.admin_url, _bouncer_passwords(pg_server))
+    try:
+        yield bouncer
+    finally:
+        bouncer.stop()
+
+
 @pytest.fixture
-def db(app_url: str) -> Iterator[Database]:
-    """An open Database on a throwaway migrated database, as the application role."""
-    database = Database(Config(url=app_url, min_size=1, max_size=4, connect_timeout=10))
+def db(app_url: str, db_url: str, request: pytest.FixtureRequest) -> Iterator[Database]:
+    """An open Database on a throwaway migrated database, as the application role (through
+    PgBouncer in the pooled run)."""
+    config = Config(url=app_url, min_size=1, max_size=4, connect_timeout=10)
+    if POOLED:
+        bouncer = request.getfixturevalue("pgbouncer")
+        config = Config(url=bouncer.url(app_url), migration_url=db_url, pooler="transaction",
+                        min_size=1, max_size=4, connect_timeout=10)
+    database = Database(config)
     try:
         yield database
     finally:
