@@ -18,7 +18,8 @@ LAYERS: list[dict[str, tuple[str, ...]]] = [
     {"migrations": ("aura_db.migrations",), "repositories": ("aura_db.repositories",)},
     {"core": ("aura_db.config", "aura_db.errors", "aura_db.resources", "aura_db._sqlscan",
               "aura_db.queries", "aura_db.embedded", "aura_db._pgerrors", "aura_db.connection",
-              "aura_db.pool", "aura_db.retry", "aura_db.progress")},
+              "aura_db.pool", "aura_db.retry", "aura_db.progress", "aura_db.pooler",
+              "aura_db.replicas")},
 ]
 FACADE = "aura_db"  # aura_db/__init__.py: the public names, for users; nothing inside imports it
 
