@@ -25,6 +25,7 @@ from .errors import (
     ServerUnavailable,
 )
 from .queries import Query, QueryCatalog, Shape, default_catalog, load_queries
+from .replicas import ReplicaStatus
 
 __all__ = [
     "AlreadyExists",
@@ -49,6 +50,7 @@ __all__ = [
     "QueryCatalog",
     "QueryFileError",
     "QueryShapeError",
+    "ReplicaStatus",
     "ServerUnavailable",
     "Shape",
     "default_catalog",

@@ -42,6 +42,11 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "AURA_RETRY_DEADLINE": ("retry_deadline", "10 (seconds all tries of one call may take)"),
     "AURA_TCP_USER_TIMEOUT": ("tcp_user_timeout", "30 (seconds unacknowledged data may wait on TCP)"),
     "AURA_POOLER": ("pooler", "none (transaction: behind PgBouncer's pool_mode = transaction)"),
+    "AURA_REPLICA_URLS": ("replicas", "unset (streaming read replicas, separated by spaces)"),
+    "AURA_REPLICA_MAX_LAG": ("replica_max_lag", "10 (seconds a replica may lag before leaving rotation)"),
+    "AURA_REPLICA_WAIT": ("replica_wait", "0.5 (seconds a read waits for a replica to replay this "
+                                          "process's commits, then reads the primary)"),
+    "AURA_REPLICA_RETRY": ("replica_retry", "5 (seconds a replica out of rotation rests before a retry)"),
 }
 POOLERS = ("none", "transaction")
 
@@ -146,11 +151,19 @@ class Config:
     # "transaction": a transaction pooler (PgBouncer pool_mode = transaction) is between aura-db
     # and the server, so nothing may live in the session: see :attr:`transaction_pooled`
     pooler: str = "none"
+    # streaming read replicas of the server at url: see :mod:`aura_db.replicas`
+    replicas: tuple[str, ...] = ()
+    replica_max_lag: float = 10.0
+    replica_wait: float = 0.5
+    replica_retry: float = 5.0
 
     def __post_init__(self) -> None:
         for name in ("url", "migration_url"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, normalize_url(getattr(self, name)))
+        if isinstance(self.replicas, str):
+            raise ConfigError("replicas must be a list of URLs, not one string")
+        object.__setattr__(self, "replicas", tuple(normalize_url(u) for u in self.replicas))
         if self.workspace_id is not None and not _WORKSPACE_ID.match(str(self.workspace_id)):
             raise ConfigError(f"workspace_id must be 16 lowercase hex characters (a workspace's id), "
                               f"got {self.workspace_id!r}")
@@ -166,13 +179,16 @@ class Config:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0 seconds, got {getattr(self, name)!r}")
         for name in ("statement_timeout", "lock_timeout", "idle_in_transaction_timeout", "check_after_idle",
-                     "retry_backoff", "retry_deadline", "tcp_user_timeout"):
+                     "retry_backoff", "retry_deadline", "tcp_user_timeout", "replica_wait"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0 seconds, got {getattr(self, name)!r}")
         for name in ("pool_wait", "call_deadline"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ConfigError(f"{name} must be >= 0 seconds, got {value!r}")
+        for name in ("replica_max_lag", "replica_retry"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0 seconds, got {getattr(self, name)!r}")
         if self.retry_attempts < 1:
             raise ConfigError(f"retry_attempts must be >= 1, got {self.retry_attempts!r}")
         if self.pooler not in POOLERS:
@@ -197,6 +213,7 @@ class Config:
             "application_name": str, "check_after_idle": float, "pool_wait": float,
             "call_deadline": float, "retry_attempts": int, "retry_backoff": float,
             "retry_deadline": float, "tcp_user_timeout": float, "pooler": str,
+            "replica_max_lag": float, "replica_wait": float, "replica_retry": float,
         }
         for var, (field, _) in ENV_VARS.items():
             if field in casts and env.get(var):
@@ -205,6 +222,8 @@ class Config:
                 except ValueError:
                     raise ConfigError(f"{var} must be a {casts[field].__name__}, got {env[var]!r}")\
                         from None
+        if env.get("AURA_REPLICA_URLS", "").strip():
+            values["replicas"] = tuple(env["AURA_REPLICA_URLS"].split())
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
@@ -220,7 +239,8 @@ class Config:
 
     def _secrets(self) -> list[str]:
         """The URLs' passwords and sslpasswords, decoded (as libpq and psycopg may echo them)."""
-        return _secrets_of(self.url) + _secrets_of(self.migration_url)
+        return [secret for url in (self.url, self.migration_url, *self.replicas)
+                for secret in _secrets_of(url)]
 
     def redact(self, text: str) -> str:
         """Mask the URL's password and sslpassword anywhere in ``text``."""
@@ -235,6 +255,8 @@ class Config:
             value = getattr(self, f.name)
             if f.name in ("url", "migration_url") and value:
                 value = self.redact(value)
+            elif f.name == "replicas":
+                value = tuple(self.redact(url) for url in value)
             shown.append(f"{f.name}={value!r}")
         return f"Config({', '.join(shown)})"
 

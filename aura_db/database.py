@@ -8,8 +8,10 @@ outside a transaction, and whole transactions through :meth:`Database.run_transa
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -27,7 +29,9 @@ from .embedded import embedded_url
 from .errors import CommitOutcomeUnknown, ConnectionLost, PoolClosed, PoolForked, ServerUnavailable
 from .pool import Pool
 from .pooler import pooler_hint
+from .replicas import REPLAY_TARGET, Replicas, ReplicaStatus
 from .repositories import RepositoryAccess
+from .repositories.base import ROUTE
 from .repositories.checks import check_workspace_id
 from .retry import RetryPolicy
 
@@ -46,6 +50,7 @@ class Health:
     pgvector_version: str | None  # None when the extension is not installed in this database
     pool: dict[str, int]
     pending_migrations: int
+    replicas: tuple[ReplicaStatus, ...] = ()
 
     def lines(self) -> list[str]:
         """Human-readable ``key: value`` lines, as the CLI prints them."""
@@ -56,6 +61,9 @@ class Health:
             f"pgvector: {self.pgvector_version or 'not installed (run aura-db migrate)'}",
             f"pending migrations: {self.pending_migrations}",
             f"pool: {pool}",
+            *(f"replica {r.server}: " + (f"in rotation (lag {r.lag or 0:.1f}s, {r.reads} reads)"
+                                         if r.in_rotation else f"out of rotation: {r.reason}")
+              for r in self.replicas),
         ]
 
 
@@ -121,11 +129,16 @@ class Database(RepositoryAccess):
 
     ``Database(config)`` opens the pool and waits up to ``config.connect_timeout`` for the
     first connection; it raises :class:`ServerUnavailable` naming host, port and database —
-    never the password — when the server does not answer.
+    never the password — when the server does not answer. ``replicas`` (URLs of streaming
+    read replicas, over ``config.replicas``) take the reads that tolerate staleness, with
+    read-your-writes: see :mod:`aura_db.replicas`.
     """
 
-    def __init__(self, config: Config | None = None, *, name: str = "aura") -> None:
+    def __init__(self, config: Config | None = None, *, name: str = "aura",
+                 replicas: list[str] | tuple[str, ...] | None = None) -> None:
         self.config = config or Config.from_env()
+        if replicas is not None:
+            self.config = dataclasses.replace(self.config, replicas=tuple(replicas))
         self.name = name
         self.url = self.config.url or embedded_url(self.config.data_dir)
         self.migration_url = self.config.migration_url or self.url  # the owner's, for migrate()
@@ -134,6 +147,12 @@ class Database(RepositoryAccess):
         self.retry = RetryPolicy(attempts=self.config.retry_attempts, backoff=self.config.retry_backoff,
                                  deadline=self.config.retry_deadline)
         self._pool = Pool(self.url, self.config, name)
+        self._replicas = Replicas(self.config.replicas, self.config, name) if self.config.replicas else None
+        # read-your-writes: commits counted, and the primary's WAL position after the last seen
+        self._commits = 0
+        self._target_commits = 0
+        self._target_lsn = 0
+        self._commits_lock = threading.Lock()
         self._open()
 
     @classmethod
@@ -154,6 +173,8 @@ class Database(RepositoryAccess):
                 f"within {self.config.connect_timeout:g}s ({self._last_error()}): is the server "
                 f"running and the URL right?"
             ) from None
+        if self._replicas is not None:
+            self._replicas.open()
         logger.info("pool %r open on %s", self.name, self.config.masked_url())
 
     def _last_error(self) -> str:
@@ -177,11 +198,32 @@ class Database(RepositoryAccess):
             )
 
     @contextmanager
-    def _borrow(self, *, autocommit: bool = False, raw: bool = False,
-                what: str = "database") -> Iterator[AuraConnection]:
+    def _borrow(self, *, autocommit: bool = False, raw: bool = False, what: str = "database",
+                reads: bool = False) -> Iterator[AuraConnection]:
+        """A primary connection; unless the borrower ``reads`` only, what it did counts as a
+        commit replica reads must see (read-your-writes)."""
         self._guard()
-        with self._pool.borrowed(autocommit=autocommit, raw=raw, what=what) as conn:
-            yield conn
+        try:
+            with self._pool.borrowed(autocommit=autocommit, raw=raw, what=what) as conn:
+                yield conn
+        finally:
+            if not reads and self._replicas is not None:
+                with self._commits_lock:
+                    self._commits += 1
+
+    def _replay_target(self) -> int:
+        """The WAL position (bytes) a replica must have replayed to show this Database's
+        commits: the primary's, asked once after each batch of commits."""
+        commits = self._commits
+        if commits == self._target_commits:
+            return self._target_lsn
+        with self._borrow(autocommit=True, reads=True) as conn:
+            row = conn.execute(REPLAY_TARGET).fetchone()
+        with self._commits_lock:
+            if commits > self._target_commits:
+                self._target_commits = commits
+                self._target_lsn = max(self._target_lsn, int(row[0]) if row else 0)
+            return self._target_lsn
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -194,19 +236,39 @@ class Database(RepositoryAccess):
         """The borrow behind repository calls made outside a transaction: autocommit, so a
         one-statement call costs one round trip (no BEGIN/COMMIT). A repository method that runs
         several statements that must hold together opens ``conn.transaction()`` itself.
-        Behind a transaction pooler: :meth:`_pooled_call`."""
+        A read (``ROUTE``) goes to a replica in rotation when there is one. Behind a
+        transaction pooler: :meth:`_pooled_call`."""
+        if self._replicas is not None and ROUTE.get() == "replica":
+            return self._replica_call()
         if self.config.transaction_pooled:
-            return self._pooled_call()
+            return self._pooled_call(self._borrow(what="database"))
         return self._borrow(autocommit=True)
 
     @contextmanager
-    def _pooled_call(self) -> Iterator[AuraConnection]:
+    def _replica_call(self) -> Iterator[AuraConnection]:
+        """A read on a replica that has replayed this Database's commits, else on the primary."""
+        self._guard()
+        assert self._replicas is not None
+        pooled = self.config.transaction_pooled
+        with self._replicas.borrow(self._replay_target, "replica", autocommit=not pooled) as conn:
+            if conn is None:
+                with (self._pooled_call(self._borrow(what="database", reads=True)) if pooled
+                      else self._borrow(autocommit=True, reads=True)) as primary:
+                    yield primary
+            elif pooled:
+                with self._pooled_call(nullcontext(conn)) as scoped:
+                    yield scoped
+            else:
+                yield conn
+
+    @contextmanager
+    def _pooled_call(self, borrow: AbstractContextManager[AuraConnection]) -> Iterator[AuraConnection]:
         """A call outside a transaction, behind a transaction pooler: the session defaults
         cannot live in the session, so the call runs in a transaction of its own that sets them
         first (BEGIN and the settings sent together: one round trip more than direct, plus the
         COMMIT). ``conn.call_transaction`` tells repository code that this transaction is the
         call's own, not the caller's."""
-        with self._borrow(what="database") as conn:
+        with borrow as conn:
             with conn.pipeline():
                 self._scope(conn, None, None)
             conn.call_transaction = True
@@ -289,7 +351,12 @@ class Database(RepositoryAccess):
             pgvector_version=row[1],
             pool=self._pool.stats(),
             pending_migrations=self._guarded(lambda: migrations.pending_count(self.url)),
+            replicas=tuple(self.replica_status()),
         )
+
+    def replica_status(self) -> list[ReplicaStatus]:
+        """Each read replica: in rotation or why not, its lag at the last check, reads served."""
+        return self._replicas.status() if self._replicas is not None else []
 
     def migrate(self, settings: migrations.MigrationSettings | None = None) -> list[str]:
         """Apply pending migrations (see :func:`aura_db.migrations.migrate`), then renew the
@@ -299,6 +366,8 @@ class Database(RepositoryAccess):
         if applied:
             self._pool.types.forget()
             self._pool.drain()
+            if self._replicas is not None:
+                self._replicas.forget_types()
         return applied
 
     @staticmethod
@@ -323,6 +392,8 @@ class Database(RepositoryAccess):
             logger.warning("closing pool %r with %d connection(s) still in use after %gs",
                            self.name, busy, timeout)
         self._pool.close(timeout=max(deadline - time.monotonic(), 0.0))
+        if self._replicas is not None:
+            self._replicas.close(timeout=max(deadline - time.monotonic(), 0.0))
 
     @property
     def closed(self) -> bool:

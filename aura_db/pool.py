@@ -127,8 +127,9 @@ class Pool:
             connection_class=AuraConnection,
         )
 
-    def open(self) -> None:
-        self._pool.open(wait=True, timeout=self.config.connect_timeout)
+    def open(self, wait: bool = True) -> None:
+        """Open the pool; ``wait``: until its first connection (``config.connect_timeout``)."""
+        self._pool.open(wait=wait, timeout=self.config.connect_timeout)
 
     # -- pool callbacks -----------------------------------------------------------------------
 
@@ -236,11 +237,12 @@ class Pool:
         conn.deadline = self.config.deadline
 
     @contextlib.contextmanager
-    def borrowed(self, *, autocommit: bool, raw: bool,
-                 what: str) -> Iterator[AuraConnection]:
-        """A connection for the block: committed at its end (rolled back on an exception) and
-        given back. psycopg errors leaving the block are translated (``what`` names it)."""
-        conn = self.getconn()
+    def borrowed(self, *, autocommit: bool, raw: bool, what: str,
+                 conn: AuraConnection | None = None) -> Iterator[AuraConnection]:
+        """A connection for the block (``conn``, already taken with :meth:`getconn`, or the next
+        free one): committed at its end (rolled back on an exception) and given back. psycopg
+        errors leaving the block are translated (``what`` names it)."""
+        conn = self.getconn() if conn is None else conn
         body_done = False
         try:
             if raw:

@@ -13,6 +13,7 @@ import functools
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from typing import Any, ClassVar, Literal, ParamSpec, TypeVar
 
 import psycopg
@@ -23,8 +24,8 @@ from ..queries import Query, QueryCatalog, default_catalog
 from ..retry import RetryPolicy
 from .checks import show
 
-__all__ = ["Connector", "Repository", "RetrySafety", "idempotent", "not_found", "own_call", "reads",
-           "translating", "writes"]
+__all__ = ["ROUTE", "Connector", "Repository", "RetrySafety", "idempotent", "not_found", "own_call",
+           "reads", "translating", "writes"]
 
 Connector = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 
@@ -45,6 +46,11 @@ RetrySafety = Literal["read", "idempotent", "write"]
 R = TypeVar("R")
 P = ParamSpec("P")
 
+ROUTE: ContextVar[Literal["replica", "primary"] | None] = ContextVar("aura_db_route", default=None)
+"""Where the repository call in progress outside a transaction may run: ``"replica"`` for a
+read (a Database with read replicas sends it to one, :mod:`aura_db.replicas`), ``"primary"``
+for a write and for every read a write makes on the way."""
+
 
 def _classify(kind: RetrySafety) -> Callable[[Callable[P, R]], Callable[P, R]]:
     wrote = kind == "write"
@@ -59,6 +65,7 @@ def _classify(kind: RetrySafety) -> Callable[[Callable[P, R]], Callable[P, R]]:
             policy = self._retry
             if policy is None:  # inside a transaction: db.run_transaction retries the whole
                 return fn(*args, **kwargs)
+            route = ROUTE.set("replica" if kind == "read" and ROUTE.get() != "primary" else "primary")
             try:
                 return policy.run(fn, args, kwargs, wrote=wrote, what=what)
             except ConnectionLost as exc:
@@ -71,6 +78,8 @@ def _classify(kind: RetrySafety) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 raise CommitOutcomeUnknown(
                     f"{self.table}: the connection broke during {name}() ({exc}): the write may "
                     f"or may not have been applied; read it back to know") from exc.__cause__
+            finally:
+                ROUTE.reset(route)
 
         call.retry_safety = kind  # type: ignore[attr-defined]
         return call
