@@ -21,6 +21,7 @@ owner's psycopg connection, pgvector types registered).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import shutil
@@ -274,15 +275,49 @@ def pgbouncer(pg_server: PgServer) -> Iterator[Any]:
         bouncer.stop()
 
 
+# The replicated run (AURA_TEST_REPLICA=1, .ci/replicated): every ``db`` reads from a real
+# streaming replica of the run's server, with read-your-writes.
+REPLICATED = os.environ.get("AURA_TEST_REPLICA", "") == "1"
+
+
+@pytest.fixture(scope="session")
+def replica(pg_server: PgServer) -> Iterator[Any]:
+    """A real streaming replica of the run's server (see tests/replica.py); the embedded server
+    (whose binaries make it) is needed, so other servers skip the tests that use it."""
+    from tests import replica as replicas
+
+    if pg_server.kind != "embedded" or pg_server.bin_dir is None:
+        pytest.skip(f"a local streaming replica needs the embedded server, not a {pg_server.kind} one")
+    made = replicas.make(pg_server.admin_url, pg_server.bin_dir)
+    try:
+        yield made
+    finally:
+        made.remove()
+
+
+def replicated(replica: Any, pg_server: PgServer, url: str) -> list[str]:
+    """The replica URL of ``url``, once the replica has replayed the database's creation. The
+    database commits synchronously, as in production: the run's server has synchronous_commit
+    off, which would hold each commit's WAL back from the replica for up to wal_writer_delay."""
+    name = str(conninfo_to_dict(url)["dbname"])
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("ALTER DATABASE {} SET synchronous_commit = on").format(sql.Identifier(name)))
+    replica.wait_replayed(pg_server.admin_url)
+    return [replica.url(url)]
+
+
 @pytest.fixture
 def db(app_url: str, db_url: str, request: pytest.FixtureRequest) -> Iterator[Database]:
     """An open Database on a throwaway migrated database, as the application role (through
-    PgBouncer in the pooled run)."""
+    PgBouncer in the pooled run, reading a streaming replica in the replicated run)."""
     config = Config(url=app_url, min_size=1, max_size=4, connect_timeout=10)
     if POOLED:
         bouncer = request.getfixturevalue("pgbouncer")
         config = Config(url=bouncer.url(app_url), migration_url=db_url, pooler="transaction",
                         min_size=1, max_size=4, connect_timeout=10)
+    if REPLICATED:
+        config = dataclasses.replace(config, replicas=tuple(replicated(
+            request.getfixturevalue("replica"), request.getfixturevalue("pg_server"), app_url)))
     database = Database(config)
     try:
         yield database

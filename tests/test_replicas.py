@@ -1,0 +1,236 @@
+"""Read replicas on a real streaming replica (tests/replica.py: ``pg_basebackup`` of the test
+server, hot standby on its own socket): reads routed to it, writes and transactions to the
+primary, read-your-writes, and the rotation — a replica that lags, dies or is promoted leaves
+it, costs no failed read, and comes back.
+
+The replica is shared by the run (every test database is on it); a test that stops, pauses or
+promotes it puts it back, or uses one of its own.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+
+from aura_db import Config, Database
+from aura_db import errors as E
+from aura_db.repositories.rag_chunks import Chunk
+from tests import replica as replicas
+from tests.fix_db import PgServer, replicated
+
+
+def _db(app_url: str, urls: list[str], **settings: Any) -> Database:
+    return Database(Config(url=app_url, min_size=1, max_size=4, connect_timeout=10, **settings), replicas=urls)
+
+
+def _reads(db: Database) -> int:
+    return sum(r.reads for r in db.replica_status())
+
+
+@pytest.fixture
+def paused(replica: Any, pg_server: PgServer, app_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """The shared replica with its replay paused for the test (resumed after), once it has
+    replayed the test's database and schema."""
+    replica.wait_replayed(pg_server.admin_url)
+    with replica.superuser(pg_server.admin_url) as su:
+        su.execute("SELECT pg_wal_replay_pause()")
+        try:
+            yield su
+        finally:
+            su.execute("SELECT pg_wal_replay_resume()")
+
+
+def test_reads_go_to_the_replica_and_everything_else_to_the_primary(
+        replica: Any, pg_server: PgServer, app_url: str, conn: psycopg.Connection[Any]) -> None:
+    urls = replicated(replica, pg_server, app_url)
+    with _db(app_url, urls) as db:
+        story = db.stories.create("on the primary")
+        assert db.stories.get(story.id).title == "on the primary"
+        assert [s.id for s in db.stories.list()] == [story.id] and db.stories.count() == 1
+        assert _reads(db) == 3
+        with db.transaction() as tx:  # a transaction reads the primary
+            assert tx.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
+            assert tx.stories.get(story.id).id == story.id
+        with db.connection() as raw:
+            assert raw.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
+        assert _reads(db) == 3
+        status = db.replica_status()[0]
+        assert status.in_rotation and status.reason is None and status.lag is not None
+        assert any(line.startswith(f"replica {status.server}: in rotation") for line in db.health().lines())
+    with psycopg.connect(urls[0]) as direct:  # what the Database read from is a hot standby
+        assert direct.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
+
+
+def test_a_read_sees_the_replica_and_a_commit_from_elsewhere_once_replayed(
+        replica: Any, pg_server: PgServer, app_url: str, conn: psycopg.Connection[Any],
+        paused: psycopg.Connection[Any]) -> None:
+    """Proof that the read ran on the replica: a row another client committed on the primary is
+    not there while the replica's replay is paused; a transaction (the primary) sees it."""
+    with _db(app_url, [replica.url(app_url)]) as db:
+        sid = conn.execute("INSERT INTO stories (title) VALUES ('elsewhere') RETURNING id").fetchone()[0]  # type: ignore[index]
+        with pytest.raises(E.NotFound, match="stories: no row with id"):
+            db.stories.get(sid)
+        with db.transaction() as tx:
+            assert tx.stories.get(sid).title == "elsewhere"
+        paused.execute("SELECT pg_wal_replay_resume()")
+        replica.wait_replayed(pg_server.admin_url)
+        assert db.stories.get(sid).title == "elsewhere"
+
+
+def test_read_your_writes_on_the_replica(replica: Any, pg_server: PgServer, app_url: str) -> None:
+    """Each write followed at once by a read of it: every read finds it, and the replica (having
+    replayed the commit) serves them."""
+    with _db(app_url, replicated(replica, pg_server, app_url)) as db:
+        for i in range(60):
+            story = db.stories.create(f"story {i}")
+            assert db.stories.get(story.id).title == f"story {i}"
+            with db.transaction() as tx:
+                tx.stories.update(story.id, version=story.version, title=f"renamed {i}")
+            assert db.stories.get(story.id).title == f"renamed {i}"
+        assert db.stories.count() == 60
+        assert _reads(db) >= 100  # (a read whose replica took over 0.5 s to replay: the primary)
+
+
+def test_read_your_writes_falls_back_to_the_primary_when_the_replica_is_behind(
+        replica: Any, pg_server: PgServer, app_url: str, paused: psycopg.Connection[Any]) -> None:
+    with _db(app_url, [replica.url(app_url)], replica_wait=0.3) as db:
+        before = _reads(db)
+        story = db.stories.create("mine")
+        started = time.monotonic()
+        assert db.stories.get(story.id).title == "mine"  # waited 0.3 s, then read the primary
+        assert time.monotonic() - started >= 0.25
+        assert _reads(db) == before
+        assert db.replica_status()[0].in_rotation  # behind on this commit is not out of rotation
+
+
+def test_a_lagging_replica_leaves_the_rotation_and_comes_back(
+        replica: Any, pg_server: PgServer, app_url: str, conn: psycopg.Connection[Any],
+        paused: psycopg.Connection[Any]) -> None:
+    with _db(app_url, [replica.url(app_url)], replica_max_lag=0.3, replica_retry=0.5,
+             replica_wait=0.05) as db:
+        sid = db.stories.create("known").id
+        deadline = time.monotonic() + 10
+        while db.replica_status()[0].in_rotation and time.monotonic() < deadline:
+            conn.execute("INSERT INTO stories (title) VALUES ('wal to replay')")  # another client's
+            assert db.stories.count() >= 1
+            time.sleep(0.1)
+        status = db.replica_status()[0]
+        assert not status.in_rotation
+        assert status.reason is not None and "lagging" in status.reason and "replica_max_lag 0.3s" in status.reason
+        reads = _reads(db)
+        assert db.stories.get(sid).title == "known"  # the primary, at once
+        assert _reads(db) == reads
+        paused.execute("SELECT pg_wal_replay_resume()")
+        replica.wait_replayed(pg_server.admin_url)
+        time.sleep(0.6)  # replica_retry: tried again at the next read
+        assert db.stories.count() == conn.execute("SELECT count(*) FROM stories").fetchone()[0]  # type: ignore[index]
+        assert db.replica_status()[0].in_rotation and _reads(db) == reads + 1
+
+
+def test_a_killed_replica_costs_no_failed_read_and_rejoins(
+        replica: Any, pg_server: PgServer, app_url: str) -> None:
+    """4 threads read (get, list, search) while the replica is killed (immediate shutdown: its
+    connections die mid-use) and started again: every read answers, and right."""
+    rng = np.random.default_rng(3)
+    vectors = [v / np.linalg.norm(v) for v in rng.standard_normal((20, 384)).astype(np.float32)]
+    with _db(app_url, replicated(replica, pg_server, app_url), replica_retry=0.5) as db:
+        ws = db.workspaces.upsert("/src/replicated")
+        ids = [db.stories.create(f"s{i}").id for i in range(10)]
+        db.rag_chunks.replace_content(ws.id, "a.py", [
+            Chunk(content=f"chunk {i}", embedding=v, chunk_index=i) for i, v in enumerate(vectors)])
+        failures: list[BaseException] = []
+        answered = [0]
+        stop = threading.Event()
+        lock = threading.Lock()
+
+        def read() -> None:
+            n = 0
+            while not stop.is_set():
+                try:
+                    assert db.stories.get(ids[n % 10]).title == f"s{n % 10}"
+                    assert len(db.stories.list(limit=50)) == 10
+                    assert db.rag_chunks.search(ws.id, vectors[n % 20], 1)[0].content == f"chunk {n % 20}"
+                except BaseException as exc:
+                    failures.append(exc)
+                    return
+                n += 1
+                with lock:
+                    answered[0] += 3
+
+        threads = [threading.Thread(target=read) for _ in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(0.5)
+            served = _reads(db)
+            replica.stop("immediate")
+            time.sleep(1.5)
+            status = db.replica_status()[0]
+            replica.start()
+            time.sleep(1.5)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=60)
+        assert failures == []
+        assert served > 0 and answered[0] > served
+        assert not status.in_rotation and status.reason is not None
+        replica.wait_replayed(pg_server.admin_url)
+        deadline = time.monotonic() + 10
+        before = _reads(db)
+        while _reads(db) == before and time.monotonic() < deadline:
+            assert db.stories.get(ids[0]).title == "s0"
+            time.sleep(0.1)
+        assert _reads(db) > before and db.replica_status()[0].in_rotation  # back in rotation
+
+
+def test_a_promoted_replica_leaves_the_rotation(pg_server: PgServer, app_url: str) -> None:
+    if pg_server.kind != "embedded" or pg_server.bin_dir is None:
+        pytest.skip("a local streaming replica needs the embedded server")
+    own = replicas.make(pg_server.admin_url, pg_server.bin_dir)
+    try:
+        with _db(app_url, [own.url(app_url)], replica_retry=0.3) as db:
+            sid = db.stories.create("before").id
+            assert db.stories.get(sid).title == "before" and _reads(db) == 1
+            own.promote()
+            time.sleep(1.1)  # the next check is due
+            assert db.stories.get(sid).title == "before"
+            status = db.replica_status()[0]
+            assert not status.in_rotation and status.reason is not None and "promoted" in status.reason
+            time.sleep(0.4)
+            assert db.stories.get(sid).title == "before"  # checked again: still not a replica
+            assert not db.replica_status()[0].in_rotation and _reads(db) == 1
+    finally:
+        own.remove()
+
+
+def test_a_replica_that_is_down_at_start_does_not_stop_the_database(app_url: str, tmp_path: Any) -> None:
+    down = psycopg.conninfo.make_conninfo(app_url, host=str(tmp_path), password="s3cret-pw")
+    with _db(app_url, [down], replica_retry=60) as db:
+        sid = db.stories.create("primary only").id
+        assert db.stories.get(sid).title == "primary only"
+        status = db.replica_status()[0]
+        assert not status.in_rotation and status.reason is not None and "unreachable" in status.reason
+        assert "s3cret-pw" not in repr(db.config) and "s3cret-pw" not in status.reason
+        assert "s3cret-pw" not in "\n".join(db.health().lines())
+
+
+def test_replicas_from_the_environment() -> None:
+    config = Config.from_env({"AURA_REPLICA_URLS": " postgresql://r1/db\npostgresql://u:pw@r2/db ",
+                              "AURA_REPLICA_MAX_LAG": "2.5", "AURA_REPLICA_WAIT": "0",
+                              "AURA_REPLICA_RETRY": "7"})
+    assert config.replicas == ("postgresql://r1/db", "postgresql://u:pw@r2/db")
+    assert (config.replica_max_lag, config.replica_wait, config.replica_retry) == (2.5, 0.0, 7.0)
+    assert "pw@" not in repr(config)
+    with pytest.raises(E.ConfigError, match="replica_max_lag must be > 0"):
+        Config(replica_max_lag=0)
+    with pytest.raises(E.ConfigError, match="replicas must be a list"):
+        Config(replicas="postgresql://r1/db")  # type: ignore[arg-type]
+    with pytest.raises(E.ConfigError, match="invalid database URL"):
+        Config(replicas=("postgresql://u:pw@r1:notaport/db x=",))
