@@ -278,6 +278,7 @@ def pgbouncer(pg_server: PgServer) -> Iterator[Any]:
 # The replicated run (AURA_TEST_REPLICA=1, .ci/replicated): every ``db`` reads from a real
 # streaming replica of the run's server, with read-your-writes.
 REPLICATED = os.environ.get("AURA_TEST_REPLICA", "") == "1"
+_REPLICA_READS = [0, 0]  # reads the db fixtures' replicas served, and db fixtures, over the run
 
 
 @pytest.fixture(scope="session")
@@ -322,6 +323,8 @@ def db(app_url: str, db_url: str, request: pytest.FixtureRequest) -> Iterator[Da
     try:
         yield database
     finally:
+        _REPLICA_READS[0] += sum(r.reads for r in database.replica_status())
+        _REPLICA_READS[1] += 1
         database.close()
 
 
@@ -397,7 +400,13 @@ def _complete_run(session: pytest.Session) -> bool:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """A complete, green run fails when a named query in sql/queries was never run."""
+    """A complete, green run fails when a named query in sql/queries was never run; a
+    replicated run of more than 10 databases in which no replica served a read fails too."""
+    if REPLICATED and exitstatus == 0:
+        reads, databases = _REPLICA_READS
+        session.config.get_terminal_writer().line(f"\nreads served by the replica: {reads} ({databases} databases)")
+        if reads == 0 and databases > 10:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if exitstatus != 0 or not _complete_run(session):
         return
     from aura_db import default_catalog
