@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -234,3 +235,31 @@ def test_replicas_from_the_environment() -> None:
         Config(replicas="postgresql://r1/db")  # type: ignore[arg-type]
     with pytest.raises(E.ConfigError, match="invalid database URL"):
         Config(replicas=("postgresql://u:pw@r1:notaport/db x=",))
+
+
+def test_behind_pgbouncer_reads_go_to_the_replica_with_their_scope_set_per_transaction(
+        replica: Any, pgbouncer: Any, pg_server: PgServer, app_url: str, db_url: str) -> None:
+    """Primary through PgBouncer (pooler="transaction"), replica direct: a replica read runs in
+    a transaction of its own that sets the statement timeout and the workspace scope (row-level
+    security on), so a scoped Database sees its workspace alone on the replica too."""
+    from aura_db.ops.isolation import set_isolation
+
+    urls = replicated(replica, pg_server, app_url)
+    settings: dict[str, Any] = {"url": pgbouncer.url(app_url), "pooler": "transaction", "min_size": 1,
+                                "max_size": 4, "connect_timeout": 10, "statement_timeout": 7}
+    with Database(Config(**settings), replicas=urls) as db:
+        a, b = db.workspaces.upsert("/src/a"), db.workspaces.upsert("/src/b")
+    set_isolation(db_url, True)
+    replica.wait_replayed(pg_server.admin_url)
+    with Database(Config(**settings, workspace_id=a.id), replicas=urls) as scoped:
+        for _ in range(3):
+            assert [w.id for w in scoped.workspaces.list()] == [a.id]
+            assert scoped.workspaces.get(a.id).path == "/src/a"
+            with pytest.raises(E.NotFound):
+                scoped.workspaces.get(b.id)
+        assert _reads(scoped) == 9
+        with scoped._replicas.borrow(lambda: 0, "probe", autocommit=False) as conn:  # type: ignore[union-attr]
+            assert conn is not None
+            with scoped._pooled_call(nullcontext(conn)) as call:
+                assert call.execute("SELECT pg_is_in_recovery(), current_setting('statement_timeout'), "
+                                    "current_setting('aura.workspace_id')").fetchone() == (True, "7s", a.id)
