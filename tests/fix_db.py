@@ -307,6 +307,21 @@ def replicated(replica: Any, pg_server: PgServer, url: str) -> list[str]:
     return [replica.url(url)]
 
 
+def _see_every_commit(database: Database) -> None:
+    """In the replicated run, a replica read waits for every commit made before it by any
+    client, not only this Database's: tests write through other connections (the owner's, a
+    second Database) and read through ``db`` at once. Read-your-writes itself, which only
+    follows the Database's own commits, is tested in tests/test_replicas.py."""
+    own = database._replay_target
+
+    def every_commit() -> int:
+        with database._commits_lock:
+            database._commits += 1  # as if it had just committed: ask the primary's position
+        return own()
+
+    database._replay_target = every_commit  # type: ignore[method-assign]
+
+
 @pytest.fixture
 def db(app_url: str, db_url: str, request: pytest.FixtureRequest) -> Iterator[Database]:
     """An open Database on a throwaway migrated database, as the application role (through
@@ -320,6 +335,8 @@ def db(app_url: str, db_url: str, request: pytest.FixtureRequest) -> Iterator[Da
         config = dataclasses.replace(config, replicas=tuple(replicated(
             request.getfixturevalue("replica"), request.getfixturevalue("pg_server"), app_url)))
     database = Database(config)
+    if REPLICATED:
+        _see_every_commit(database)
     try:
         yield database
     finally:
