@@ -107,3 +107,28 @@ def test_cli_rejects_an_unknown_workload(capsys: pytest.CaptureFixture[str]) -> 
         main(["--size", "tiny", "--only", "nope", "--url", "postgresql:///unused"])
     assert exc.value.code == 2
     assert "unknown workload(s) nope" in capsys.readouterr().err
+
+
+def test_the_capacity_measurement_runs_and_adds_up(pg_server: PgServer, tmp_path: Path) -> None:
+    """``python -m benchmarks.capacity`` (docs/scaling.md's per-chunk figures) on a tiny load of
+    real text (the json package's source): its sizes must add up and its HNSW index must hold
+    one 384-d graph node per chunk."""
+    import json as json_module
+
+    from benchmarks import capacity
+    from benchmarks.env import database
+
+    docs = capacity.corpus(Path(json_module.__file__).parent)
+    assert docs and all(p.content.startswith(("def ", "class ", "@")) for d in docs for p in d.pieces)
+    with database(pg_server.admin_url) as url:
+        run = capacity.measure(url, docs, 600, 384)
+    per = run["per_chunk_bytes"]
+    assert run["sizes"]["rows"] == 600 and sum(run["workspace_sizes"]) == 600
+    assert per["hnsw"] >= 384 * 2 and per["hnsw"] == per["index"]["ix_rag_chunks_embedding_384"]
+    assert per["total"] == pytest.approx(per["table"] + per["indexes"], abs=1)
+    assert run["build"]["seconds"] > 0 and run["copy"]["rows_per_s"] > 0
+    report = {"runs": [run], "scaling": [], "command": "smoke", "started": "", "seconds": 0,
+              "machine": {"cpu_count": 2, "platform": "", "python": ""}, "server_settings_changed": {},
+              "corpus": {"root": "", "files": len(docs), "definitions": 0, "max_chars": capacity.MAX_CHARS,
+                         "workspaces": capacity.WORKSPACES, "zipf": capacity.ZIPF}}
+    assert "| 600 | 384 |" in capacity.markdown(report)
