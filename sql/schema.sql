@@ -1133,13 +1133,13 @@ COMMENT ON COLUMN public.rag_search_calibrations.embedding_dims IS 'Embedding si
 -- Name: COLUMN rag_search_calibrations.ef_search; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.rag_search_calibrations.ef_search IS 'Smallest hnsw.ef_search whose recall met recall_target; NULL: none did, searches go exact.';
+COMMENT ON COLUMN public.rag_search_calibrations.ef_search IS 'hnsw.ef_search of the workspace''s searches: the smallest whose recall met recall_target on the workspace''s own and on other workspaces'' queries; NULL: searches go exact (none met it, or only the widest did and the exact path answered faster).';
 
 --
 -- Name: COLUMN rag_search_calibrations.recall; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.rag_search_calibrations.recall IS 'Mean top-10 recall of the HNSW path against the exact scan at ef_search (at the widest ef_search tried when ef_search is NULL).';
+COMMENT ON COLUMN public.rag_search_calibrations.recall IS 'Mean top-10 recall of the HNSW path against the exact scan at ef_search (at the widest ef_search tried when ef_search is NULL): the lower of the workspace''s own and other workspaces'' queries.';
 
 --
 -- Name: COLUMN rag_search_calibrations.recall_target; Type: COMMENT; Schema: public; Owner: -
@@ -1151,7 +1151,7 @@ COMMENT ON COLUMN public.rag_search_calibrations.recall_target IS 'Recall the ca
 -- Name: COLUMN rag_search_calibrations.queries; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.rag_search_calibrations.queries IS 'Sample queries measured (pairs of the workspace''s chunks).';
+COMMENT ON COLUMN public.rag_search_calibrations.queries IS 'Queries measured: moved copies of the workspace''s chunks and chunks of other workspaces, or the real queries given.';
 
 --
 -- Name: COLUMN rag_search_calibrations.chunks; Type: COMMENT; Schema: public; Owner: -
@@ -1187,7 +1187,7 @@ COMMENT ON CONSTRAINT ck_rag_search_calibrations_chunks_non_negative ON public.r
 -- Name: CONSTRAINT ck_rag_search_calibrations_ef_search_range ON rag_search_calibrations; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON CONSTRAINT ck_rag_search_calibrations_ef_search_range ON public.rag_search_calibrations IS 'ef_search, when set, is 1 to 1000. NULL means no ef_search met the target: searches go exact.';
+COMMENT ON CONSTRAINT ck_rag_search_calibrations_ef_search_range ON public.rag_search_calibrations IS 'ef_search, when set, is 1 to 1000. NULL: searches go exact.';
 
 --
 -- Name: CONSTRAINT ck_rag_search_calibrations_embedding_dims_supported ON rag_search_calibrations; Type: COMMENT; Schema: public; Owner: -

@@ -851,3 +851,46 @@ def test_the_route_count_reads_the_workspace_index_not_the_table(db: Database, d
             scans = _scans(row[0][0]["Plan"])
             assert ("Seq Scan", "rag_chunks") not in scans, scans
             assert ("Index Only Scan", "ix_rag_chunks_workspace_content_type") in scans, scans
+
+
+def _clustered(rng: np.random.Generator, count: int, clusters: range) -> np.ndarray[Any, Any]:
+    """Unit vectors around ``clusters`` of 256 fixed centres (shared by every caller) in a
+    64-d subspace of 384 dimensions, plus a little noise: shaped like text embeddings."""
+    basis = np.random.default_rng(12345).standard_normal((64, 384)).astype(np.float32)
+    centres = np.random.default_rng(54321).standard_normal((256, 64)).astype(np.float32)
+    latent = centres[rng.choice(np.array(clusters), count)] + 0.6 * rng.standard_normal((count, 64))
+    v = latent.astype(np.float32) @ basis + 0.5 * rng.standard_normal((count, 384)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_calibration_measures_queries_from_other_workspaces(db: Database, db_url: str) -> None:
+    """A workspace's own queries find their neighbours at any ef_search, queries from other
+    projects (away from its data) do not: calibrated on its own chunks alone, the workspace
+    recorded ef_search 100 (recall 1.0) where other workspaces' queries got ~0.93. The recall
+    such queries get on the route the calibration chose meets the target, and the recall it
+    records is not above what they get."""
+    db.rag_chunks.tuning = SearchTuning(exact_threshold=500, auto_calibrate=False)
+    rng = np.random.default_rng(21)
+    spaces = [workspace(db, f"/src/w{i}") for i in range(5)]
+    with db.rag_chunks.bulk_load(384):
+        for i, (ws, size) in enumerate(zip(spaces, (6000, 2000, 2000, 2000, 2000), strict=True)):
+            db.rag_chunks.add_many(ws, chunks_for(f"d{i}", list(_clustered(rng, size, range(40 * i, 40 * i + 40)))))
+    mine = spaces[0]
+    calibration = db.rag_chunks.calibrate_search(mine, 384)
+    assert calibration.queries == 40
+    queries = np.concatenate([_clustered(np.random.default_rng(100 + i), 10, range(40 * i, 40 * i + 40))
+                              for i in range(1, 5)])  # fresh, from the other workspaces' topics
+    got = []
+    for q in queries:
+        truth = {h.id for h in db.rag_chunks.search(mine, q, 10, exact=True)}
+        got.append(len(truth & {h.id for h in db.rag_chunks.search(mine, q, 10)}) / 10)
+    assert float(np.mean(got)) >= 0.95, (calibration, float(np.mean(got)))
+    if calibration.ef_search is not None:
+        assert calibration.ef_search >= 200 and calibration.recall <= float(np.mean(got)) + 0.03
+    # with the workspace scope hiding the others (row-level security on), only its own probes
+    assert len(db.rag_chunks._foreign_probes(mine, 384, 20)) == 20
+    from aura_db.ops.isolation import set_isolation
+
+    set_isolation(db_url, True)
+    with db.transaction(workspace=mine) as tx:
+        assert tx.rag_chunks._foreign_probes(mine, 384, 20) == []

@@ -44,7 +44,8 @@ def cmd_calibrate_search(args: argparse.Namespace, out: Out) -> int:
         measured = (f"recall@10 {c.recall:.3f} on {c.queries} queries, target {c.recall_target:g}, "
                     f"{c.chunks:,} chunks, {c.changed_chunks:,} changed since "
                     f"{c.calibrated_at:%Y-%m-%d %H:%M}")
-        route = f"hnsw ef_search {c.ef_search}" if c.ef_search else "exact (no ef_search met the target)"
+        route = f"hnsw ef_search {c.ef_search}" if c.ef_search else (
+                 "exact (no faster ef_search met the target)")
         out(f"{c.workspace_id} {c.embedding_dims}-d: {route}; {measured}")
     out(f"{len(done)} calibration(s)" + ("" if args.show else " measured"))
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,10 +36,12 @@ logger = logging.getLogger(__name__)
 class SearchCalibration:
     """The measured recall of one workspace's HNSW path (``rag_search_calibrations``).
 
-    ``ef_search`` is what its searches use; None when no ef_search of the ladder met
-    ``recall_target``: its searches then take the exact path. ``recall`` is the mean top-10
-    recall measured at ``ef_search`` (at the widest one tried when None). ``changed_chunks``:
-    chunks written or deleted since; past ``chunks / 2`` the next ingest measures again."""
+    ``ef_search`` is what its searches use; None when they take the exact path: no ef_search
+    of the ladder met ``recall_target``, or only the widest did and the exact path answered the
+    calibration's queries faster. ``recall`` is the HNSW path's mean top-10 recall at
+    ``ef_search`` (at the widest one tried when None), the lower of the workspace's own and
+    other workspaces' queries. ``changed_chunks``: chunks written or deleted since; past
+    ``chunks / 2`` the next ingest measures again."""
 
     workspace_id: str
     embedding_dims: int
@@ -72,17 +75,24 @@ class RagCalibration(RagSearch):
         Finds the exact top 10 of each query, then tries the ef_search values of
         :attr:`SearchTuning.ef_ladder` in order until recall against the exact scan meets
         ``recall_target`` (default :attr:`SearchTuning.recall_target`) at 95% confidence. When
-        none does, the workspace's searches take the exact path. The result goes to
+        none does, or only the widest does and the exact path answered the same queries faster,
+        the workspace's searches take the exact path (recall 1). The result goes to
         ``rag_search_calibrations``; every later search of the workspace uses it.
 
         ``queries``: real query embeddings (e.g. recent questions), the best measure; the first
         ef_search that meets the target is kept. Without them, ``sample_size`` (default
-        :attr:`SearchTuning.calibration_queries`) queries are made from a fixed sample of the
-        workspace's chunks, each moved away from itself as far as its 10th nearest neighbour
-        is. Such probes still sit nearer the graph than real queries (on embedding-like data
-        they measured 0.975 at ef_search 40 where fresh queries got 0.922), so one more ladder
-        step is kept as headroom (when the widest step is the first to pass, there is none:
-        exact). ``dims`` defaults to the size of the workspace's chunks.
+        :attr:`SearchTuning.calibration_queries`) queries are made of two kinds, each of which
+        must meet the target on its own. Half are chunks of other workspaces of the same size
+        (``calibration_foreign_sample``): searching one project for "code like this" from
+        another is the normal case, and such queries lie away from the workspace's data, where
+        HNSW recall is lowest (on clustered data, in a workspace of 40% of the index: its own
+        queries 1.0 at ef_search 40, other workspaces' 0.86 at 40 and 0.96 at 400). The rest (all, when
+        there is no other workspace or the workspace scope hides them) come from a fixed sample
+        of the workspace's chunks, each moved away from itself as far as its 10th nearest
+        neighbour is. Such probes still sit nearer the graph than real queries (on
+        embedding-like data they measured 0.975 at ef_search 40 where fresh queries got 0.922),
+        so for them one more ladder step is kept as headroom (none at the widest step).
+        ``dims`` defaults to the size of the workspace's chunks.
 
         Costs one exact search and up to one HNSW search per ladder step per query (2-4 s at
         15,000 chunks on 2 cores). Raises :class:`InvalidValue` for bad arguments, a workspace
@@ -121,41 +131,72 @@ class RagCalibration(RagSearch):
                 if q.size != dims:
                     raise InvalidValue(f"rag_search_calibrations: query {i} has {q.size} dimensions, "
                                        f"workspace {workspace_id!r} holds {dims}-dimension embeddings")
-        probes = given if given is not None else [
-            self._probe(workspace_id, row[1], seed) for seed, row in enumerate(sample)]
-        searches = len(probes) * (1 + len(self.tuning.ef_ladder))
-        with Tracker(progress, f"calibrate {workspace_id} ({dims}-d)", searches, "searches") as tracker:
-            ef, recall = self._measure(workspace_id, probes, min(10, chunks), target,
+        if given is not None:
+            groups = [given]
+        else:
+            foreign = self._foreign_probes(workspace_id, dims, len(sample) // 2)
+            own = [self._probe(workspace_id, row[1], seed)
+                   for seed, row in enumerate(sample[:max(1, len(sample) - len(foreign))])]
+            groups = [own, foreign] if foreign else [own]
+        probes = sum(map(len, groups))
+        with Tracker(progress, f"calibrate {workspace_id} ({dims}-d)",
+                     probes * (1 + len(self.tuning.ef_ladder)), "searches") as tracker:
+            ef, recall = self._measure(workspace_id, groups, min(10, chunks), target,
                                        headroom=given is None, tracker=tracker)
         with self._conn() as conn:
             return self._q("save_search_calibration").one(
                 conn, _calibration, workspace_id=workspace_id, embedding_dims=dims, ef_search=ef,
-                recall=recall, recall_target=target, queries=len(probes), chunks=chunks)
+                recall=recall, recall_target=target, queries=probes, chunks=chunks)
 
-    def _measure(self, workspace_id: str, probes: Sequence[Any], limit: int, target: float, *,
-                 headroom: bool, tracker: Tracker) -> tuple[int | None, float]:
-        """(ef_search, its mean recall): the first ladder step meeting ``target`` (with
-        ``headroom``, the step after it), or (None, recall at the widest step) when there is
-        none."""
+    def _measure(self, workspace_id: str, groups: Sequence[Sequence[Any]], limit: int, target: float,
+                 *, headroom: bool, tracker: Tracker) -> tuple[int | None, float]:
+        """(ef_search, recall): the first ladder step whose recall meets ``target`` in every
+        group of queries (with ``headroom``, the step after it), unless the exact path answered
+        the same queries faster; (None, recall at the widest step) when no step meets it.
+        ``recall`` is the lowest of the groups' mean recalls."""
         tracker.update(0, phase="exact top 10")
+        probes = [q for group in groups for q in group]
+        started = time.perf_counter()
         truths = [{h.id for h in self.search(workspace_id, q, limit, exact=True)}
                   for q in tracker.iterate(probes, every=1)]
-        recall, passed = 0.0, False
+        exact_time = time.perf_counter() - started
+        recall, own_passed = 0.0, False
         for step, ef in enumerate(self.tuning.ef_ladder, start=1):
             tracker.update(tracker.done, phase=f"ef_search {ef}")
+            started = time.perf_counter()
             found = [len({h.id for h in self.search(workspace_id, q, limit, exact=False, ef_search=ef)}
                          & truth) / len(truth) for q, truth in zip(probes, truths, strict=True)]
+            hnsw_time = time.perf_counter() - started
             tracker.update(len(probes) * (1 + step))
-            recall, bound = float(np.mean(found)), _lower_bound(found)
-            logger.debug("calibration of %s: ef_search %d, recall %.3f (lower bound %.3f)",
-                         workspace_id, ef, recall, bound)
-            if passed:
-                return ef, recall  # the headroom step
-            if bound >= target:
-                if not headroom:
-                    return ef, recall
-                passed = True
-        return None, recall  # also when only the widest step passed: no headroom is left
+            parts, at = [], 0
+            for group in groups:
+                parts.append(found[at:at + len(group)])
+                at += len(group)
+            means, bounds = [float(np.mean(p)) for p in parts], [_lower_bound(p) for p in parts]
+            recall = min(means)
+            logger.debug("calibration of %s: ef_search %d, recall %s (lower bounds %s), %.1f ms a "
+                         "query (exact %.1f ms)", workspace_id, ef, [round(m, 3) for m in means],
+                         [round(b, 3) for b in bounds], 1000 * hnsw_time / len(probes),
+                         1000 * exact_time / len(probes))
+            met = [b >= target for b in bounds]
+            # The first group holds the probes: with headroom they must have met the target one
+            # step earlier (at the widest step, there is no step left to keep in reserve).
+            last = step == len(self.tuning.ef_ladder)
+            if all(met[1:]) and (met[0] if not headroom else own_passed or (last and met[0])):
+                # the widest step may be slower than the exact path, which is exact
+                return (None, recall) if last and exact_time < hnsw_time else (ef, recall)
+            own_passed = own_passed or met[0]
+        return None, recall
+
+    def _foreign_probes(self, workspace_id: str, dims: int, n: int) -> list[np.ndarray[Any, Any]]:
+        """Up to ``n`` chunks of other workspaces, as queries (none when the workspace scope
+        hides the others, or there are none)."""
+        if n < 1:
+            return []
+        with self._conn() as conn:
+            rows = self._q("calibration_foreign_sample").many(
+                conn, tuple_row, workspace_id=workspace_id, dims=dims, n=n)
+        return [row[0].to_numpy().astype(np.float32) for row in rows]
 
     @idempotent
     def calibrate_workspaces(self, dims: int, *, progress: Progress | None = None) -> list[SearchCalibration]:

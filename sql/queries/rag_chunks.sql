@@ -187,6 +187,26 @@ WHERE workspace_id = %(workspace_id)s
 ORDER BY md5(id::text)
 LIMIT %(n)s;
 
+-- name: calibration_foreign_sample
+-- Queries from other projects for the recall calibration of %(workspace_id)s: up to %(n)s
+-- chunks of %(dims)s dimensions of other live workspaces (up to %(n)s of them, a fixed
+-- pseudo-random choice), taken in turn from each: the first chunk of every workspace, then the
+-- second, and so on (in the natural key's order: an index range of each workspace, never a
+-- scan of it). Searching one project for "code like this" from another is the normal case, and
+-- such queries lie away from the workspace's data, where HNSW recall is lowest.
+SELECT c.embedding
+FROM (SELECT w.id FROM workspaces w
+      WHERE w.id <> %(workspace_id)s AND w.deleted_at IS NULL
+      ORDER BY md5(w.id) LIMIT %(n)s) AS w
+CROSS JOIN LATERAL (
+    SELECT r.embedding, row_number() OVER (ORDER BY r.content_id, r.chunk_index) AS turn
+    FROM rag_chunks r
+    WHERE r.workspace_id = w.id AND r.embedding_dims = %(dims)s
+    ORDER BY r.content_id, r.chunk_index
+    LIMIT %(n)s) AS c
+ORDER BY c.turn, md5(w.id)
+LIMIT %(n)s;
+
 -- name: workspaces_to_calibrate
 -- The workspaces holding more than %(threshold)s chunks of %(dims)s dimensions (those whose
 -- searches take the HNSW path of that size), largest first.
