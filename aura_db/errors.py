@@ -41,6 +41,7 @@ __all__ = [
     "QueryCanceled",
     "QueryFileError",
     "QueryShapeError",
+    "ReplicaLost",
     "SerializationConflict",
     "ServerUnavailable",
     "StatementTimeout",
@@ -140,6 +141,12 @@ class DeadlineExceeded(AuraTimeout, ConnectionLost):
     COMMIT) that hits the deadline raises :class:`CommitOutcomeUnknown` instead."""
 
     retryable = False
+
+
+class ReplicaLost(ConnectionLost):
+    """A read replica broke under a read (connection lost, or no answer within the deadline):
+    it left the rotation, and the read — which wrote nothing — may run again on another replica
+    or the primary, as the retry policy does."""
 
 
 class QueryCanceled(AuraError):

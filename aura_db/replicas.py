@@ -16,9 +16,10 @@ transactions, raw connections, migrations and health checks go to the primary.
   ``min(1, replica_max_lag / 2)`` seconds, when a read is about to use it. A replica that does
   not answer, lost a connection during a read, lags more than ``replica_max_lag`` seconds, or
   was promoted (no longer in recovery) leaves the rotation for ``replica_retry`` seconds and is
-  checked again when that time is up. A read whose replica broke under it is run again by the
-  retry policy — on another replica or the primary — so a killed replica costs time, never a
-  failed read (unless retries are off).
+  checked again when that time is up. A read whose replica broke under it (connection lost,
+  or no answer within ``call_deadline``: a frozen replica) raises :class:`ReplicaLost`, which
+  the retry policy runs again — on another replica or the primary — so a killed or frozen
+  replica costs time, never a failed read (unless retries are off).
 - Lag is how long WAL the replica had received at an earlier check has stayed unreplayed (zero
   when it has replayed all it received, or everything it had received at the last check). It is
   measured on this side, so a primary that was idle for an hour does not make a replica look an
@@ -41,7 +42,7 @@ import psycopg
 
 from .config import Config, describe_server
 from .connection import AuraConnection
-from .errors import AuraError, ConnectionLost, PoolExhausted
+from .errors import AuraError, ConnectionLost, PoolExhausted, ReplicaLost
 from .pool import Pool
 
 __all__ = ["REPLAY_TARGET", "ReplicaStatus", "Replicas"]
@@ -128,7 +129,8 @@ class Replicas:
             replica.reads += 1
         except ConnectionLost as exc:
             self._take_out(replica, f"lost a connection during a read ({exc})")
-            raise
+            # a deadline is final on the primary; here the next try reads elsewhere
+            raise ReplicaLost(f"{exc} (on replica {replica.server}, now out of rotation)") from exc
 
     def _pick(self, target: Callable[[], int]) -> tuple[_Replica, AuraConnection] | None:
         now = time.monotonic()

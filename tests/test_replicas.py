@@ -9,17 +9,20 @@ promotes it puts it back, or uses one of its own.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psycopg
 import pytest
 
-from aura_db import Config, Database
+from aura_db import Config, Database, ReplicaStatus
 from aura_db import errors as E
 from aura_db.repositories.rag_chunks import Chunk
 from tests import replica as replicas
@@ -32,6 +35,23 @@ def _db(app_url: str, urls: list[str], **settings: Any) -> Database:
 
 def _reads(db: Database) -> int:
     return sum(r.reads for r in db.replica_status())
+
+
+def _out_of_rotation(db: Database, timeout: float = 15) -> ReplicaStatus:
+    """The first replica's status once it is out of rotation (polled: it is back in rotation,
+    to be checked, as soon as its replica_retry is over)."""
+    deadline = time.monotonic() + timeout
+    while (status := db.replica_status()[0]).in_rotation:
+        assert time.monotonic() < deadline, "the replica stayed in rotation"
+        time.sleep(0.01)
+    return status
+
+
+def _until(condition: Callable[[], bool], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -168,13 +188,13 @@ def test_a_killed_replica_costs_no_failed_read_and_rejoins(
         for t in threads:
             t.start()
         try:
-            time.sleep(0.5)
+            _until(lambda: _reads(db) > 0)
             served = _reads(db)
             replica.stop("immediate")
-            time.sleep(1.5)
-            status = db.replica_status()[0]
+            status = _out_of_rotation(db)
+            time.sleep(0.5)  # reads go on while it is down (it is retried every 0.5 s, in vain)
             replica.start()
-            time.sleep(1.5)
+            time.sleep(1.0)
         finally:
             stop.set()
             for t in threads:
@@ -263,3 +283,61 @@ def test_behind_pgbouncer_reads_go_to_the_replica_with_their_scope_set_per_trans
             with scoped._pooled_call(nullcontext(conn)) as call:
                 assert call.execute("SELECT pg_is_in_recovery(), current_setting('statement_timeout'), "
                                     "current_setting('aura.workspace_id')").fetchone() == (True, "7s", a.id)
+
+
+def _replica_processes(replica: Any) -> list[int]:
+    """The replica's postmaster and its children (the backends, the WAL receiver)."""
+    postmaster = int((replica.data_dir / "postmaster.pid").read_text().split()[0])
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == postmaster:
+            children.append(int(stat.parent.name))
+    return [postmaster, *children]
+
+
+def test_a_frozen_replica_costs_bounded_time_and_no_failed_read(
+        replica: Any, pg_server: PgServer, app_url: str) -> None:
+    """Every process of the replica stopped (SIGSTOP: it accepts connections and never
+    answers): reads keep answering, each within the call deadline plus a connection wait, the
+    replica leaves the rotation, and it comes back once it runs again."""
+    with _db(app_url, replicated(replica, pg_server, app_url), call_deadline=1, replica_retry=0.5) as db:
+        sid = db.stories.create("frozen").id
+        assert db.stories.get(sid).title == "frozen" and _reads(db) == 1
+        slowest, failures = [0.0], []
+
+        def read() -> None:
+            for _ in range(8):
+                started = time.monotonic()
+                try:
+                    assert db.stories.get(sid).title == "frozen"
+                except BaseException as exc:
+                    failures.append(exc)
+                slowest[0] = max(slowest[0], time.monotonic() - started)
+                time.sleep(0.1)
+
+        stopped = _replica_processes(replica)
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            threads = [threading.Thread(target=read) for _ in range(2)]
+            for t in threads:
+                t.start()
+            status = _out_of_rotation(db)
+            for t in threads:
+                t.join(timeout=60)
+        finally:
+            for pid in stopped:
+                os.kill(pid, signal.SIGCONT)
+        assert failures == []
+        assert slowest[0] < 3.5, slowest  # deadline (1 s) + a connection wait (1 s) + a retry
+        assert not status.in_rotation and status.reason is not None
+        replica.wait_replayed(pg_server.admin_url)
+        deadline = time.monotonic() + 15
+        while db.replica_status()[0].reads == 1 and time.monotonic() < deadline:
+            assert db.stories.get(sid).title == "frozen"
+            time.sleep(0.2)
+        assert _reads(db) > 1 and db.replica_status()[0].in_rotation
