@@ -170,11 +170,15 @@ class Query:
             cur.executemany(self.sql, bound)
             return cur.rowcount
 
-    def script(self, conn: psycopg.Connection[Any], /) -> None:
-        """Run a *script* (several statements, no parameters) in one simple-protocol round trip."""
+    def script(self, conn: psycopg.Connection[Any], /) -> int:
+        """Run a *script* (several statements, no parameters) in one simple-protocol round trip;
+        return the rows its last statement affected (0 when it reports none)."""
         self._expect(Shape.SCRIPT)
         with self._cursor(conn, tuple_row) as cur:
             cur.execute(self.sql)
+            while cur.nextset():  # to the last statement's result
+                pass
+            return max(cur.rowcount, 0)
 
     def copy_in(self, conn: psycopg.Connection[Any], types: Sequence[str],
                 rows: Iterable[Sequence[Any]], /) -> int:

@@ -384,9 +384,9 @@ def pytest_configure(config: pytest.Config) -> None:
         _EXERCISED.add(self.name)
         return bind(self, args)
 
-    def recording_script(self: Query, conn: Any, /) -> None:
+    def recording_script(self: Query, conn: Any, /) -> int:
         _EXERCISED.add(self.name)
-        script(self, conn)
+        return script(self, conn)
 
     def recording_copy_in(self: Query, conn: Any, types: Any, rows: Any, /) -> int:
         _EXERCISED.add(self.name)

@@ -894,3 +894,50 @@ def test_calibration_measures_queries_from_other_workspaces(db: Database, db_url
     set_isolation(db_url, True)
     with db.transaction(workspace=mine) as tx:
         assert tx.rag_chunks._foreign_probes(mine, 384, 20) == []
+
+
+def _count_runs(conn: psycopg.Connection[Any], args: dict[str, Any]) -> int:
+    """How many times set_search_settings' capped count ran (EXPLAIN ANALYZE loops of the scan
+    under it); 0: it was skipped."""
+    query = default_catalog()["set_search_settings"]
+    with psycopg.RawCursor(conn) as cur:
+        cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query.sql, query.bind(args))
+        row = cur.fetchone()
+    assert row is not None
+
+    def loops(node: dict[str, Any]) -> list[int]:
+        found = [int(node["Actual Loops"])] if node.get("Relation Name") == "rag_chunks" or \
+            node.get("Index Name", "").startswith("ix_rag_chunks_workspace") else []
+        return found + [n for child in node.get("Plans", []) for n in loops(child)]
+
+    scans = loops(row[0][0]["Plan"])
+    assert len(scans) == 1, scans
+    return scans[0]
+
+
+def test_an_unfiltered_search_of_a_big_calibrated_workspace_counts_nothing(db: Database, db_url: str) -> None:
+    """The route's count is skipped when the calibration proves the workspace big enough
+    (chunks measured minus every change since), and runs with a filter or once enough changed;
+    a replace that drops chunks counts them as changes."""
+    db.rag_chunks.tuning = SearchTuning(exact_threshold=50, calibration_queries=4)
+    rng = np.random.default_rng(12)
+    ws = workspace(db)
+    db.rag_chunks.add_many(ws, chunks_for("a", list(rng.normal(size=(150, 384)))))
+    [calibration] = db.rag_chunks.search_calibrations(ws)
+    assert (calibration.chunks, calibration.changed_chunks) == (150, 0)
+    args = {"workspace_id": ws, "dims": 384, "cap": 51, "content_types": None, "path_like": None}
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert _count_runs(conn, args) == 0
+        assert _count_runs(conn, {**args, "content_types": ["Code"]}) == 1
+        assert _count_runs(conn, {**args, "path_like": "src/%"}) == 1
+    plan = db.rag_chunks.explain_search(ws, rng.normal(size=384), 10)
+    assert plan.path == ("exact" if calibration.ef_search is None else "hnsw") and plan.candidates == 51
+    db.rag_chunks.tuning = SearchTuning(exact_threshold=50, auto_calibrate=False)
+    db.rag_chunks.replace_content(ws, "a", chunks_for("a", list(rng.normal(size=(60, 384)))))
+    [after] = db.rag_chunks.search_calibrations(ws)
+    assert after.changed_chunks == 60 + 90  # 60 written, 90 dropped
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert _count_runs(conn, args) == 1  # 150 - 150 changed proves nothing: counted
+    assert db.rag_chunks.explain_search(ws, rng.normal(size=384), 10).candidates == 51
+    db.rag_chunks.replace_content(ws, "a", chunks_for("a", list(rng.normal(size=(20, 384)))))
+    assert db.rag_chunks.explain_search(ws, rng.normal(size=384), 10).candidates == 20

@@ -169,7 +169,7 @@ class RagChunksRepository(RagIndexes):
             self._q("create_chunk_staging").script(conn)
             self._q("copy_chunk_staging").copy_in(conn, _COPY_TYPES, rows)
             if replace is not None:
-                self._q("delete_unstaged_chunks").script(conn)
+                count += self._q("delete_unstaged_chunks").script(conn)
             self._q("upsert_staged_chunks").script(conn)
         self._q("record_index_metadata").affected(
             conn, workspace_path=path, index_type="rag", paths=list(hashes),
