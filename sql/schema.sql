@@ -1102,10 +1102,12 @@ CREATE TABLE public.rag_search_calibrations (
     chunks integer NOT NULL,
     changed_chunks integer DEFAULT 0 NOT NULL,
     calibrated_at timestamp with time zone DEFAULT now() NOT NULL,
+    exact_below integer,
     CONSTRAINT ck_rag_search_calibrations_changed_chunks_non_negative CHECK ((changed_chunks >= 0)),
     CONSTRAINT ck_rag_search_calibrations_chunks_non_negative CHECK ((chunks >= 0)),
     CONSTRAINT ck_rag_search_calibrations_ef_search_range CHECK (((ef_search >= 1) AND (ef_search <= 1000))),
     CONSTRAINT ck_rag_search_calibrations_embedding_dims_supported CHECK ((embedding_dims = ANY (ARRAY[384, 768, 1536, 3072]))),
+    CONSTRAINT ck_rag_search_calibrations_exact_below_non_negative CHECK ((exact_below >= 0)),
     CONSTRAINT ck_rag_search_calibrations_queries_positive CHECK ((queries > 0)),
     CONSTRAINT ck_rag_search_calibrations_recall_range CHECK (((recall >= (0)::double precision) AND (recall <= (1)::double precision))),
     CONSTRAINT ck_rag_search_calibrations_recall_target_range CHECK (((recall_target > (0)::double precision) AND (recall_target <= (1)::double precision)))
@@ -1172,6 +1174,12 @@ COMMENT ON COLUMN public.rag_search_calibrations.changed_chunks IS 'Chunks writt
 COMMENT ON COLUMN public.rag_search_calibrations.calibrated_at IS 'When it was measured (database clock).';
 
 --
+-- Name: COLUMN rag_search_calibrations.exact_below; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.rag_search_calibrations.exact_below IS 'Candidates (chunks a search''s filters keep) below which the exact path answered as fast as the HNSW path at ef_search, from the latencies the calibration measured: this workspace''s searches scan exactly only below it (and below the configured exact_threshold). NULL: the configured threshold alone (no ef_search, or measured before foundation 0019).';
+
+--
 -- Name: CONSTRAINT ck_rag_search_calibrations_changed_chunks_non_negative ON rag_search_calibrations; Type: COMMENT; Schema: public; Owner: -
 --
 
@@ -1194,6 +1202,12 @@ COMMENT ON CONSTRAINT ck_rag_search_calibrations_ef_search_range ON public.rag_s
 --
 
 COMMENT ON CONSTRAINT ck_rag_search_calibrations_embedding_dims_supported ON public.rag_search_calibrations IS 'embedding_dims is 384, 768, 1536 or 3072, the sizes rag_chunks admits.';
+
+--
+-- Name: CONSTRAINT ck_rag_search_calibrations_exact_below_non_negative ON rag_search_calibrations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON CONSTRAINT ck_rag_search_calibrations_exact_below_non_negative ON public.rag_search_calibrations IS 'exact_below, when set, is 0 or more.';
 
 --
 -- Name: CONSTRAINT ck_rag_search_calibrations_queries_positive ON rag_search_calibrations; Type: COMMENT; Schema: public; Owner: -

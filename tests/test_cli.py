@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -139,12 +140,14 @@ def test_calibrate_search_measures_large_workspaces_and_shows_them(
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1] == "1 calibration(s) measured"  # the small workspace is searched exactly
     assert lines[0].startswith(f"{ws} 384-d: hnsw ef_search ")
+    assert re.search(r", exact below [\d,]+ candidates; recall@10 ", lines[0]), lines[0]
     assert "on 40 queries, target 0.5, 10,050 chunks, 0 changed since " in lines[0]
     assert main(["--url", db_url, "calibrate-search", "--show", "--workspace", ws]) == 0
     assert capsys.readouterr().out.splitlines() == [lines[0], "1 calibration(s)"]
     assert main(["--url", db_url, "calibrate-search", "--workspace", small]) == 0
     # one chunk, one probe: met at ef_search 40, kept with one step of headroom
-    assert capsys.readouterr().out.startswith(f"{small} 384-d: hnsw ef_search 100; recall@10 1.000 on 1 queries")
+    assert re.match(rf"{small} 384-d: hnsw ef_search 100, exact below \d+ candidates; recall@10 1.000 on 1 queries",
+                    capsys.readouterr().out)
 
 
 def test_version_and_options_after_the_subcommand(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:

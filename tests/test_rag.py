@@ -941,3 +941,35 @@ def test_an_unfiltered_search_of_a_big_calibrated_workspace_counts_nothing(db: D
     assert db.rag_chunks.explain_search(ws, rng.normal(size=384), 10).candidates == 51
     db.rag_chunks.replace_content(ws, "a", chunks_for("a", list(rng.normal(size=(20, 384)))))
     assert db.rag_chunks.explain_search(ws, rng.normal(size=384), 10).candidates == 20
+
+
+def test_a_calibrated_workspace_below_the_exact_threshold_takes_the_faster_hnsw_path(db: Database) -> None:
+    """6,000 chunks, under the default exact_threshold (10,000): uncalibrated, a search scans
+    them all exactly. The calibration (from calibrate_from, 1,000 chunks) measures what the
+    exact scan costs against the HNSW path and records the candidates at which they cost the
+    same; above them the workspace's searches take the index, below them (a filter keeping a
+    few chunks) the exact scan."""
+    assert SearchTuning().exact_threshold == 10_000 and SearchTuning().calibration_floor == 1_000
+    rng = np.random.default_rng(31)
+    big, small = workspace(db, "/src/big"), workspace(db, "/src/small")
+    vectors = _clustered(rng, 6000, range(0, 40))
+    chunks = [Chunk(content=f"c{i}", embedding=v, chunk_index=i % 50, content_id=f"d{i // 50}",
+                    content_type="Markdown" if i < 40 else "Code") for i, v in enumerate(vectors)]
+    with db.rag_chunks.bulk_load(384):  # the build at its end calibrates what passed the floor
+        db.rag_chunks.add_many(big, chunks)
+        db.rag_chunks.add_many(small, chunks_for("s", list(_clustered(rng, 800, range(40, 80)))))
+    assert db.rag_chunks.search_calibrations(small) == []  # 800: under calibrate_from
+    [calibration] = db.rag_chunks.search_calibrations(big)
+    assert calibration.ef_search is not None and calibration.exact_below is not None
+    assert 0 < calibration.exact_below < 6000, calibration  # exact at 6,000 costs more than HNSW
+    query = _clustered(rng, 1, range(0, 40))[0]
+    plan = db.rag_chunks.explain_search(big, query, 10)
+    assert plan.path == "hnsw" and plan.ef_search == max(calibration.ef_search, 20)
+    assert plan.reason == (f"more than {calibration.exact_below} candidates (the threshold its "
+                           f"calibration measured)")
+    few = db.rag_chunks.explain_search(big, query, 10, content_types=["Markdown"])
+    assert few.path == "exact" and few.candidates == 40
+    truth = {h.id for h in db.rag_chunks.search(big, query, 10, exact=True)}
+    assert len(truth & {h.id for h in db.rag_chunks.search(big, query, 10)}) >= 9
+    plan = db.rag_chunks.explain_search(small, query, 10)
+    assert plan.path == "exact" and plan.reason == "800 candidates, at most 10000"

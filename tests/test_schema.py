@@ -327,6 +327,8 @@ CHECKS = [
     ("UPDATE rag_search_calibrations SET chunks = -1", "ck_rag_search_calibrations_chunks_non_negative"),
     ("UPDATE rag_search_calibrations SET changed_chunks = -1",
      "ck_rag_search_calibrations_changed_chunks_non_negative"),
+    ("UPDATE rag_search_calibrations SET exact_below = -1",
+     "ck_rag_search_calibrations_exact_below_non_negative"),
 ]
 
 

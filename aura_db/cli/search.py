@@ -44,8 +44,10 @@ def cmd_calibrate_search(args: argparse.Namespace, out: Out) -> int:
         measured = (f"recall@10 {c.recall:.3f} on {c.queries} queries, target {c.recall_target:g}, "
                     f"{c.chunks:,} chunks, {c.changed_chunks:,} changed since "
                     f"{c.calibrated_at:%Y-%m-%d %H:%M}")
-        route = f"hnsw ef_search {c.ef_search}" if c.ef_search else (
+        route = (f"hnsw ef_search {c.ef_search}" if c.ef_search else
                  "exact (no faster ef_search met the target)")
+        if c.exact_below is not None:
+            route += f", exact below {c.exact_below:,} candidates"
         out(f"{c.workspace_id} {c.embedding_dims}-d: {route}; {measured}")
     out(f"{len(done)} calibration(s)" + ("" if args.show else " measured"))
     return 0
@@ -60,7 +62,7 @@ def register(sub: Any) -> None:
     p = add("calibrate-search", "measure the HNSW recall of large workspaces and record the "
             "ef_search (or exact path) their vector searches use")
     p.add_argument("--workspace", metavar="ID", help="only this workspace (default: every workspace "
-                   "above the exact-search threshold, for each embedding size with an index)")
+                   "above calibrate_from, 1,000 chunks, for each embedding size with an index)")
     p.add_argument("--recall-target", metavar="X", type=float, help="recall@10 to meet (default 0.95)")
     p.add_argument("--show", action="store_true", help="print the recorded calibrations, measure nothing")
     progress_arg(p)

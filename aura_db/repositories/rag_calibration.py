@@ -41,7 +41,10 @@ class SearchCalibration:
     calibration's queries faster. ``recall`` is the HNSW path's mean top-10 recall at
     ``ef_search`` (at the widest one tried when None), the lower of the workspace's own and
     other workspaces' queries. ``changed_chunks``: chunks written or deleted since; past
-    ``chunks / 2`` the next ingest measures again."""
+    ``chunks / 2`` the next ingest measures again. ``exact_below``: the candidates at which the
+    exact scan costs what the HNSW path at ``ef_search`` does, from the latencies measured
+    (exact grows with the candidates, HNSW barely): the workspace's searches scan exactly only
+    below it (and below :attr:`SearchTuning.exact_threshold`); None without an ef_search."""
 
     workspace_id: str
     embedding_dims: int
@@ -51,6 +54,7 @@ class SearchCalibration:
     queries: int
     chunks: int
     changed_chunks: int
+    exact_below: int | None
     calibrated_at: datetime
 
     @property
@@ -141,19 +145,22 @@ class RagCalibration(RagSearch):
         probes = sum(map(len, groups))
         with Tracker(progress, f"calibrate {workspace_id} ({dims}-d)",
                      probes * (1 + len(self.tuning.ef_ladder)), "searches") as tracker:
-            ef, recall = self._measure(workspace_id, groups, min(10, chunks), target,
-                                       headroom=given is None, tracker=tracker)
+            ef, recall, cost = self._measure(workspace_id, groups, min(10, chunks), target,
+                                             headroom=given is None, tracker=tracker)
+        # exact costs ~ chunks x cost per candidate: equal to the HNSW path at chunks x ratio
+        below = None if ef is None else min(int(chunks * cost), 2**31 - 1)
         with self._conn() as conn:
             return self._q("save_search_calibration").one(
                 conn, _calibration, workspace_id=workspace_id, embedding_dims=dims, ef_search=ef,
-                recall=recall, recall_target=target, queries=probes, chunks=chunks)
+                recall=recall, recall_target=target, queries=probes, chunks=chunks, exact_below=below)
 
     def _measure(self, workspace_id: str, groups: Sequence[Sequence[Any]], limit: int, target: float,
-                 *, headroom: bool, tracker: Tracker) -> tuple[int | None, float]:
-        """(ef_search, recall): the first ladder step whose recall meets ``target`` in every
-        group of queries (with ``headroom``, the step after it), unless the exact path answered
-        the same queries faster; (None, recall at the widest step) when no step meets it.
-        ``recall`` is the lowest of the groups' mean recalls."""
+                 *, headroom: bool, tracker: Tracker) -> tuple[int | None, float, float]:
+        """(ef_search, recall, cost): the first ladder step whose recall meets ``target`` in
+        every group of queries (with ``headroom``, the step after it; at the widest step, only
+        when it is faster than the exact path); (None, recall at the widest step, ...) when no
+        step meets it. ``recall`` is the lowest of the groups' mean recalls; ``cost`` the time
+        of the HNSW path at that step over that of the exact path on the same queries."""
         tracker.update(0, phase="exact top 10")
         probes = [q for group in groups for q in group]
         started = time.perf_counter()
@@ -184,9 +191,10 @@ class RagCalibration(RagSearch):
             last = step == len(self.tuning.ef_ladder)
             if all(met[1:]) and (met[0] if not headroom else own_passed or (last and met[0])):
                 # the widest step may be slower than the exact path, which is exact
-                return (None, recall) if last and exact_time < hnsw_time else (ef, recall)
+                cost = hnsw_time / max(exact_time, 1e-9)
+                return (None, recall, cost) if last and cost > 1 else (ef, recall, cost)
             own_passed = own_passed or met[0]
-        return None, recall
+        return None, recall, hnsw_time / max(exact_time, 1e-9)
 
     def _foreign_probes(self, workspace_id: str, dims: int, n: int) -> list[np.ndarray[Any, Any]]:
         """Up to ``n`` chunks of other workspaces, as queries (none when the workspace scope
@@ -200,15 +208,15 @@ class RagCalibration(RagSearch):
 
     @idempotent
     def calibrate_workspaces(self, dims: int, *, progress: Progress | None = None) -> list[SearchCalibration]:
-        """Calibrate every workspace holding more than :attr:`SearchTuning.exact_threshold`
-        chunks of ``dims`` dimensions (those whose searches take that HNSW index), largest
+        """Calibrate every workspace holding more than :attr:`SearchTuning.calibration_floor`
+        chunks of ``dims`` dimensions (those whose searches may take that HNSW index), largest
         first; done after every index build when :attr:`SearchTuning.auto_calibrate`.
         ``progress`` hears each workspace's calibration."""
         check_dims(dims)
         check_progress(progress, _T)
         with self._conn() as conn:
             names = self._q("workspaces_to_calibrate").many(
-                conn, tuple_row, dims=dims, threshold=self.tuning.exact_threshold)
+                conn, tuple_row, dims=dims, threshold=self.tuning.calibration_floor)
         return [self.calibrate_search(name, dims, progress=progress) for (name,) in names]
 
     @reads

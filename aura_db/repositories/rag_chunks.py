@@ -133,7 +133,7 @@ class RagChunksRepository(RagIndexes):
             tracker.update(0, phase="checking")
             rows, dims = validate_chunks(workspace_id, chunks, replace)
             hashes = content_hashes(rows, replace, content_hash)
-            threshold = self.tuning.exact_threshold
+            threshold = self.tuning.calibration_floor
             tracker.update(0, phase="sending", total=len(rows))
             with self._conn() as conn:
                 owned = own_call(conn)

@@ -29,11 +29,17 @@ EXACT_FALLBACK = Route("exact", None, 0, False, "the HNSW path returned fewer ro
 
 
 def decide(before: dict[str, Any], index: str, threshold: int, ef_for: Callable[[int | None], int],
-           exact: bool | None, ef_search: int | None) -> Route:
+           exact: bool | None, ef_search: int | None, *, limit: int = 1) -> Route:
     """The route: ``exact``/``ef_search`` as the caller forced them, else exact while the HNSW
-    ``index`` is missing or invalid, for at most ``threshold`` candidates, or when the calibration
-    found no ef_search meeting the recall target; HNSW otherwise (``ef_for(calibrated ef)``)."""
+    ``index`` is missing or invalid, for at most ``threshold`` candidates (lowered to the
+    workspace's calibrated ``exact_below`` when it has one; never below ``limit``), or when the
+    calibration found no ef_search meeting the recall target; HNSW otherwise
+    (``ef_for(calibrated ef)``)."""
     count, calibrated = int(before["candidates"]), bool(before["calibrated"])
+    below = before.get("calibrated_exact_below")
+    measured = below is not None and below < threshold
+    threshold = max(min(threshold, below) if below is not None else threshold, limit)
+    which = " (the threshold its calibration measured)" if measured else ""
     if exact is not None:
         reason = f"{'exact' if exact else 'hnsw'} asked for"
         if not exact and not before["index_ready"]:
@@ -41,11 +47,11 @@ def decide(before: dict[str, Any], index: str, threshold: int, ef_for: Callable[
     elif not before["index_ready"]:
         exact, reason = True, f"{index} is missing or being built (a bulk load drops it)"
     elif count <= threshold:
-        exact, reason = True, f"{count} candidates, at most {threshold}"
+        exact, reason = True, f"{count} candidates, at most {threshold}{which}"
     elif calibrated and before["calibrated_ef"] is None:
         exact, reason = True, "the calibration found no ef_search meeting the recall target"
     else:
-        exact, reason = False, f"more than {threshold} candidates"
+        exact, reason = False, f"more than {threshold} candidates{which}"
     if exact:
         return Route("exact", None, count, calibrated, reason)
     ef = ef_search if ef_search is not None else ef_for(before["calibrated_ef"])

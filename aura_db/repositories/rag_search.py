@@ -129,9 +129,14 @@ class SearchTuning:
     """How searches route, how wide the HNSW path searches, and how that width is calibrated.
 
     ``exact_threshold``: workspaces (after filters) with at most this many chunks are searched
-    exactly. Measured on 2 cores with 768-d chunks: exact ~2.3 µs per chunk (16k chunks: 37 ms),
-    HNSW with iterative scans 4-15 ms whatever the size, so 10,000 (~20 ms) keeps the worst
-    exact search near the cost of a wide HNSW one while giving recall 1.0 below it.
+    exactly unless their calibration measured a lower threshold (``exact_below``: the
+    candidates at which the exact scan costs what the HNSW path at its ef_search does, often
+    ~1,000 at 768-d). Measured on 2 cores with 768-d chunks: exact ~2.3 µs per chunk (16k
+    chunks: 37 ms), HNSW with iterative scans 2-15 ms whatever the size, so 10,000 (~20 ms) is
+    the most an uncalibrated workspace pays for recall 1.0.
+    ``calibrate_from``: workspaces with more chunks than this (or than ``exact_threshold``,
+    when lower) are calibrated, so that those between it and ``exact_threshold`` can take the
+    HNSW path where it is faster.
     ``ef_search``: HNSW candidate list of a workspace that has no calibration (raised to
     ``2 * limit`` for large limits). 100 gives recall@10 >= 0.95 on embedding-like (low
     intrinsic dimension) data; uniformly random 768-d vectors are the worst case (recall@10
@@ -144,18 +149,25 @@ class SearchTuning:
     ``calibration_queries``: queries per calibration (each costs one exact search and one
     HNSW search per ef_search tried). ``ef_ladder``: the ef_search values tried, in order.
     ``auto_calibrate``: calibrate after index builds, when an ingest takes a workspace past
-    ``exact_threshold``, and when one finds more chunks changed since the last calibration than
+    :attr:`calibration_floor`, and when one finds more chunks changed since the last calibration than
     half of those it measured (seconds of work at 10-20k chunks, ~15 s at 100k; off: call
     calibrate_search yourself).
     """
 
     exact_threshold: int = 10_000
+    calibrate_from: int = 1_000
     ef_search: int = 100
     max_scan_tuples: int = 20_000
     recall_target: float = 0.95
     calibration_queries: int = 40
     ef_ladder: tuple[int, ...] = (40, 100, 200, 400, 1000)
     auto_calibrate: bool = True
+
+    @property
+    def calibration_floor(self) -> int:
+        """Workspaces with more chunks than this are calibrated: ``calibrate_from``, or
+        ``exact_threshold`` when that is lower."""
+        return min(self.calibrate_from, self.exact_threshold)
 
     def ef_for(self, limit: int, base: int | None = None) -> int:
         return min(1000, max(self.ef_search if base is None else base, 2 * limit))
@@ -339,8 +351,8 @@ class RagSearch(Repository):
 
     def _route(self, before: dict[str, Any], req: _Request, exact: bool | None,
                ef_search: int | None) -> Route:
-        return decide(before, index_name(req.dims), max(self.tuning.exact_threshold, req.limit),
-                      lambda base: self.tuning.ef_for(req.limit, base), exact, ef_search)
+        return decide(before, index_name(req.dims), self.tuning.exact_threshold,
+                      lambda base: self.tuning.ef_for(req.limit, base), exact, ef_search, limit=req.limit)
 
     def _request(self, workspace_id: str, embedding: object, limit: int,
                  content_types: Sequence[RagContentType | str] | None,

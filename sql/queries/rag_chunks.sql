@@ -221,11 +221,12 @@ ORDER BY count(*) DESC, workspace_id;
 -- name: save_search_calibration^
 -- Record (or replace) the calibration of one workspace and embedding size; no change since.
 INSERT INTO rag_search_calibrations AS k
-    (workspace_id, embedding_dims, ef_search, recall, recall_target, queries, chunks)
+    (workspace_id, embedding_dims, ef_search, recall, recall_target, queries, chunks, exact_below)
 VALUES (%(workspace_id)s, %(embedding_dims)s, %(ef_search)s, %(recall)s, %(recall_target)s,
-        %(queries)s, %(chunks)s)
+        %(queries)s, %(chunks)s, %(exact_below)s)
 ON CONFLICT (workspace_id, embedding_dims) DO UPDATE SET
     ef_search = EXCLUDED.ef_search,
+    exact_below = EXCLUDED.exact_below,
     recall = EXCLUDED.recall,
     recall_target = EXCLUDED.recall_target,
     queries = EXCLUDED.queries,
@@ -233,12 +234,12 @@ ON CONFLICT (workspace_id, embedding_dims) DO UPDATE SET
     changed_chunks = 0,
     calibrated_at = now()
 RETURNING workspace_id, embedding_dims, ef_search, recall, recall_target, queries, chunks,
-          changed_chunks, calibrated_at;
+          changed_chunks, exact_below, calibrated_at;
 
 -- name: list_search_calibrations
 -- The calibrations of one workspace (every workspace when %(workspace_id)s is NULL).
 SELECT workspace_id, embedding_dims, ef_search, recall, recall_target, queries, chunks,
-       changed_chunks, calibrated_at
+       changed_chunks, exact_below, calibrated_at
 FROM rag_search_calibrations
 WHERE %(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s
 ORDER BY workspace_id, embedding_dims;
@@ -291,13 +292,15 @@ SELECT aura_reindex_search_index(%(dims)s, %(m)s, %(ef_construction)s)::text;
 -- ix_rag_chunks_workspace_content_type, so that the planner reads at most %(cap)s entries of that
 -- index instead of scanning the table until it has found them (it did in a workspace holding a
 -- third of the chunks: 7 ms of a 13 ms search), and the workspace's
--- calibration for embeddings of %(dims)s dimensions: whether there is one, and its ef_search
--- (NULL in a calibration: the HNSW path did not meet the recall target, search exactly), and
+-- calibration for embeddings of %(dims)s dimensions: whether there is one, its ef_search
+-- (NULL in a calibration: the HNSW path did not meet the recall target, search exactly) and
+-- its exact_below (the candidates below which the exact path is as fast), and
 -- whether that size's HNSW index exists and is valid (a bulk load drops it; a concurrent build
 -- leaves it invalid until it ends): without it the search takes the exact path.
--- Unfiltered, a calibrated workspace that certainly holds %(cap)s rows or more is not counted:
--- it held `chunks` when measured and at most `changed_chunks` of them went since (every write
--- and delete counts), so the count's index read is skipped on the most common search.
+-- Unfiltered, a calibrated workspace that certainly holds more rows than its threshold (the
+-- lower of %(cap)s - 1 and its calibrated exact_below) is not counted: it held `chunks` when
+-- measured and at most `changed_chunks` of them went since (every write and delete counts), so
+-- the count's index read is skipped on the most common search.
 WITH before AS MATERIALIZED (
     SELECT current_setting('plan_cache_mode') AS plan_cache_mode,
            current_setting('hnsw.ef_search') AS ef_search,
@@ -310,8 +313,9 @@ WITH before AS MATERIALIZED (
 SELECT before.*,
        set_config('plan_cache_mode', 'force_custom_plan', true) AS now_plan_cache_mode,
        CASE WHEN %(content_types)s::text[] IS NULL AND %(path_like)s::text IS NULL
-                 AND k.chunks::bigint - k.changed_chunks >= %(cap)s
-            THEN %(cap)s::bigint
+                 AND k.chunks::bigint - k.changed_chunks
+                     > least(%(cap)s::bigint - 1, coalesce(k.exact_below, %(cap)s::bigint - 1))
+            THEN least(k.chunks::bigint - k.changed_chunks, %(cap)s::bigint)
             ELSE (SELECT count(*) FROM (
                 SELECT 1 FROM rag_chunks
                 WHERE workspace_id = %(workspace_id)s
@@ -322,6 +326,7 @@ SELECT before.*,
        END AS candidates,
        k.workspace_id IS NOT NULL AS calibrated,
        k.ef_search AS calibrated_ef,
+       k.exact_below AS calibrated_exact_below,
        coalesce((SELECT i.indisvalid AND i.indisready FROM pg_index i
                  WHERE i.indexrelid = to_regclass('ix_rag_chunks_embedding_' || %(dims)s::int)),
                 false) AS index_ready
