@@ -37,6 +37,10 @@ class AuraRag(Protocol):
         """The path a default search takes: "exact" or "hnsw"."""
         ...
 
+    def calibrate(self, workspace_id: str, dims: int) -> str:
+        """Measure the workspace's search route (when this tree can); a note for the report."""
+        ...
+
 
 def default_ef_search() -> int:
     """The ef_search aura-db's search uses by default (pgvector's own default is 40)."""
@@ -81,6 +85,15 @@ class _Repository:
     def route(self, workspace_id: str, vector: Any, k: int) -> str:
         return str(self.repo.explain_search(workspace_id, vector, k).path)
 
+    def calibrate(self, workspace_id: str, dims: int) -> str:
+        """Calibrate the workspace as an index build through the repository would have (the
+        bench builds the index itself), and say what was recorded."""
+        c = self.repo.calibrate_search(workspace_id, dims)
+        below = getattr(c, "exact_below", None)
+        return (f"calibrated after the load, as the repository's index builds do: ef_search "
+                f"{c.ef_search or 'none (exact)'}, recall {c.recall:.3f} on {c.queries} queries"
+                + ("" if below is None else f", exact scan below {below:,} candidates"))
+
 
 class _Fallback:
     label = "fallback (binary COPY / HNSW query through aura-db's pool)"
@@ -108,3 +121,6 @@ class _Fallback:
 
     def route(self, workspace_id: str, vector: Any, k: int) -> str:
         return "hnsw"
+
+    def calibrate(self, workspace_id: str, dims: int) -> str:
+        return "no calibration in this tree"

@@ -146,11 +146,13 @@ def search(bench: Bench) -> list[Case]:
     ef = default_ef_search()
     head = Case("search", f"top-{K} of {size.search_rows:,} x {DIMS}, ef_search={ef}", "query", notes=[
         f"HNSW index (m=16, ef_construction=64) built in {build:.1f} s after the load",
-        f"aura-db's default search: counts the workspace's chunks (up to its exact threshold), "
-        f"then the exact or the HNSW path (ef_search={ef}, iterative scan) in a rolled-back "
+        f"aura-db's default search: counts the workspace's chunks (up to its exact threshold; "
+        f"not at all when its calibration proves it larger), then the exact or the HNSW path "
+        f"(ef_search={ef}, iterative scan) in a rolled-back "
         f"transaction; the peers send aura-db's HNSW statement with the same settings "
         f"(ef_search, iterative scan, planner forced onto the index) set once per session",
         "recall@10 against an exact numpy cosine search of the same vectors"])
+    head.notes.insert(0, aura_rag(bench.db).calibrate(workspace, DIMS))
     route = aura_rag(bench.db).route(workspace, queries[0], K)
     head.notes.insert(0, f"aura-db's default search took the {route} path at this size")
     with _peer_settings(bench, ef):
