@@ -11,7 +11,8 @@ import pytest
 from psycopg import sql
 
 from aura_db import AuraError, Database
-from aura_db.repositories.rows import typed_row
+from aura_db.repositories.rows import member, typed_row
+from aura_db.repositories.stories import StoryStatus
 
 
 class Colour(enum.StrEnum):
@@ -69,3 +70,10 @@ def test_every_select_star_repository_survives_an_added_column(db: Database,
     assert db.stories.get(story.id).title == "added" and len(db.stories.list()) == 1
     step = db.story_steps.add(story.id, name="s", capability="c")
     assert db.story_steps.start(step.id).status == "Running"
+
+
+def test_member_is_the_enum_call_at_a_dict_lookup() -> None:
+    assert member(StoryStatus, "Created") is StoryStatus("Created")
+    assert member(StoryStatus, StoryStatus("Failed")) is StoryStatus("Failed")
+    with pytest.raises(ValueError, match="'Nope' is not a valid StoryStatus"):
+        member(StoryStatus, "Nope")

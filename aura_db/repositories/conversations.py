@@ -15,6 +15,7 @@ from ..errors import ConcurrencyConflict, InvalidValue, NotFound
 from .base import Repository, not_found, reads, writes
 from .checks import check_enum, check_int, check_items, check_number, check_text, check_uuid, escape_like
 from .cursors import Page, decode_cursor, encode_cursor, newest_first_page, resume_below
+from .rows import member
 
 __all__ = [
     "ConversationRow",
@@ -74,7 +75,7 @@ class MessageRow:
     created_at: datetime
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "role", MessageRole(self.role))
+        object.__setattr__(self, "role", member(MessageRole, self.role))
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,7 @@ class RagContextRow:
 
     def __post_init__(self) -> None:
         if self.content_type is not None:
-            object.__setattr__(self, "content_type", RagContentType(self.content_type))
+            object.__setattr__(self, "content_type", member(RagContentType, self.content_type))
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from .checks import (
     check_uuid,
 )
 from .cursors import Page, newest_first_page, resume_below
+from .rows import member
 
 __all__ = [
     "AgentExecution",
@@ -114,7 +115,7 @@ class ToolExecutionRow:
     completed_at: datetime | None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "status", ToolStatus(self.status))
+        object.__setattr__(self, "status", member(ToolStatus, self.status))
 
 
 _agent_row = class_row(AgentExecutionRow)

@@ -16,6 +16,7 @@ from psycopg.rows import class_row, tuple_row
 from ..errors import InvalidValue
 from .base import Repository, idempotent, reads, writes
 from .checks import check_datetime, check_enum, check_items, check_text, show
+from .rows import member
 from .workspaces import normalize_path
 
 __all__ = ["FileChanges", "IndexMetadataRepository", "IndexMetadataRow", "IndexType"]
@@ -38,7 +39,7 @@ class IndexMetadataRow:
     index_type: IndexType
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "index_type", IndexType(self.index_type))
+        object.__setattr__(self, "index_type", member(IndexType, self.index_type))
 
 
 @dataclass(frozen=True, slots=True)

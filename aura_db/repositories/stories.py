@@ -27,7 +27,7 @@ from .checks import (
     show,
 )
 from .cursors import Page, decode_cursor, encode_cursor
-from .rows import typed_row
+from .rows import member, typed_row
 from .story_steps import StepDetail, step_row, task_row
 
 __all__ = ["TRANSITIONS", "StoriesRepository", "StoryDetail", "StoryRow", "StoryStatus"]
@@ -103,7 +103,7 @@ class StoryRow:
     version: int
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "status", StoryStatus(self.status))
+        object.__setattr__(self, "status", member(StoryStatus, self.status))
 
 
 _row = typed_row(StoryRow)

@@ -15,7 +15,7 @@ from psycopg.rows import tuple_row
 from ..errors import ConcurrencyConflict, InvalidTransition, InvalidValue
 from .base import Repository, not_found, reads, writes
 from .checks import check_enum, check_int, check_items, check_json, check_text, check_uuid, show
-from .rows import typed_row
+from .rows import member, typed_row
 
 __all__ = ["StepDetail", "StepStatus", "StoryStepRow", "StoryStepsRepository", "StoryTaskRow"]
 
@@ -64,7 +64,7 @@ class StoryStepRow:
     version: int
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "status", StepStatus(self.status))
+        object.__setattr__(self, "status", member(StepStatus, self.status))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ class StoryTaskRow:
     updated_at: datetime
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "status", StepStatus(self.status))
+        object.__setattr__(self, "status", member(StepStatus, self.status))
 
 
 @dataclass(frozen=True, slots=True)
