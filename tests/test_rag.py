@@ -34,7 +34,7 @@ def unit(rng: np.random.Generator, dims: int) -> np.ndarray[Any, Any]:
 
 def near(rng: np.random.Generator, v: np.ndarray[Any, Any], noise: float = 0.05) -> np.ndarray[Any, Any]:
     w = v + rng.normal(scale=noise / np.sqrt(v.size), size=v.size).astype(np.float32)
-    return w / np.linalg.norm(w)
+    return np.asarray(w / np.linalg.norm(w))
 
 
 def chunks_for(content_id: str, vectors: list[Any], **kw: Any) -> list[Chunk]:
@@ -640,7 +640,8 @@ def test_search_filters_min_score_and_fallback(db: Database, monkeypatch: pytest
                     source_path=f"src/{'a_b' if i % 2 else 'axb'}/f{i}.py", content_type="Code" if i < 40 else "Markdown")
               for i in range(60)]
     db.rag_chunks.add_many(ws, chunks)
-    assert {h.source_path.split("/")[1] for h in db.rag_chunks.search(ws, q, 60, path_prefix="src/a_b/")} == {"a_b"}
+    assert {(h.source_path or "").split("/")[1]
+            for h in db.rag_chunks.search(ws, q, 60, path_prefix="src/a_b/")} == {"a_b"}
     assert len(db.rag_chunks.search(ws, q, 60, path_prefix="src/a_b/")) == 30
     assert {h.content_type for h in db.rag_chunks.search(ws, q, 60, content_types="Markdown")} == {"Markdown"}
     scored = db.rag_chunks.search(ws, q, 60, min_score=0.8)
@@ -860,7 +861,7 @@ def _clustered(rng: np.random.Generator, count: int, clusters: range) -> np.ndar
     centres = np.random.default_rng(54321).standard_normal((256, 64)).astype(np.float32)
     latent = centres[rng.choice(np.array(clusters), count)] + 0.6 * rng.standard_normal((count, 64))
     v = latent.astype(np.float32) @ basis + 0.5 * rng.standard_normal((count, 384)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
+    return np.asarray(v / np.linalg.norm(v, axis=1, keepdims=True))
 
 
 def test_calibration_measures_queries_from_other_workspaces(db: Database, db_url: str) -> None:
