@@ -1177,7 +1177,7 @@ COMMENT ON COLUMN public.rag_search_calibrations.calibrated_at IS 'When it was m
 -- Name: COLUMN rag_search_calibrations.exact_below; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.rag_search_calibrations.exact_below IS 'Candidates (chunks a search''s filters keep) below which the exact path answered as fast as the HNSW path at ef_search, from the latencies the calibration measured: this workspace''s searches scan exactly only below it (and below the configured exact_threshold). NULL: the configured threshold alone (no ef_search, or measured before foundation 0019).';
+COMMENT ON COLUMN public.rag_search_calibrations.exact_below IS 'Chunks at which an unfiltered exact scan costs what the HNSW path at ef_search does, from the latencies the calibration measured. This workspace''s searches scan exactly up to sqrt(exact_below * chunks) candidates (exact_below unfiltered), never above the configured exact_threshold. NULL: the configured threshold alone (no ef_search, or measured before foundation 0019).';
 
 --
 -- Name: CONSTRAINT ck_rag_search_calibrations_changed_chunks_non_negative ON rag_search_calibrations; Type: COMMENT; Schema: public; Owner: -

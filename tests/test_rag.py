@@ -5,6 +5,7 @@ recall against exact scans (also once statements are prepared), hybrid RRF, main
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import threading
 import time
@@ -948,8 +949,8 @@ def test_a_calibrated_workspace_below_the_exact_threshold_takes_the_faster_hnsw_
     """6,000 chunks, under the default exact_threshold (10,000): uncalibrated, a search scans
     them all exactly. The calibration (from calibrate_from, 1,000 chunks) measures what the
     exact scan costs against the HNSW path and records the candidates at which they cost the
-    same; above them the workspace's searches take the index, below them (a filter keeping a
-    few chunks) the exact scan."""
+    same; the workspace's searches take the index above its own threshold, the exact scan below
+    it (a filter keeping a few chunks)."""
     assert SearchTuning().exact_threshold == 10_000 and SearchTuning().calibration_floor == 1_000
     rng = np.random.default_rng(31)
     big, small = workspace(db, "/src/big"), workspace(db, "/src/small")
@@ -964,12 +965,16 @@ def test_a_calibrated_workspace_below_the_exact_threshold_takes_the_faster_hnsw_
     assert calibration.ef_search is not None and calibration.exact_below is not None
     assert 0 < calibration.exact_below < 6000, calibration  # exact at 6,000 costs more than HNSW
     query = _clustered(rng, 1, range(0, 40))[0]
+    # its own threshold: unfiltered (n = N) the exact scan pays off below exact_below; a filter
+    # keeping n of N makes the exact scan cheaper and the HNSW path dearer: sqrt(exact_below * N)
+    own = math.isqrt(calibration.exact_below * 6000)
     plan = db.rag_chunks.explain_search(big, query, 10)
     assert plan.path == "hnsw" and plan.ef_search == max(calibration.ef_search, 20)
-    assert plan.reason == (f"more than {calibration.exact_below} candidates (the threshold its "
-                           f"calibration measured)")
+    assert plan.reason == f"more than {own} candidates (the threshold its calibration measured)"
+    assert plan.candidates == 6000  # not counted: the calibration proves it is bigger
     few = db.rag_chunks.explain_search(big, query, 10, content_types=["Markdown"])
     assert few.path == "exact" and few.candidates == 40
+    assert few.reason == f"40 candidates, at most {own} (the threshold its calibration measured)"
     truth = {h.id for h in db.rag_chunks.search(big, query, 10, exact=True)}
     assert len(truth & {h.id for h in db.rag_chunks.search(big, query, 10)}) >= 9
     plan = db.rag_chunks.explain_search(small, query, 10)

@@ -43,8 +43,11 @@ class SearchCalibration:
     other workspaces' queries. ``changed_chunks``: chunks written or deleted since; past
     ``chunks / 2`` the next ingest measures again. ``exact_below``: the candidates at which the
     exact scan costs what the HNSW path at ``ef_search`` does, from the latencies measured
-    (exact grows with the candidates, HNSW barely): the workspace's searches scan exactly only
-    below it (and below :attr:`SearchTuning.exact_threshold`); None without an ef_search."""
+    (exact grows with the candidates, HNSW barely). The workspace's own threshold follows from
+    it: a filter keeping n of its N chunks makes the exact scan cost n/N of the unfiltered one
+    and the HNSW path N/n times more, so its searches scan exactly up to sqrt(exact_below * N)
+    candidates (exact_below unfiltered), and never above
+    :attr:`SearchTuning.exact_threshold`; None without an ef_search."""
 
     workspace_id: str
     embedding_dims: int

@@ -32,13 +32,14 @@ def decide(before: dict[str, Any], index: str, threshold: int, ef_for: Callable[
            exact: bool | None, ef_search: int | None, *, limit: int = 1) -> Route:
     """The route: ``exact``/``ef_search`` as the caller forced them, else exact while the HNSW
     ``index`` is missing or invalid, for at most ``threshold`` candidates (lowered to the
-    workspace's calibrated ``exact_below`` when it has one; never below ``limit``), or when the
+    workspace's own threshold, from its calibrated ``exact_below``, when it has one; never
+    below ``limit``), or when the
     calibration found no ef_search meeting the recall target; HNSW otherwise
     (``ef_for(calibrated ef)``)."""
     count, calibrated = int(before["candidates"]), bool(before["calibrated"])
-    below = before.get("calibrated_exact_below")
-    measured = below is not None and below < threshold
-    threshold = max(min(threshold, below) if below is not None else threshold, limit)
+    own = before.get("calibrated_threshold")
+    measured = own is not None and own < threshold
+    threshold = max(min(threshold, own) if own is not None else threshold, limit)
     which = " (the threshold its calibration measured)" if measured else ""
     if exact is not None:
         reason = f"{'exact' if exact else 'hnsw'} asked for"

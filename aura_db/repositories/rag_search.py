@@ -129,11 +129,12 @@ class SearchTuning:
     """How searches route, how wide the HNSW path searches, and how that width is calibrated.
 
     ``exact_threshold``: workspaces (after filters) with at most this many chunks are searched
-    exactly unless their calibration measured a lower threshold (``exact_below``: the
-    candidates at which the exact scan costs what the HNSW path at its ef_search does, often
-    ~1,000 at 768-d). Measured on 2 cores with 768-d chunks: exact ~2.3 µs per chunk (16k
-    chunks: 37 ms), HNSW with iterative scans 2-15 ms whatever the size, so 10,000 (~20 ms) is
-    the most an uncalibrated workspace pays for recall 1.0.
+    exactly unless their calibration gave them a lower threshold of their own (from
+    ``exact_below``, the candidates at which the exact scan costs what the HNSW path at its
+    ef_search does, often ~1,000 at 768-d; sqrt(exact_below * chunks) under a filter).
+    Measured on 2 cores with 768-d chunks: exact ~2.3 µs per chunk (16k chunks: 37 ms), HNSW
+    with iterative scans 2-15 ms whatever the size, so 10,000 (~20 ms) is the most an
+    uncalibrated workspace pays for recall 1.0.
     ``calibrate_from``: workspaces with more chunks than this (or than ``exact_threshold``,
     when lower) are calibrated, so that those between it and ``exact_threshold`` can take the
     HNSW path where it is faster.

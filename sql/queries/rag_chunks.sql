@@ -294,13 +294,18 @@ SELECT aura_reindex_search_index(%(dims)s, %(m)s, %(ef_construction)s)::text;
 -- third of the chunks: 7 ms of a 13 ms search), and the workspace's
 -- calibration for embeddings of %(dims)s dimensions: whether there is one, its ef_search
 -- (NULL in a calibration: the HNSW path did not meet the recall target, search exactly) and
--- its exact_below (the candidates below which the exact path is as fast), and
+-- its own threshold (from exact_below, see below), and
 -- whether that size's HNSW index exists and is valid (a bulk load drops it; a concurrent build
 -- leaves it invalid until it ends): without it the search takes the exact path.
--- Unfiltered, a calibrated workspace that certainly holds more rows than its threshold (the
--- lower of %(cap)s - 1 and its calibrated exact_below) is not counted: it held `chunks` when
--- measured and at most `changed_chunks` of them went since (every write and delete counts), so
--- the count's index read is skipped on the most common search.
+-- A calibrated workspace's own threshold: exact_below is where an unfiltered exact scan costs
+-- what the HNSW path does. A filter keeping n of the workspace's N chunks makes the exact scan
+-- cost ~n/N of that and the HNSW path ~N/n times more (it visits that many rows per row it
+-- keeps), so they cost the same at n = sqrt(exact_below * N): that is the threshold (n = N,
+-- unfiltered, gives exact_below again).
+-- Unfiltered, a calibrated workspace that certainly holds more rows than its threshold (and
+-- than %(cap)s - 1) is not counted: it held `chunks` when measured and at most
+-- `changed_chunks` of them went since (every write and delete counts), so the count's index
+-- read is skipped on the most common search.
 WITH before AS MATERIALIZED (
     SELECT current_setting('plan_cache_mode') AS plan_cache_mode,
            current_setting('hnsw.ef_search') AS ef_search,
@@ -314,7 +319,7 @@ SELECT before.*,
        set_config('plan_cache_mode', 'force_custom_plan', true) AS now_plan_cache_mode,
        CASE WHEN %(content_types)s::text[] IS NULL AND %(path_like)s::text IS NULL
                  AND k.chunks::bigint - k.changed_chunks
-                     > least(%(cap)s::bigint - 1, coalesce(k.exact_below, %(cap)s::bigint - 1))
+                     > least(%(cap)s::bigint - 1, coalesce(own.threshold, %(cap)s::bigint - 1))
             THEN least(k.chunks::bigint - k.changed_chunks, %(cap)s::bigint)
             ELSE (SELECT count(*) FROM (
                 SELECT 1 FROM rag_chunks
@@ -326,13 +331,15 @@ SELECT before.*,
        END AS candidates,
        k.workspace_id IS NOT NULL AS calibrated,
        k.ef_search AS calibrated_ef,
-       k.exact_below AS calibrated_exact_below,
+       own.threshold AS calibrated_threshold,
        coalesce((SELECT i.indisvalid AND i.indisready FROM pg_index i
                  WHERE i.indexrelid = to_regclass('ix_rag_chunks_embedding_' || %(dims)s::int)),
                 false) AS index_ready
 FROM before
 LEFT JOIN rag_search_calibrations k
-    ON k.workspace_id = %(workspace_id)s AND k.embedding_dims = %(dims)s;
+    ON k.workspace_id = %(workspace_id)s AND k.embedding_dims = %(dims)s
+CROSS JOIN LATERAL (
+    SELECT floor(sqrt(k.exact_below::float8 * greatest(k.chunks, 1)))::bigint AS threshold) AS own;
 
 -- name: set_hnsw_settings^
 -- Transaction-local settings of the HNSW path: search breadth, iterative scans that keep going
