@@ -41,6 +41,8 @@ class Replica:
     workdir: Path
     bin_dir: Path
     user: pwd.struct_passwd | None
+    primary_admin_url: str = ""
+    slot: str = ""  # its physical replication slot on the primary: WAL is kept until it streamed it
 
     @property
     def data_dir(self) -> Path:
@@ -96,10 +98,15 @@ class Replica:
         raise RuntimeError(f"the replica did not catch up within {timeout}s: {self.log()[-2000:]}")
 
     def remove(self) -> None:
+        """Stop it, delete it, and drop its slot (else the primary keeps WAL for it forever)."""
         try:
             self.stop("immediate")
         finally:
             shutil.rmtree(self.workdir, ignore_errors=True)
+            if self.slot:
+                with psycopg.connect(self.primary_admin_url, autocommit=True) as primary:
+                    primary.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                                    "WHERE slot_name = %s", (self.slot,))
 
 
 def make(primary_admin_url: str, bin_dir: Path) -> Replica:
@@ -114,10 +121,15 @@ def make(primary_admin_url: str, bin_dir: Path) -> Replica:
     if user is not None:
         for path in (workdir, workdir / "socket"):
             os.chown(path, user.pw_uid, user.pw_gid)
-    replica = Replica(workdir, bin_dir, user)
+    # A physical slot (-C -S, and primary_slot_name through -R): a replica that was stopped,
+    # frozen or slow still finds every WAL segment it has not streamed yet, however many
+    # checkpoints the primary made meanwhile (without one, a test run lost the replica to
+    # "requested WAL segment ... has already been removed").
+    replica = Replica(workdir, bin_dir, user, primary_admin_url, f"aura_test_{workdir.name[-8:].lower()}")
+    replica.slot = "".join(c if c.isalnum() else "_" for c in replica.slot)
     try:
         replica._run("pg_basebackup", "-d", primary_admin_url, "-D", str(replica.data_dir), "-X", "stream",
-                     "-R", "-c", "fast", "--no-sync", timeout=300)
+                     "-C", "-S", replica.slot, "-R", "-c", "fast", "--no-sync", timeout=300)
         with (replica.data_dir / "postgresql.auto.conf").open("a") as conf:
             conf.write("hot_standby_feedback = on\nwal_receiver_status_interval = 1s\n")
         replica.start()
