@@ -131,7 +131,7 @@ class SearchTuning:
     ``exact_threshold``: workspaces (after filters) with at most this many chunks are searched
     exactly unless their calibration gave them a lower threshold of their own (from
     ``exact_below``, the candidates at which the exact scan costs what the HNSW path at its
-    ef_search does, often ~1,000 at 768-d; sqrt(exact_below * chunks) under a filter).
+    ef_search does, e.g. ~1,600 of 10,000 768-d chunks; sqrt(exact_below * chunks) under a filter).
     Measured on 2 cores with 768-d chunks: exact ~2.3 µs per chunk (16k chunks: 37 ms), HNSW
     with iterative scans 2-15 ms whatever the size, so 10,000 (~20 ms) is the most an
     uncalibrated workspace pays for recall 1.0.

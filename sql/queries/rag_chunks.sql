@@ -87,12 +87,12 @@ WHERE (c.content, c.embedding, c.source_path, c.content_type, c.title, c.metadat
                         EXCLUDED.content_type, EXCLUDED.title, EXCLUDED.metadata);
 
 -- name: count_calibration_changes$
--- The last statement of an ingest that wrote %(changed)s chunks: count them as changes of the
--- workspace's search calibration, and say whether its recall should be measured once the ingest
--- commits. Without a calibration: when its chunks, counted up to %(cap)s (the exact-path
--- threshold + 1), reach %(cap)s. With one: when its changed_chunks exceed half the chunks it
--- measured. Last, so its lock on the calibration row follows those on the chunk rows, the order
--- deletes take them in.
+-- The last statement of an ingest that wrote or dropped %(changed)s chunks: count them as
+-- changes of the workspace's search calibration, and say whether its recall should be measured
+-- once the ingest commits. Without a calibration: when its chunks, counted up to %(cap)s (the
+-- calibration floor + 1), reach %(cap)s. With one: when its changed_chunks exceed half the
+-- chunks it measured. Last, so its lock on the calibration row follows those on the chunk rows,
+-- the order deletes take them in.
 WITH bumped AS (
     UPDATE rag_search_calibrations k
     SET changed_chunks = least(k.changed_chunks::bigint + %(changed)s::integer, 2147483647)
