@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .config import Config
-from .database import Database, Health
+from .database import AsyncDatabase, AsyncTransaction, Database, Health, Transaction
 from .errors import (
     AlreadyExists,
     AuraError,
@@ -29,6 +29,8 @@ from .replicas import ReplicaStatus
 
 __all__ = [
     "AlreadyExists",
+    "AsyncDatabase",
+    "AsyncTransaction",
     "AuraError",
     "ConcurrencyConflict",
     "Config",
@@ -53,6 +55,7 @@ __all__ = [
     "ReplicaStatus",
     "ServerUnavailable",
     "Shape",
+    "Transaction",
     "default_catalog",
     "load_queries",
 ]

@@ -15,12 +15,9 @@ a literal ``%`` needs no escaping. Every statement carries a tag comment
 
 from __future__ import annotations
 
-import bisect
-import enum
 import functools
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,8 +25,11 @@ import psycopg
 from psycopg.rows import RowFactory, tuple_row
 
 from . import resources
+from ._query_base import Shape
+from ._query_run_async import AsyncQueryRunner
+from ._query_run_sync import QueryRunner
 from ._sqlscan import IDENT, compile_params, scan
-from .errors import MultipleRows, NoRows, QueryArgumentError, QueryFileError, QueryShapeError
+from .errors import QueryFileError, QueryShapeError
 
 __all__ = ["Query", "QueryCatalog", "Shape", "default_catalog", "load_queries", "parse_file"]
 
@@ -40,159 +40,12 @@ _SHAPE_CHARS = "^?$!*#<"
 _COPY_FROM_STDIN = re.compile(r"\s*COPY\b.*\bFROM\s+STDIN\b[^;]*;?\s*\Z", re.IGNORECASE | re.DOTALL)
 
 
-class Shape(enum.Enum):
-    """What a query returns, declared by the suffix after its name."""
+class Query(QueryRunner, AsyncQueryRunner):
+    """One named query, compiled. ``sql`` is the exact text sent to the server. Its runners
+    (``many``, ``one``, ... for a connection; ``amany``, ``aone``, ... for an async one) are
+    :mod:`aura_db._query_run_async`'s."""
 
-    MANY = ""  # every row, as an eager list
-    ONE = "^"  # exactly one row; NoRows / MultipleRows otherwise
-    OPTIONAL = "?"  # one row or None; MultipleRows when more
-    SCALAR = "$"  # the first column of exactly one row
-    AFFECTED = "!"  # the number of rows affected
-    EXECUTE_MANY = "*!"  # one statement run for each parameter set (pipeline mode)
-    SCRIPT = "#"  # several statements, no parameters
-    COPY_IN = "<"  # COPY ... FROM STDIN: rows streamed in, no parameters
-
-    @property
-    def returns_rows(self) -> bool:
-        return self in (Shape.MANY, Shape.ONE, Shape.OPTIONAL, Shape.SCALAR)
-
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    """One named query, compiled. ``sql`` is the exact text sent to the server."""
-
-    name: str
-    shape: Shape
-    sql: str
-    params: tuple[str, ...]
-    doc: str
-    file: str
-    line: int
-    source: str = field(repr=False)
-    body_line: int = field(repr=False)
-    offsets: tuple[tuple[int, int], ...] = field(repr=False)
-
-    @property
-    def location(self) -> str:
-        return f"{self.file}:{self.line}"
-
-    def bind(self, args: Mapping[str, Any]) -> tuple[Any, ...]:
-        """Order ``args`` as the compiled ``$n`` placeholders; raise on missing or extra names."""
-        missing = [p for p in self.params if p not in args]
-        extra = sorted(set(args) - set(self.params))
-        if missing or extra:
-            parts = []
-            if missing:
-                parts.append(f"missing {', '.join(missing)}")
-            if extra:
-                parts.append(f"unexpected {', '.join(extra)}")
-            raise QueryArgumentError(
-                f"query {self.name!r} ({self.location}) called with {'; '.join(parts)} "
-                f"(it takes: {', '.join(self.params) or 'no parameters'})"
-            )
-        return tuple(args[p] for p in self.params)
-
-    def source_line(self, position: int) -> int:
-        """File line of a 1-based character ``position`` in :attr:`sql` (server error positions)."""
-        index = max(position - 1, 0)
-        starts = [c for c, _ in self.offsets]
-        seg = max(bisect.bisect_right(starts, index) - 1, 0)
-        compiled_start, source_start = self.offsets[seg]
-        source_index = min(source_start + max(index - compiled_start, 0), len(self.source))
-        return self.body_line + self.source.count("\n", 0, source_index)
-
-    # -- running -------------------------------------------------------------------------------
-
-    def _expect(self, *shapes: Shape) -> None:
-        if self.shape not in shapes:
-            wanted = " or ".join(repr(s.value or "(none)") for s in shapes)
-            raise QueryShapeError(
-                f"query {self.name!r} ({self.location}) is declared with shape "
-                f"{self.shape.value or '(none)'!r} ({self.shape.name.lower()}), not {wanted}"
-            )
-
-    def _cursor(self, conn: psycopg.Connection[Any], row_factory: RowFactory[R]) -> psycopg.RawCursor[R]:
-        return psycopg.RawCursor(conn, row_factory=row_factory)
-
-    def many(self, conn: psycopg.Connection[Any], row_factory: RowFactory[R], /, **args: Any) -> list[R]:
-        """Run a *many* query and return every row."""
-        self._expect(Shape.MANY)
-        with self._cursor(conn, row_factory) as cur:
-            cur.execute(self.sql, self.bind(args))
-            return cur.fetchall()
-
-    def one(self, conn: psycopg.Connection[Any], row_factory: RowFactory[R], /, **args: Any) -> R:
-        """Run a *one* query: exactly one row, else :class:`NoRows` / :class:`MultipleRows`."""
-        self._expect(Shape.ONE)
-        row = self._single(conn, row_factory, args)
-        if row is None:
-            raise NoRows(f"query {self.name!r} ({self.location}) returned no row for {_show(args)}")
-        return row
-
-    def optional(
-        self, conn: psycopg.Connection[Any], row_factory: RowFactory[R], /, **args: Any
-    ) -> R | None:
-        """Run an *optional* query: the row, or None; :class:`MultipleRows` when more."""
-        self._expect(Shape.OPTIONAL)
-        return self._single(conn, row_factory, args)
-
-    def scalar(self, conn: psycopg.Connection[Any], /, **args: Any) -> Any:
-        """Run a *scalar* query: the first column of exactly one row."""
-        self._expect(Shape.SCALAR)
-        row = self._single(conn, tuple_row, args)
-        if row is None:
-            raise NoRows(f"query {self.name!r} ({self.location}) returned no row for {_show(args)}")
-        return row[0]
-
-    def execute(self, conn: psycopg.Connection[Any], row_factory: RowFactory[R], /,
-                **args: Any) -> psycopg.RawCursor[R]:
-        """Send a row-returning query and return its cursor unread: inside
-        ``with conn.pipeline():`` several queries then share one round trip."""
-        self._expect(Shape.MANY, Shape.ONE, Shape.OPTIONAL, Shape.SCALAR)
-        cur = self._cursor(conn, row_factory)
-        cur.execute(self.sql, self.bind(args))
-        return cur
-
-    def affected(self, conn: psycopg.Connection[Any], /, **args: Any) -> int:
-        """Run an *affected-rows* query and return how many rows it changed."""
-        self._expect(Shape.AFFECTED)
-        with self._cursor(conn, tuple_row) as cur:
-            cur.execute(self.sql, self.bind(args))
-            return cur.rowcount
-
-    def execute_many(self, conn: psycopg.Connection[Any], arg_sets: Iterable[Mapping[str, Any]], /) -> int:
-        """Run an *executemany* query once per parameter set, pipelined; return rows affected."""
-        self._expect(Shape.EXECUTE_MANY)
-        bound = [self.bind(a) for a in arg_sets]  # validate every set before anything is sent
-        if not bound:
-            return 0
-        with self._cursor(conn, tuple_row) as cur:
-            cur.executemany(self.sql, bound)
-            return cur.rowcount
-
-    def script(self, conn: psycopg.Connection[Any], /) -> int:
-        """Run a *script* (several statements, no parameters) in one simple-protocol round trip;
-        return the rows its last statement affected (0 when it reports none)."""
-        self._expect(Shape.SCRIPT)
-        with self._cursor(conn, tuple_row) as cur:
-            cur.execute(self.sql)
-            while cur.nextset():  # to the last statement's result
-                pass
-            return max(cur.rowcount, 0)
-
-    def copy_in(self, conn: psycopg.Connection[Any], types: Sequence[str],
-                rows: Iterable[Sequence[Any]], /) -> int:
-        """Stream ``rows`` through a *copy-in* query (``COPY ... FROM STDIN (FORMAT BINARY)``),
-        each value typed by the PostgreSQL type names ``types``, in one COPY; return the rows
-        sent. The fastest way to bulk-load: no statement per row, no parsing of text."""
-        self._expect(Shape.COPY_IN)
-        sent = 0
-        with conn.cursor() as cur, cur.copy(self.sql) as copy:
-            copy.set_types(list(types))
-            for row in rows:
-                copy.write_row(row)
-                sent += 1
-        return sent
+    __slots__ = ()
 
     def __call__(self, conn: psycopg.Connection[Any], /, row_factory: RowFactory[Any] = tuple_row,
                  **args: Any) -> Any:
@@ -212,28 +65,6 @@ class Query:
             return self.script(conn)
         call = "copy_in(conn, types, rows)" if self.shape is Shape.COPY_IN else "execute_many(conn, sets)"
         raise QueryShapeError(f"query {self.name!r} ({self.location}) takes {call}")
-
-    def _single(self, conn: psycopg.Connection[Any], row_factory: RowFactory[R],
-                args: Mapping[str, Any]) -> R | None:
-        with self._cursor(conn, row_factory) as cur:
-            cur.execute(self.sql, self.bind(args))
-            rows = cur.fetchmany(2)
-        if len(rows) > 1:
-            raise MultipleRows(
-                f"query {self.name!r} ({self.location}) returned more than one row for {_show(args)}"
-            )
-        return rows[0] if rows else None
-
-
-def _show(args: Mapping[str, Any]) -> str:
-    if not args:
-        return "no parameters"
-    shown = []
-    for key, value in args.items():
-        text = repr(value)
-        shown.append(f"{key}={text[:60] + '...' if len(text) > 60 else text}")
-    return ", ".join(shown)
-
 
 class QueryCatalog(Mapping[str, Query]):
     """Every named query of a directory, by name (names are unique across files)."""

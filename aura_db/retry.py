@@ -7,19 +7,12 @@ a connection lost before COMMIT). A write whose outcome is unknown is never retr
 
 from __future__ import annotations
 
-import logging
-import random
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 from .errors import AuraError, CommitOutcomeUnknown, ConnectionLost, LockTimeout, TransactionConflict
 
 __all__ = ["RetryPolicy", "retryable"]
 
-logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 def retryable(exc: AuraError, *, wrote: bool) -> bool:
@@ -41,27 +34,3 @@ class RetryPolicy:
     backoff: float = 0.05
     max_backoff: float = 1.0
     deadline: float = 10.0
-
-    def run(self, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], *,
-            wrote: bool, what: str) -> T:
-        """``work(*args, **kwargs)``, run again while it fails with an error :func:`retryable`
-        accepts and attempts and time remain (counted from the first failure, so a call that
-        succeeds pays nothing); the last error is raised."""
-        first_failure: float | None = None
-        pause = self.backoff
-        attempt = 1
-        while True:
-            try:
-                return work(*args, **kwargs)
-            except AuraError as exc:
-                if attempt >= self.attempts or not retryable(exc, wrote=wrote):
-                    raise
-                now = time.monotonic()
-                first_failure = now if first_failure is None else first_failure
-                wait = random.uniform(pause / 2, pause)
-                if now - first_failure + wait > self.deadline:
-                    raise
-                attempt += 1
-                logger.info("%s: retrying (attempt %d of %d) after %s", what, attempt, self.attempts, exc)
-            time.sleep(wait)
-            pause = min(pause * 2, self.max_backoff)

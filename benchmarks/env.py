@@ -29,7 +29,7 @@ from psycopg_pool import ConnectionPool
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
-import aura_db.pool
+import aura_db.pool_sync
 from aura_db import Config, Database
 from aura_db.migrations import migrate
 from aura_db.retry import RetryPolicy
@@ -140,8 +140,8 @@ class MachineryOff(Database):
 
     def __init__(self, config: Config, *, name: str = "machinery-off") -> None:
         config = dataclasses.replace(config, retry_attempts=1, call_deadline=0)
-        # the pool takes its connection class from aura_db.pool when it is built
-        with mock.patch.object(aura_db.pool, "AuraConnection", psycopg.Connection):
+        # the pool takes its connection class from aura_db.pool_sync when it is built
+        with mock.patch.object(aura_db.pool_sync, "AuraConnection", psycopg.Connection):
             super().__init__(config, name=name)
 
     def _retry_policy(self) -> RetryPolicy | None:

@@ -17,6 +17,7 @@ from psycopg import sql
 
 from aura_db import Config, Database
 from aura_db import errors as E
+from aura_db._retry_sync import retrying
 from aura_db.queries import Query
 from aura_db.retry import RetryPolicy, retryable
 from tests.fix_db import POOLED
@@ -182,7 +183,7 @@ def test_retry_policy_respects_its_deadline() -> None:
 
     started = time.monotonic()
     with pytest.raises(E.ConnectionLost):
-        policy.run(lost, (), {}, wrote=False, what="test")
+        retrying(policy, lost, (), {}, wrote=False, what="test")
     assert time.monotonic() - started < 0.5
     assert 3 <= len(tries) < 100
 

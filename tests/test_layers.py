@@ -14,12 +14,17 @@ PACKAGE = Path(__file__).resolve().parent.parent / "aura_db"
 # top to bottom; the groups of one row are siblings and must not import each other
 LAYERS: list[dict[str, tuple[str, ...]]] = [
     {"cli": ("aura_db.cli", "aura_db.__main__")},
-    {"ops": ("aura_db.ops",), "database": ("aura_db.database",)},
+    {"ops": ("aura_db.ops",), "database": ("aura_db.database", "aura_db.database_async",
+                                             "aura_db.database_sync", "aura_db.health")},
     {"migrations": ("aura_db.migrations",), "repositories": ("aura_db.repositories",)},
     {"core": ("aura_db.config", "aura_db.errors", "aura_db.resources", "aura_db._sqlscan",
               "aura_db.queries", "aura_db.embedded", "aura_db._pgerrors", "aura_db.connection",
               "aura_db.pool", "aura_db.retry", "aura_db.progress", "aura_db.pooler",
-              "aura_db.replicas")},
+              "aura_db.replicas", "aura_db._compat_async", "aura_db._compat_sync",
+              "aura_db._retry_async", "aura_db._retry_sync", "aura_db._query_base",
+              "aura_db._query_run_async", "aura_db._query_run_sync", "aura_db.connection_async",
+              "aura_db.connection_sync", "aura_db.pool_async", "aura_db.pool_sync",
+              "aura_db.replicas_async", "aura_db.replicas_sync")},
 ]
 FACADE = "aura_db"  # aura_db/__init__.py: the public names, for users; nothing inside imports it
 
@@ -111,8 +116,9 @@ def test_no_import_cycle() -> None:
 def test_the_check_sees_imports() -> None:
     """The graph is read correctly: a few edges known to exist are found (so an empty graph
     cannot make the tests above pass)."""
-    assert "aura_db.repositories.base" in _imports("aura_db.repositories.stories")
-    assert "aura_db.migrations" in _imports("aura_db.database")
+    assert "aura_db.repositories.base_async" in _imports("aura_db.repositories.stories_async")
+    assert "aura_db.repositories.base_sync" in _imports("aura_db.repositories.stories_sync")
+    assert "aura_db.migrations" in _imports("aura_db.database_async")
     assert "aura_db.migrations.lock" in _imports("aura_db.cli.migrations")
     assert "aura_db._sqlscan" in _imports("aura_db.queries")
     assert _layer("aura_db.cli.ops") == (0, "cli") and _layer("aura_db.queries") == (3, "core")

@@ -22,7 +22,7 @@ from aura_db import Config, Database
 from aura_db.errors import AuraError, InvalidValue, NotFound
 from aura_db.queries import default_catalog
 from aura_db.repositories import Chunk, SearchTuning
-from aura_db.repositories.rag_search import RagSearch
+from aura_db.repositories.rag_search_sync import RagSearch
 from tests.fix_db import PgServer, _create_database, _drop_database
 
 SIZES = (384, 768, 1536, 3072)

@@ -2,61 +2,91 @@
 
 :class:`RepositoryAccess` gives :class:`~aura_db.Database` and :class:`~aura_db.Transaction`
 one property per aggregate; on the Database each call borrows a pooled connection and commits,
-on a Transaction every call shares its connection.
+on a Transaction every call shares its connection. :class:`AsyncRepositoryAccess` does the same
+for :class:`~aura_db.AsyncDatabase` and :class:`~aura_db.AsyncTransaction` with the ``Async*``
+repositories: same methods, same rows, same errors, awaited. The async repositories
+(``NAME_async.py``) are the source; ``NAME_sync.py`` is generated from them by
+``tools/async_to_sync.py``; rows, checks and helpers (``NAME.py``) are shared.
 """
 
 from __future__ import annotations
 
-from functools import cached_property
-from typing import Any
-
-from ..retry import RetryPolicy
+from .access_async import AsyncRepositoryAccess
+from .access_sync import RepositoryAccess
 from .code_graph import (
     CodeEdge,
     CodeEdgeType,
-    CodeGraphRepository,
     CodeNode,
     CodeNodeRow,
     CodeNodeType,
     GraphHit,
     NodeKey,
 )
-from .configurations import ConfigurationRow, ConfigurationsRepository
+from .code_graph_async import AsyncCodeGraphRepository
+from .code_graph_sync import CodeGraphRepository
+from .configurations import ConfigurationRow
+from .configurations_async import AsyncConfigurationsRepository
+from .configurations_sync import ConfigurationsRepository
 from .conversations import (
     ConversationRow,
-    ConversationsRepository,
     ConversationWithMessages,
     MessageRole,
     MessageRow,
-    MessagesRepository,
     RagContentType,
     RagContext,
     RagContextRow,
 )
+from .conversations_async import AsyncConversationsRepository, AsyncMessagesRepository
+from .conversations_sync import ConversationsRepository, MessagesRepository
 from .cursors import Page
 from .executions import (
     AgentExecution,
     AgentExecutionRow,
-    AgentExecutionsRepository,
     ToolExecutionRow,
-    ToolExecutionsRepository,
     ToolStatus,
     UsageRow,
 )
-from .index_metadata import FileChanges, IndexMetadataRepository, IndexMetadataRow, IndexType
+from .executions_async import AsyncAgentExecutionsRepository, AsyncToolExecutionsRepository
+from .executions_sync import AgentExecutionsRepository, ToolExecutionsRepository
+from .index_metadata import FileChanges, IndexMetadataRow, IndexType
+from .index_metadata_async import AsyncIndexMetadataRepository
+from .index_metadata_sync import IndexMetadataRepository
 from .rag_calibration import SearchCalibration
-from .rag_chunks import Chunk, ChunkRow, ChunkStats, RagChunksRepository, SearchIndex
+from .rag_chunks import Chunk, ChunkRow, ChunkStats, SearchIndex
+from .rag_chunks_async import AsyncRagChunksRepository
+from .rag_chunks_sync import RagChunksRepository
 from .rag_search import HybridHit, SearchHit, SearchPlan, SearchTuning
-from .sessions import SessionRow, SessionsRepository
-from .stories import TRANSITIONS, StoriesRepository, StoryDetail, StoryRow, StoryStatus
-from .story_steps import StepDetail, StepStatus, StoryStepRow, StoryStepsRepository, StoryTaskRow
-from .workspaces import WorkspaceRow, WorkspacesRepository, normalize_path, workspace_id
+from .sessions import SessionRow
+from .sessions_async import AsyncSessionsRepository
+from .sessions_sync import SessionsRepository
+from .stories import TRANSITIONS, StoryDetail, StoryRow, StoryStatus
+from .stories_async import AsyncStoriesRepository
+from .stories_sync import StoriesRepository
+from .story_steps import StepDetail, StepStatus, StoryStepRow, StoryTaskRow
+from .story_steps_async import AsyncStoryStepsRepository
+from .story_steps_sync import StoryStepsRepository
+from .workspaces import WorkspaceRow, normalize_path, workspace_id
+from .workspaces_async import AsyncWorkspacesRepository
+from .workspaces_sync import WorkspacesRepository
 
 __all__ = [
     "TRANSITIONS",
     "AgentExecution",
     "AgentExecutionRow",
     "AgentExecutionsRepository",
+    "AsyncAgentExecutionsRepository",
+    "AsyncCodeGraphRepository",
+    "AsyncConfigurationsRepository",
+    "AsyncConversationsRepository",
+    "AsyncIndexMetadataRepository",
+    "AsyncMessagesRepository",
+    "AsyncRagChunksRepository",
+    "AsyncRepositoryAccess",
+    "AsyncSessionsRepository",
+    "AsyncStoriesRepository",
+    "AsyncStoryStepsRepository",
+    "AsyncToolExecutionsRepository",
+    "AsyncWorkspacesRepository",
     "Chunk",
     "ChunkRow",
     "ChunkStats",
@@ -112,61 +142,3 @@ __all__ = [
     "normalize_path",
     "workspace_id",
 ]
-
-
-class RepositoryAccess:
-    """Mixin: the repositories, bound to ``self._connector``."""
-
-    def _connector(self) -> Any:  # overridden: returns a context manager yielding a connection
-        raise NotImplementedError
-
-    def _retry_policy(self) -> RetryPolicy | None:  # overridden: None inside a transaction
-        return None
-
-    @cached_property
-    def stories(self) -> StoriesRepository:
-        return StoriesRepository(self._connector, retry=self._retry_policy())
-
-    @cached_property
-    def story_steps(self) -> StoryStepsRepository:
-        return StoryStepsRepository(self._connector, retry=self._retry_policy())
-
-    @cached_property
-    def workspaces(self) -> WorkspacesRepository:
-        return WorkspacesRepository(self._connector, retry=self._retry_policy())
-
-    @cached_property
-    def conversations(self) -> ConversationsRepository:
-        return ConversationsRepository(self._connector, retry=self._retry_policy())
-
-    @cached_property
-    def messages(self) -> MessagesRepository:
-        return MessagesRepository(self._connector, retry=self._retry_policy())
-
-    @cached_property
-    def agent_executions(self) -> AgentExecutionsRepository:
-        return AgentExecutionsRepository(self._connector, retry=self._retry_policy())
-
-    @cached_property
-    def tool_executions(self) -> ToolExecutionsRepository:
-        return ToolExecutionsRepository(self._connector, retry=self._retry_policy())
-
-    @cached_property
-    def index_metadata(self) -> IndexMetadataRepository:
-        return IndexMetadataRepository(self._connector, retry=self._retry_policy())
-
-    @cached_property
-    def sessions(self) -> SessionsRepository:
-        return SessionsRepository(self._connector, retry=self._retry_policy())
-
-    @cached_property
-    def configurations(self) -> ConfigurationsRepository:
-        return ConfigurationsRepository(self._connector, retry=self._retry_policy())
-
-    @cached_property
-    def rag_chunks(self) -> RagChunksRepository:
-        return RagChunksRepository(self._connector, retry=self._retry_policy())
-
-    @cached_property
-    def code_graph(self) -> CodeGraphRepository:
-        return CodeGraphRepository(self._connector, retry=self._retry_policy())

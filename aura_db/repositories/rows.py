@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg.rows import RowFactory, RowMaker
+from psycopg.rows import BaseRowFactory, RowMaker
 
 from ..errors import AuraError
 
@@ -31,7 +31,7 @@ def member(kind: type[E], value: object) -> E:
         return members[value] if value in members else kind(value)
 
 
-def typed_row(cls: type[T]) -> RowFactory[T]:
+def typed_row(cls: type[T]) -> BaseRowFactory[T]:
     """Like psycopg's ``class_row``, for ``SELECT *`` / ``RETURNING *``: builds ``cls`` from the
     columns named like its fields and ignores other columns, so an additive migration does not
     break code already running (rolling deploys). A missing field is an error naming it."""

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import builtins
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from psycopg.rows import class_row
 
-from ..errors import AlreadyExists, InvalidValue
-from .base import Repository, idempotent, reads, writes
-from .checks import check_bool, check_int, check_json, check_range, check_text, check_uuid, show
-from .cursors import Page, newest_first_page, resume_below
+from ..errors import InvalidValue
+from .checks import show
 
-__all__ = ["SessionRow", "SessionsRepository"]
+__all__ = ["SessionRow"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,101 +29,6 @@ class SessionRow:
 _row = class_row(SessionRow)
 
 
-class SessionsRepository(Repository):
-    """``db.sessions``: heartbeats, active sessions, closing and sweeping stale ones."""
-
-    table: ClassVar[str] = "sessions"
-
-    @idempotent
-    def heartbeat(self, client_id: str, *, session_id: uuid.UUID | str | None = None,
-                  metadata: Any = None) -> SessionRow:
-        """Record a heartbeat of ``session_id`` (opening a new session when it is None or
-        unknown): the session becomes active, its metadata is replaced when given.
-
-        Raises :class:`AlreadyExists` when the session belongs to another client.
-        """
-        params = {
-            "client_id": check_text(self.table, "client_id", client_id),
-            "id": None if session_id is None else check_uuid(self.table, "id", session_id),
-            "metadata": check_json(self.table, "metadata", metadata),
-        }
-        with self._conn() as conn:
-            row = self._q("heartbeat_session").optional(conn, _row, **params)
-        if row is None:
-            raise AlreadyExists(
-                f"{self.table}: session {params['id']} belongs to another client than {show(client_id)}")
-        return row
-
-    @reads
-    def get(self, id: uuid.UUID | str) -> SessionRow:
-        """The session with this id, active or not; :class:`NotFound` otherwise."""
-        session_id = check_uuid(self.table, "id", id)
-        with self._conn() as conn:
-            row = self._q("get_session").optional(conn, _row, id=session_id)
-        if row is None:
-            raise self._not_found(session_id)
-        return row
-
-    @reads
-    def list_active(self, *, client_id: str | None = None) -> builtins.list[SessionRow]:
-        """Active sessions (of one client, if given), latest heartbeat first."""
-        check_text(self.table, "client_id", client_id, required=False)
-        with self._conn() as conn:
-            return self._q("list_active_sessions").many(conn, _row, client_id=client_id)
-
-    @reads
-    def list(self, *, client_id: str | None = None, active: bool | None = None,
-             since: datetime | None = None, until: datetime | None = None, limit: int = 100,
-             cursor: str | None = None) -> Page[SessionRow]:
-        """One page of sessions, newest first, matching every filter given: one client, active
-        or not, opened in [since, until). Pass ``next_cursor`` back for the next page."""
-        check_int(self.table, "limit", limit, minimum=1, maximum=1000, required=True)
-        with self._conn() as conn:
-            rows = self._q("list_sessions").many(
-                conn, _row, **self._filters(client_id, active, since, until),
-                **resume_below(cursor, self.table), limit=limit + 1)
-        return newest_first_page(rows, limit)
-
-    @reads
-    def count(self, *, client_id: str | None = None, active: bool | None = None,
-              since: datetime | None = None, until: datetime | None = None) -> int:
-        """How many sessions match the filters of :meth:`list`."""
-        filters = self._filters(client_id, active, since, until)
-        with self._conn() as conn:
-            return int(self._q("count_sessions").scalar(conn, **filters))
-
-    def _filters(self, client_id: object, active: object, since: object, until: object) -> dict[str, Any]:
-        return {"client_id": check_text(self.table, "client_id", client_id, required=False),
-                "active": check_bool(self.table, "active", active, required=False),
-                **check_range(self.table, since, until)}
-
-    @writes
-    def end(self, id: uuid.UUID | str) -> bool:
-        """Close a session; True when it was active, False when already closed.
-
-        Raises :class:`NotFound` when there is no such session.
-        """
-        session_id = check_uuid(self.table, "id", id)
-        with self._conn() as conn:
-            if self._q("end_session").affected(conn, id=session_id) == 1:
-                return True
-        self.get(session_id)  # raises NotFound
-        return False
-
-    @writes
-    def mark_stale(self, timeout: timedelta) -> int:
-        """Mark active sessions without a heartbeat for longer than ``timeout`` inactive;
-        returns how many."""
-        with self._conn() as conn:
-            return self._q("mark_stale_sessions").affected(conn, timeout=_age("timeout", timeout))
-
-    @writes
-    def purge(self, older_than: timedelta) -> int:
-        """Delete inactive sessions whose last heartbeat is older than ``older_than``;
-        returns how many."""
-        with self._conn() as conn:
-            return self._q("purge_inactive_sessions").affected(
-                conn, older_than=_age("older_than", older_than))
 
 
 def _age(field: str, value: object) -> timedelta:

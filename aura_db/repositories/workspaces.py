@@ -6,14 +6,12 @@ import hashlib
 import posixpath
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar, Literal
 
 from ..errors import InvalidValue
-from .base import Repository, idempotent, reads, writes
-from .checks import check_bool, check_datetime, check_text, show
+from .checks import check_text, show
 from .rows import typed_row
 
-__all__ = ["WorkspaceRow", "WorkspacesRepository", "normalize_path", "workspace_id"]
+__all__ = ["WorkspaceRow", "normalize_path", "workspace_id"]
 
 
 def normalize_path(path: str) -> str:
@@ -67,93 +65,3 @@ def _sha(value: str | None, field: str) -> str | None:
     return value
 
 
-class WorkspacesRepository(Repository):
-    """``db.workspaces``: register, look up, mark indexed, soft-delete."""
-
-    table: ClassVar[str] = "workspaces"
-
-    @idempotent
-    def upsert(self, path: str, *, name: str | None = None, is_git_repository: bool = False,
-               current_commit_sha: str | None = None) -> WorkspaceRow:
-        """Register the workspace at ``path`` (or refresh and un-delete it); the id is
-        :func:`workspace_id` of the path and the name defaults to its last component."""
-        normalized = normalize_path(path)
-        name = name if name is not None else (posixpath.basename(normalized) or "/")
-        check_text(self.table, "name", name)
-        with self._conn() as conn:
-            return self._q("upsert_workspace").one(
-                conn, _row, id=workspace_id(normalized), name=name, path=normalized,
-                is_git_repository=check_bool(self.table, "is_git_repository", is_git_repository),
-                current_commit_sha=_sha(current_commit_sha, "current_commit_sha"),
-            )
-
-    @reads
-    def get(self, id: str) -> WorkspaceRow:
-        """The live workspace with this id; :class:`NotFound` otherwise."""
-        row = self.find(id)
-        if row is None:
-            raise self._not_found(id)
-        return row
-
-    @reads
-    def find(self, id: str) -> WorkspaceRow | None:
-        """The live workspace with this id, or None."""
-        with self._conn() as conn:
-            return self._q("get_workspace").optional(conn, _row, id=_id(id))
-
-    @reads
-    def find_by_path(self, path: str) -> WorkspaceRow | None:
-        """The live workspace registered at ``path`` (any spelling of it), or None."""
-        return self.find(workspace_id(path))
-
-    @reads
-    def list(self) -> list[WorkspaceRow]:
-        """Every live workspace, by name."""
-        with self._conn() as conn:
-            return self._q("list_workspaces").many(conn, _row)
-
-    @reads
-    def count(self) -> int:
-        """How many live workspaces there are."""
-        with self._conn() as conn:
-            return int(self._q("count_workspaces").scalar(conn))
-
-    @idempotent
-    def mark_indexed(self, id: str, kind: Literal["rag", "graph"], *, commit_sha: str | None = None,
-                     at: datetime | None = None) -> WorkspaceRow:
-        """Record that the ``rag`` or ``graph`` index was completed (now, or ``at``) at a commit."""
-        if kind not in ("rag", "graph"):
-            raise InvalidValue(f"workspaces.kind: {show(kind)} is not one of rag, graph")
-        id, at = _id(id), check_datetime(self.table, f"{kind}_indexed_at", at)
-        with self._conn() as conn:
-            row = self._q(f"mark_{kind}_indexed").optional(
-                conn, _row, id=id, commit_sha=_sha(commit_sha, f"{kind}_indexed_commit_sha"), at=at)
-        if row is None:
-            raise self._not_found(id)
-        return row
-
-    @writes
-    def delete(self, id: str) -> None:
-        """Soft-delete: the workspace disappears from reads until restored."""
-        id = _id(id)
-        with self._conn() as conn:
-            if self._q("soft_delete_workspace").affected(conn, id=id) == 0:
-                raise self._not_found(id)
-
-    @writes
-    def restore(self, id: str) -> None:
-        """Undo a soft delete."""
-        id = _id(id)
-        with self._conn() as conn:
-            if self._q("restore_workspace").affected(conn, id=id) == 0:
-                raise self._not_found(id, "id (soft-deleted)")
-
-    @writes
-    def purge(self, id: str) -> None:
-        """Delete for good, with everything that belongs to the workspace: its RAG chunks,
-        search calibrations and index metadata, and the code graph of the repository at its
-        path. Registering the path again starts from nothing."""
-        id = _id(id)
-        with self._conn() as conn:
-            if self._q("purge_workspace").affected(conn, id=id) == 0:
-                raise self._not_found(id)

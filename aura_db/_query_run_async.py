@@ -1,0 +1,121 @@
+"""Running a named query on a connection: the methods :class:`~aura_db.queries.Query` has
+for async connections (``amany``, ``aone``, ...) and, generated from them, for sync ones."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.rows import BaseRowFactory, tuple_row
+
+from ._query_base import QueryBase, Shape, show_args
+from .errors import MultipleRows, NoRows
+
+__all__ = ["AsyncQueryRunner"]
+
+R = TypeVar("R")
+
+
+class AsyncQueryRunner(QueryBase):
+    """The runners of a Query on an async connection (a mixin of Query)."""
+
+    __slots__ = ()
+
+    def _acursor(self, conn: psycopg.AsyncConnection[Any],
+                 row_factory: BaseRowFactory[R]) -> psycopg.AsyncRawCursor[R]:
+        return psycopg.AsyncRawCursor(conn, row_factory=row_factory)
+
+    async def amany(self, conn: psycopg.AsyncConnection[Any], row_factory: BaseRowFactory[R], /,
+                    **args: Any) -> list[R]:
+        """Run a *many* query and return every row."""
+        self._expect(Shape.MANY)
+        async with self._acursor(conn, row_factory) as cur:
+            await cur.execute(self.sql, self.bind(args))
+            return await cur.fetchall()
+
+    async def aone(self, conn: psycopg.AsyncConnection[Any], row_factory: BaseRowFactory[R], /,
+                   **args: Any) -> R:
+        """Run a *one* query: exactly one row, else :class:`NoRows` / :class:`MultipleRows`."""
+        self._expect(Shape.ONE)
+        row = await self._asingle(conn, row_factory, args)
+        if row is None:
+            raise NoRows(f"query {self.name!r} ({self.location}) returned no row for {show_args(args)}")
+        return row
+
+    async def aoptional(
+        self, conn: psycopg.AsyncConnection[Any], row_factory: BaseRowFactory[R], /, **args: Any
+    ) -> R | None:
+        """Run an *optional* query: the row, or None; :class:`MultipleRows` when more."""
+        self._expect(Shape.OPTIONAL)
+        return await self._asingle(conn, row_factory, args)
+
+    async def ascalar(self, conn: psycopg.AsyncConnection[Any], /, **args: Any) -> Any:
+        """Run a *scalar* query: the first column of exactly one row."""
+        self._expect(Shape.SCALAR)
+        row = await self._asingle(conn, tuple_row, args)
+        if row is None:
+            raise NoRows(f"query {self.name!r} ({self.location}) returned no row for {show_args(args)}")
+        return row[0]
+
+    async def aexecute(self, conn: psycopg.AsyncConnection[Any], row_factory: BaseRowFactory[R], /,
+                       **args: Any) -> psycopg.AsyncRawCursor[R]:
+        """Send a row-returning query and return its cursor unread: inside
+        ``with conn.pipeline():`` several queries then share one round trip."""
+        self._expect(Shape.MANY, Shape.ONE, Shape.OPTIONAL, Shape.SCALAR)
+        cur = self._acursor(conn, row_factory)
+        await cur.execute(self.sql, self.bind(args))
+        return cur
+
+    async def aaffected(self, conn: psycopg.AsyncConnection[Any], /, **args: Any) -> int:
+        """Run an *affected-rows* query and return how many rows it changed."""
+        self._expect(Shape.AFFECTED)
+        async with self._acursor(conn, tuple_row) as cur:
+            await cur.execute(self.sql, self.bind(args))
+            return cur.rowcount
+
+    async def aexecute_many(self, conn: psycopg.AsyncConnection[Any],
+                            arg_sets: Iterable[Mapping[str, Any]], /) -> int:
+        """Run an *executemany* query once per parameter set, pipelined; return rows affected."""
+        self._expect(Shape.EXECUTE_MANY)
+        bound = [self.bind(a) for a in arg_sets]  # validate every set before anything is sent
+        if not bound:
+            return 0
+        async with self._acursor(conn, tuple_row) as cur:
+            await cur.executemany(self.sql, bound)
+            return cur.rowcount
+
+    async def ascript(self, conn: psycopg.AsyncConnection[Any], /) -> int:
+        """Run a *script* (several statements, no parameters) in one simple-protocol round trip;
+        return the rows its last statement affected (0 when it reports none)."""
+        self._expect(Shape.SCRIPT)
+        async with self._acursor(conn, tuple_row) as cur:
+            await cur.execute(self.sql)
+            while cur.nextset():  # to the last statement's result
+                pass
+            return max(cur.rowcount, 0)
+
+    async def acopy_in(self, conn: psycopg.AsyncConnection[Any], types: Sequence[str],
+                       rows: Iterable[Sequence[Any]], /) -> int:
+        """Stream ``rows`` through a *copy-in* query (``COPY ... FROM STDIN (FORMAT BINARY)``),
+        each value typed by the PostgreSQL type names ``types``, in one COPY; return the rows
+        sent. The fastest way to bulk-load: no statement per row, no parsing of text."""
+        self._expect(Shape.COPY_IN)
+        sent = 0
+        async with conn.cursor() as cur, cur.copy(self.sql) as copy:
+            copy.set_types(list(types))
+            for row in rows:
+                await copy.write_row(row)
+                sent += 1
+        return sent
+
+    async def _asingle(self, conn: psycopg.AsyncConnection[Any], row_factory: BaseRowFactory[R],
+                       args: Mapping[str, Any]) -> R | None:
+        async with self._acursor(conn, row_factory) as cur:
+            await cur.execute(self.sql, self.bind(args))
+            rows = await cur.fetchmany(2)
+        if len(rows) > 1:
+            raise MultipleRows(
+                f"query {self.name!r} ({self.location}) returned more than one row for {show_args(args)}"
+            )
+        return rows[0] if rows else None

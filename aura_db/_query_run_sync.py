@@ -1,0 +1,123 @@
+# WARNING: generated from _query_run_async.py by tools/async_to_sync.py: do not edit.
+# Change the async source and run `python tools/async_to_sync.py`.
+"""Running a named query on a connection: the methods :class:`~aura_db.queries.Query` has
+for async connections (``many``, ``one``, ...) and, generated from them, for sync ones."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.rows import BaseRowFactory, tuple_row
+
+from ._query_base import QueryBase, Shape, show_args
+from .errors import MultipleRows, NoRows
+
+__all__ = ["QueryRunner"]
+
+R = TypeVar("R")
+
+
+class QueryRunner(QueryBase):
+    """The runners of a Query on an async connection (a mixin of Query)."""
+
+    __slots__ = ()
+
+    def _cursor(self, conn: psycopg.Connection[Any],
+                row_factory: BaseRowFactory[R]) -> psycopg.RawCursor[R]:
+        return psycopg.RawCursor(conn, row_factory=row_factory)
+
+    def many(self, conn: psycopg.Connection[Any], row_factory: BaseRowFactory[R], /,
+             **args: Any) -> list[R]:
+        """Run a *many* query and return every row."""
+        self._expect(Shape.MANY)
+        with self._cursor(conn, row_factory) as cur:
+            cur.execute(self.sql, self.bind(args))
+            return cur.fetchall()
+
+    def one(self, conn: psycopg.Connection[Any], row_factory: BaseRowFactory[R], /,
+            **args: Any) -> R:
+        """Run a *one* query: exactly one row, else :class:`NoRows` / :class:`MultipleRows`."""
+        self._expect(Shape.ONE)
+        row = self._single(conn, row_factory, args)
+        if row is None:
+            raise NoRows(f"query {self.name!r} ({self.location}) returned no row for {show_args(args)}")
+        return row
+
+    def optional(
+        self, conn: psycopg.Connection[Any], row_factory: BaseRowFactory[R], /, **args: Any
+    ) -> R | None:
+        """Run an *optional* query: the row, or None; :class:`MultipleRows` when more."""
+        self._expect(Shape.OPTIONAL)
+        return self._single(conn, row_factory, args)
+
+    def scalar(self, conn: psycopg.Connection[Any], /, **args: Any) -> Any:
+        """Run a *scalar* query: the first column of exactly one row."""
+        self._expect(Shape.SCALAR)
+        row = self._single(conn, tuple_row, args)
+        if row is None:
+            raise NoRows(f"query {self.name!r} ({self.location}) returned no row for {show_args(args)}")
+        return row[0]
+
+    def execute(self, conn: psycopg.Connection[Any], row_factory: BaseRowFactory[R], /,
+                **args: Any) -> psycopg.RawCursor[R]:
+        """Send a row-returning query and return its cursor unread: inside
+        ``with conn.pipeline():`` several queries then share one round trip."""
+        self._expect(Shape.MANY, Shape.ONE, Shape.OPTIONAL, Shape.SCALAR)
+        cur = self._cursor(conn, row_factory)
+        cur.execute(self.sql, self.bind(args))
+        return cur
+
+    def affected(self, conn: psycopg.Connection[Any], /, **args: Any) -> int:
+        """Run an *affected-rows* query and return how many rows it changed."""
+        self._expect(Shape.AFFECTED)
+        with self._cursor(conn, tuple_row) as cur:
+            cur.execute(self.sql, self.bind(args))
+            return cur.rowcount
+
+    def execute_many(self, conn: psycopg.Connection[Any],
+                     arg_sets: Iterable[Mapping[str, Any]], /) -> int:
+        """Run an *executemany* query once per parameter set, pipelined; return rows affected."""
+        self._expect(Shape.EXECUTE_MANY)
+        bound = [self.bind(a) for a in arg_sets]  # validate every set before anything is sent
+        if not bound:
+            return 0
+        with self._cursor(conn, tuple_row) as cur:
+            cur.executemany(self.sql, bound)
+            return cur.rowcount
+
+    def script(self, conn: psycopg.Connection[Any], /) -> int:
+        """Run a *script* (several statements, no parameters) in one simple-protocol round trip;
+        return the rows its last statement affected (0 when it reports none)."""
+        self._expect(Shape.SCRIPT)
+        with self._cursor(conn, tuple_row) as cur:
+            cur.execute(self.sql)
+            while cur.nextset():  # to the last statement's result
+                pass
+            return max(cur.rowcount, 0)
+
+    def copy_in(self, conn: psycopg.Connection[Any], types: Sequence[str],
+                rows: Iterable[Sequence[Any]], /) -> int:
+        """Stream ``rows`` through a *copy-in* query (``COPY ... FROM STDIN (FORMAT BINARY)``),
+        each value typed by the PostgreSQL type names ``types``, in one COPY; return the rows
+        sent. The fastest way to bulk-load: no statement per row, no parsing of text."""
+        self._expect(Shape.COPY_IN)
+        sent = 0
+        with conn.cursor() as cur, cur.copy(self.sql) as copy:
+            copy.set_types(list(types))
+            for row in rows:
+                copy.write_row(row)
+                sent += 1
+        return sent
+
+    def _single(self, conn: psycopg.Connection[Any], row_factory: BaseRowFactory[R],
+                args: Mapping[str, Any]) -> R | None:
+        with self._cursor(conn, row_factory) as cur:
+            cur.execute(self.sql, self.bind(args))
+            rows = cur.fetchmany(2)
+        if len(rows) > 1:
+            raise MultipleRows(
+                f"query {self.name!r} ({self.location}) returned more than one row for {show_args(args)}"
+            )
+        return rows[0] if rows else None

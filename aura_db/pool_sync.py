@@ -1,0 +1,248 @@
+# WARNING: generated from pool_async.py by tools/async_to_sync.py: do not edit.
+# Change the async source and run `python tools/async_to_sync.py`.
+"""The connection pool behind a Database: psycopg_pool's pool, configured for aura-db and
+hardened at the edges (see :mod:`aura_db.pool`)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from psycopg._preparing import PrepareManager
+from psycopg.rows import tuple_row
+from psycopg.types import TypeInfo
+from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool.base import AttemptWithBackoff
+
+from ._compat_sync import Lock
+from ._pgerrors import translate
+from .config import Config, describe_server
+from .connection_sync import AuraConnection
+from .errors import PoolClosed, PoolExhausted, ServerUnavailable
+from .pool import IDLE, VECTOR_TYPES, QuickReconnect
+
+__all__ = ["Pool"]
+
+logger = logging.getLogger(__name__)
+
+
+class _Pool(ConnectionPool[AuraConnection]):
+    """psycopg_pool's pool with quicker reconnects, remembering whether connects fail.
+    (``_add_connection`` and ``_connect`` are psycopg_pool internals: tests/test_pool.py pins
+    their signatures.)"""
+
+    connects_failing = False  # the last connect attempt failed
+
+    def _add_connection(self, attempt: AttemptWithBackoff | None, growing: bool = False) -> None:
+        super()._add_connection(attempt or QuickReconnect(timeout=self.reconnect_timeout), growing)
+
+    def _connect(self, timeout: float | None = None) -> AuraConnection:
+        try:
+            conn = super()._connect(timeout)
+        except psycopg.Error:
+            self.connects_failing = True
+            raise
+        self.connects_failing = False
+        return conn
+
+
+class _VectorTypes:
+    """pgvector's TypeInfo, fetched once per database and registered on each new connection
+    without a further query. Until the extension exists, each new connection looks again."""
+
+    def __init__(self) -> None:
+        self._infos: dict[str, TypeInfo] | None = None
+        self._lock = Lock()
+
+    def register(self, conn: psycopg.Connection[Any]) -> None:
+        from pgvector.psycopg.halfvec import register_halfvec_info
+        from pgvector.psycopg.sparsevec import register_sparsevec_info
+        from pgvector.psycopg.vector import register_vector_info
+
+        infos = self._infos
+        if infos is None:
+            fetched = {name: TypeInfo.fetch(conn, name) for name in VECTOR_TYPES}
+            if any(info is None for info in fetched.values()):
+                return  # extension not installed yet: plain types until a migrate drains the pool
+            with self._lock:
+                infos = self._infos = {k: v for k, v in fetched.items() if v is not None}
+        register_vector_info(conn, infos["vector"])
+        register_halfvec_info(conn, infos["halfvec"])
+        register_sparsevec_info(conn, infos["sparsevec"])
+
+    def forget(self) -> None:
+        with self._lock:
+            self._infos = None
+
+
+class Pool:
+    """Lends :class:`AuraConnection` s of one database; see the module docstring."""
+
+    def __init__(self, url: str, config: Config, name: str) -> None:
+        self.url, self.config, self.name = url, config, name
+        self.types = _VectorTypes()
+        # connections code with raw access touched (cleaned on return), and when each came back
+        self._touched: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+        self._last_return: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = \
+            weakref.WeakKeyDictionary()
+        self._purging = Lock()
+        self._pool = _Pool(
+            url, name=name, min_size=config.min_size, max_size=config.max_size, open=False,
+            timeout=config.wait_for_connection, reconnect_timeout=max(config.connect_timeout, 60.0),
+            kwargs=config.connect_kwargs(), configure=self._configure,
+            connection_class=AuraConnection,
+        )
+
+    def open(self, wait: bool = True) -> None:
+        """Open the pool; ``wait``: until its first connection (``config.connect_timeout``)."""
+        self._pool.open(wait=wait, timeout=self.config.connect_timeout)
+
+    # -- pool callbacks -----------------------------------------------------------------------
+
+    def _configure(self, conn: AuraConnection) -> None:
+        conn.deadline = self.config.deadline
+        self.types.register(conn)
+        if conn.info.transaction_status != IDLE:
+            conn.rollback()  # TypeInfo.fetch may have opened a transaction
+
+    def _alive(self, conn: psycopg.Connection[Any]) -> bool:
+        """On checkout: a connection that sat idle longer than ``config.check_after_idle``
+        seconds is checked with a round trip; a recently used one without (libpq reads what
+        the server sent meanwhile, twice, so that a server which wrote its FATAL message and
+        then closed the socket is seen to have closed it). The read does not release the GIL
+        (PQconsumeInput never blocks); a select() would, and with threads sharing the pool
+        each re-acquisition queues: it halved throughput at 8 threads."""
+        if conn.closed or conn.broken:
+            return False
+        try:
+            last = self._last_return.get(conn)
+            if last is None or time.monotonic() - last >= self.config.check_after_idle:
+                ConnectionPool.check_connection(conn)
+            else:
+                pgconn = conn.pgconn
+                pgconn.consume_input()  # raises OperationalError when the server closed it
+                pgconn.consume_input()
+        except psycopg.Error as exc:
+            logger.info("pool %r: discarding a dead connection (%s)", self.name, exc)
+            return False
+        return True
+
+    # -- lending ------------------------------------------------------------------------------
+
+    def getconn(self) -> AuraConnection:
+        """A live connection, within ``config.wait_for_connection`` seconds."""
+        wait = self.config.wait_for_connection
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                conn = self._pool.getconn(timeout=max(deadline - time.monotonic(), 0.001))
+            except PoolTimeout:
+                raise self._no_connection(wait) from None
+            except psycopg_pool.PoolClosed:
+                raise PoolClosed(f"the pool {self.name!r} is closed") from None
+            if self._alive(conn):
+                return conn
+            conn.close()
+            self._pool.putconn(conn)  # the pool opens a replacement at once
+            self._purge()
+
+    def _purge(self) -> None:
+        """Check every idle connection now (one dead connection seldom dies alone)."""
+        if self._purging.locked():
+            return  # another caller is at it
+        with self._purging:
+            self._pool.check()
+
+    def _no_connection(self, wait: float) -> ServerUnavailable | PoolExhausted:
+        stats = self._pool.get_stats()
+        size, idle = int(stats.get("pool_size", 0)), int(stats.get("pool_available", 0))
+        if size >= self.config.max_size and idle == 0 and not self._pool.connects_failing:
+            return PoolExhausted(
+                f"no free connection in pool {self.name!r} within {wait:g}s: all {size} are in use "
+                f"(raise AURA_POOL_MAX_SIZE, or hold connections for less time)")
+        return ServerUnavailable(
+            f"no connection to {describe_server(self.url)} within {wait:g}s: the server does not "
+            f"accept connections (down, restarting or unreachable)")
+
+    def putconn(self, conn: AuraConnection) -> None:
+        """Give a connection back: cleaned if raw code touched it, closed if that fails."""
+        try:
+            if not conn.closed:
+                if conn.info.transaction_status != IDLE:
+                    conn.rollback()
+                if conn in self._touched:
+                    self._touched.discard(conn)
+                    self._clean(conn)
+                conn.set_autocommit(False)
+                self._last_return[conn] = time.monotonic()
+        except psycopg.Error as exc:
+            logger.warning("pool %r: discarding a connection that could not be cleaned: %s", self.name, exc)
+            conn.close()  # the pool replaces a closed connection
+        finally:
+            self._pool.putconn(conn)
+
+    def touch(self, conn: psycopg.Connection[Any]) -> None:
+        """Note that code outside aura-db has (or had) this connection in hand."""
+        self._touched.add(conn)
+
+    def _clean(self, conn: AuraConnection) -> None:
+        """Undo everything raw use may have changed, server-side (DISCARD ALL, in one round
+        trip, outside a transaction) and client-side (the psycopg connection's settings)."""
+        conn.set_autocommit(True)
+        conn.execute("DISCARD ALL")
+        # psycopg clears its prepared-statement cache on the first DISCARD ALL it sees on a
+        # connection only (later ones are cached as "seen" and skip the check): start afresh
+        conn._prepared = PrepareManager()  # a psycopg internal: tests/test_pool.py pins it
+        conn.set_read_only(None)
+        conn.set_isolation_level(None)
+        conn.set_deferrable(None)
+        conn.row_factory = tuple_row
+        conn.prepare_threshold = self.config.prepare_threshold
+        conn.deadline = self.config.deadline
+
+    @contextmanager
+    def borrowed(self, *, autocommit: bool, raw: bool, what: str,
+                 conn: AuraConnection | None = None) -> Iterator[AuraConnection]:
+        """A connection for the block (``conn``, already taken with :meth:`getconn`, or the next
+        free one): committed at its end (rolled back on an exception) and given back. psycopg
+        errors leaving the block are translated (``what`` names it)."""
+        conn = self.getconn() if conn is None else conn
+        body_done = False
+        try:
+            if raw:
+                self.touch(conn)
+            conn.set_autocommit(autocommit)
+            with conn:  # commit, or roll back on an exception (a pooled connection stays open)
+                yield conn
+                body_done = True
+        except psycopg.Error as exc:
+            raise translate(exc, what, committing=body_done and not autocommit) from exc
+        finally:
+            self.putconn(conn)
+
+    # -- the rest -----------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, int]:
+        return dict(self._pool.get_stats())
+
+    def drain(self) -> None:
+        self._pool.drain()
+
+    def in_use(self) -> int:
+        if self._pool.closed:
+            return 0
+        stats = self._pool.get_stats()
+        return int(stats.get("pool_size", 0)) - int(stats.get("pool_available", 0))
+
+    @property
+    def closed(self) -> bool:
+        return self._pool.closed
+
+    def close(self, timeout: float) -> None:
+        self._pool.close(timeout=timeout)

@@ -1,0 +1,196 @@
+"""The async rag_search repository: the source ``tools/async_to_sync.py`` generates
+``rag_search_sync.py`` from. Its rows, checks and helpers are :mod:`.rag_search`'s, shared by both.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, ClassVar
+
+import psycopg
+from pgvector import Vector
+from psycopg.rows import RowFactory, dict_row, tuple_row
+
+from ..errors import InvalidValue
+from ..queries import Query
+from .base_async import AsyncRepository, reads, writes
+from .checks import (
+    check_bool,
+    check_enum,
+    check_int,
+    check_items,
+    check_number,
+    check_text,
+    escape_like,
+)
+from .conversations import RagContentType, RagContext, RagContextRow
+from .conversations_async import AsyncMessagesRepository
+from .rag_route import EXACT_FALLBACK, Route, decide
+from .rag_search import (
+    _FILTERS,
+    _SETTINGS,
+    _T,
+    HybridHit,
+    SearchHit,
+    SearchPlan,
+    SearchTuning,
+    _hit,
+    _hybrid_hit,
+    _only,
+    _Request,
+    _walk,
+    embedding_array,
+    index_name,
+)
+
+__all__ = ["AsyncRagSearch"]
+
+
+class AsyncRagSearch(AsyncRepository):
+    """The search half of ``db.rag_chunks``: vector, hybrid, explain, record hits."""
+
+    table: ClassVar[str] = _T
+    tuning: SearchTuning = SearchTuning()
+
+    @reads
+    async def search(self, workspace_id: str, embedding: object, limit: int = 10, *,
+                     content_types: Sequence[RagContentType | str] | None = None,
+                     path_prefix: str | None = None, min_score: float | None = None,
+                     ef_search: int | None = None, exact: bool | None = None) -> list[SearchHit]:
+        """The ``limit`` chunks of the workspace most similar to ``embedding`` (cosine), best first.
+
+        Filters: ``content_types`` (any of), ``path_prefix`` (literal source_path prefix) and
+        ``min_score``. ``exact=True``/``False`` forces a path; ``ef_search`` overrides
+        :attr:`tuning`. Fewer than ``limit`` hits means fewer chunks match (or pass
+        ``min_score``). Raises :class:`InvalidValue` for a bad embedding, limit or filter.
+        """
+        req = self._request(workspace_id, embedding, limit, content_types, path_prefix)
+        floor = check_number(_T, "min_score", min_score)
+        async with self._searching(req, exact, ef_search) as (conn, route):
+            rows = await self._run(conn, route, req, "search", _hit)
+            if route.path == "hnsw" and exact is None and len(rows) < req.limit:
+                rows = await self._run(conn, EXACT_FALLBACK, req, "search", _hit)
+        return [h for h in rows if floor is None or h.score >= floor]
+
+    @reads
+    async def hybrid_search(self, workspace_id: str, query_text: str, embedding: object, limit: int = 10, *,
+                            content_types: Sequence[RagContentType | str] | None = None,
+                            path_prefix: str | None = None, vector_weight: float = 1.0,
+                            text_weight: float = 1.0, rrf_k: int = 60, candidates: int | None = None,
+                            ef_search: int | None = None, exact: bool | None = None) -> list[HybridHit]:
+        """Full-text and vector search fused by reciprocal rank fusion in one SQL statement.
+
+        Each leg takes its best ``candidates`` (default ``max(4 * limit, 40)``) chunks under the
+        same filters; score = vector_weight / (rrf_k + vector rank) + text_weight / (rrf_k +
+        text rank). ``query_text`` uses web-search syntax ("quoted phrases", -exclusions, or).
+        Raises :class:`InvalidValue` for bad arguments.
+        """
+        req = self._request(workspace_id, embedding, limit, content_types, path_prefix)
+        check_text(_T, "query_text", query_text, allow_blank=True)
+        weights = [check_number(_T, name, w) for name, w in
+                   (("vector_weight", vector_weight), ("text_weight", text_weight))]
+        if any(w is None or w < 0 for w in weights):
+            raise InvalidValue(f"{_T}: weights must be non-negative numbers (got {weights})")
+        check_int(_T, "rrf_k", rrf_k, minimum=1, maximum=10_000, required=True)
+        wide = check_int(_T, "candidates", candidates, minimum=1, maximum=10_000)
+        req.filters.update(query_text=query_text, vector_weight=weights[0], text_weight=weights[1],
+                           rrf_k=rrf_k, candidates=wide or max(4 * req.limit, 40))
+        async with self._searching(req, exact, ef_search) as (conn, route):
+            return await self._run(conn, route, req, "hybrid", _hybrid_hit)
+
+    @reads
+    async def explain_search(self, workspace_id: str, embedding: object, limit: int = 10, *,
+                             content_types: Sequence[RagContentType | str] | None = None,
+                             path_prefix: str | None = None, ef_search: int | None = None,
+                             exact: bool | None = None) -> SearchPlan:
+        """How :meth:`search` would run with these arguments: its route and EXPLAIN plan
+        (node types and index names), planned with the same settings."""
+        req = self._request(workspace_id, embedding, limit, content_types, path_prefix)
+        async with self._searching(req, exact, ef_search) as (conn, route):
+            query = await self._settle(conn, route, req, "search")
+            async with psycopg.AsyncRawCursor(conn) as cur:
+                await cur.execute("EXPLAIN (FORMAT JSON) " + query.sql, query.bind(self._args(query, req)))
+                row = await cur.fetchone()
+        assert row is not None
+        nodes: list[str] = []
+        indexes: list[str] = []
+        _walk(row[0][0]["Plan"], nodes, indexes)
+        return SearchPlan(route.path, query.name, route.candidates, route.ef_search, route.calibrated,
+                          tuple(nodes), tuple(indexes), row[0], route.reason)
+
+    @writes
+    async def record_hits(self, message_id: uuid.UUID | str, query_text: str,
+                          hits: Sequence[SearchHit | HybridHit]) -> list[RagContextRow]:
+        """Record the hits an assistant message was answered with (message_rag_contexts), in
+        one statement; returns the rows in the order given. Raises :class:`NotFound` when the
+        message does not exist."""
+        contexts = [RagContext(query=query_text, content_id=h.content_id, chunk_index=h.chunk_index,
+                               chunk_content=h.content, score=h.score, source_path=h.source_path,
+                               content_type=h.content_type)
+                    for h in check_items(_T, "hits", hits, (SearchHit, HybridHit))]
+        messages = AsyncMessagesRepository(self._connector, self._catalog)
+        return await messages.attach_rag_contexts(message_id, contexts)
+
+    # -- the route --------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _searching(self, req: _Request, exact: bool | None,
+                         ef_search: int | None) -> AsyncIterator[tuple[psycopg.AsyncConnection[Any], Route]]:
+        """A transaction (a savepoint in the caller's) with the search settings applied, and the
+        route: from the rows the filters keep in the workspace (capped) and its calibration.
+        Pipelined: settings, count and calibration, the search (with the HNSW settings), then
+        restore and commit, are three round trips."""
+        if ef_search is not None:
+            check_int(_T, "ef_search", ef_search, minimum=1, maximum=1000, required=True)
+        check_bool(_T, "exact", exact, required=False)
+        cap = max(self.tuning.exact_threshold, req.limit) + 1
+        async with self._conn() as conn, conn.pipeline(), conn.transaction():
+            before = await self._q("set_search_settings").aone(
+                conn, dict_row, workspace_id=req.workspace_id, dims=req.dims, cap=cap,
+                **_only(req.filters, _FILTERS))
+            yield conn, self._route(before, req, exact, ef_search)
+            await self._q("restore_search_settings").aexecute(conn, tuple_row, **_only(before, _SETTINGS))
+
+    def _route(self, before: dict[str, Any], req: _Request, exact: bool | None,
+               ef_search: int | None) -> Route:
+        return decide(before, index_name(req.dims), self.tuning.exact_threshold,
+                      lambda base: self.tuning.ef_for(req.limit, base), exact, ef_search, limit=req.limit)
+
+    def _request(self, workspace_id: str, embedding: object, limit: int,
+                 content_types: Sequence[RagContentType | str] | None,
+                 path_prefix: str | None) -> _Request:
+        check_text(_T, "workspace_id", workspace_id)
+        array = embedding_array(embedding, f"{_T}.embedding (query)")
+        check_int(_T, "limit", limit, minimum=1, maximum=1000, required=True)
+        if isinstance(content_types, str):
+            content_types = [content_types]
+        kinds = None if content_types is None else sorted(
+            {check_enum(_T, "content_type", k, RagContentType).value
+             for k in check_items(_T, "content_types", content_types)})
+        check_text(_T, "source_path", path_prefix, required=False, allow_blank=True)
+        like = None if path_prefix is None else escape_like(path_prefix) + "%"
+        return _Request(workspace_id, Vector(array), array.size, limit,
+                        {"content_types": kinds, "path_like": like})
+
+    async def _settle(self, conn: psycopg.AsyncConnection[Any], route: Route, req: _Request,
+                      kind: str) -> Query:
+        """Apply the HNSW path's settings (for that path) and return the query to run."""
+        if route.path == "exact":
+            return self._q(f"{kind}_exact")
+        # sent unread: in the pipeline it shares the search's round trip
+        await self._q("set_hnsw_settings").aexecute(conn, tuple_row, ef_search=route.ef_search,
+                                                    max_scan_tuples=self.tuning.max_scan_tuples)
+        return self._q(f"{kind}_hnsw_{req.dims}")
+
+    async def _run(self, conn: psycopg.AsyncConnection[Any], route: Route, req: _Request, kind: str,
+                   row_factory: RowFactory[Any]) -> list[Any]:
+        query = await self._settle(conn, route, req, kind)
+        return await query.amany(conn, row_factory, **self._args(query, req))
+
+    @staticmethod
+    def _args(query: Query, req: _Request) -> dict[str, Any]:
+        args = {"workspace_id": req.workspace_id, "embedding": req.embedding, "dims": req.dims,
+                "limit": req.limit, **req.filters}
+        return _only(args, query.params)
