@@ -37,8 +37,10 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from aura_db import Config, Database
+from aura_db import AsyncDatabase, Config, Database
 from aura_db.migrations import migrate
+
+from .async_bridge import Loop, SyncView
 
 OWNER, APP, READONLY = "aura_test_owner", "aura_test_app", "aura_test_ro"
 _PASSWORD = secrets.token_hex(12)  # for servers that ask for one (a URL or a container)
@@ -322,10 +324,44 @@ def _see_every_commit(database: Database) -> None:
     database._replay_target = every_commit  # type: ignore[method-assign]
 
 
+def _see_every_async_commit(database: AsyncDatabase) -> None:
+    """:func:`_see_every_commit` for an AsyncDatabase."""
+    own = database._replay_target
+
+    async def every_commit() -> int:
+        with database._commits_lock:
+            database._commits += 1
+        return await own()
+
+    database._replay_target = every_commit  # type: ignore[method-assign]
+
+
+# the test modules whose ``db`` tests run against both flavours: the sync Database and, through
+# tests/async_bridge.py, the AsyncDatabase (a test marked ``sync_only`` runs on the sync one)
+BOTH_FLAVOURS = ("test_repo_", "test_rag", "test_code_graph", "test_bad_input", "test_isolation")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if ("db" in metafunc.fixturenames and module.startswith(BOTH_FLAVOURS)
+            and metafunc.definition.get_closest_marker("sync_only") is None):
+        metafunc.parametrize("db", ["sync", "async"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def async_loop() -> Iterator[Loop]:
+    """The event loop the async flavour's tests run on (a background thread)."""
+    loop = Loop()
+    yield loop
+    loop.close()
+
+
 @pytest.fixture
 def db(app_url: str, db_url: str, request: pytest.FixtureRequest) -> Iterator[Database]:
     """An open Database on a throwaway migrated database, as the application role (through
-    PgBouncer in the pooled run, reading a streaming replica in the replicated run)."""
+    PgBouncer in the pooled run, reading a streaming replica in the replicated run). In the
+    modules of BOTH_FLAVOURS a test runs twice: ``[sync]`` on a Database, ``[async]`` on an
+    AsyncDatabase seen through tests/async_bridge.py."""
     config = Config(url=app_url, min_size=1, max_size=4, connect_timeout=10)
     if POOLED:
         bouncer = request.getfixturevalue("pgbouncer")
@@ -334,6 +370,9 @@ def db(app_url: str, db_url: str, request: pytest.FixtureRequest) -> Iterator[Da
     if REPLICATED:
         config = dataclasses.replace(config, replicas=tuple(replicated(
             request.getfixturevalue("replica"), request.getfixturevalue("pg_server"), app_url)))
+    if getattr(request, "param", "sync") == "async":
+        yield from _async_db(config, request.getfixturevalue("async_loop"))
+        return
     database = Database(config)
     if REPLICATED:
         _see_every_commit(database)
@@ -343,6 +382,23 @@ def db(app_url: str, db_url: str, request: pytest.FixtureRequest) -> Iterator[Da
         _REPLICA_READS[0] += sum(r.reads for r in database.replica_status())
         _REPLICA_READS[1] += 1
         database.close()
+
+
+def _async_db(config: Config, loop: Loop) -> Iterator[Any]:
+    async def opened() -> AsyncDatabase:
+        database = AsyncDatabase(config)
+        await database.open()
+        if REPLICATED:
+            _see_every_async_commit(database)
+        return database
+
+    database = loop.run(opened())
+    try:
+        yield SyncView(database, loop)
+    finally:
+        _REPLICA_READS[0] += sum(r.reads for r in database.replica_status())
+        _REPLICA_READS[1] += 1
+        loop.run(database.close())
 
 
 @pytest.fixture
@@ -366,6 +422,13 @@ def statements_sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return original(self, query, params, **kwargs)
 
     monkeypatch.setattr(psycopg.RawCursor, "execute", spy)
+    original_async = psycopg.AsyncRawCursor.execute
+
+    async def async_spy(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        sent.append(str(query).split()[1].removeprefix("aura-db:"))
+        return await original_async(self, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncRawCursor, "execute", async_spy)
     return sent
 
 

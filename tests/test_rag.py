@@ -22,6 +22,7 @@ from aura_db import Config, Database
 from aura_db.errors import AuraError, InvalidValue, NotFound
 from aura_db.queries import default_catalog
 from aura_db.repositories import Chunk, SearchTuning
+from aura_db.repositories.rag_search_async import AsyncRagSearch
 from aura_db.repositories.rag_search_sync import RagSearch
 from tests.fix_db import PgServer, _create_database, _drop_database
 
@@ -57,6 +58,7 @@ def count_rows(db: Database, ws: str) -> int:
 # -- ingest -------------------------------------------------------------------------------------
 
 
+@pytest.mark.sync_only  # spies on the sync cursor; the async COPY path is counted in test_async.py
 def test_add_many_10k_chunks_is_one_copy_and_one_insert(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     ws = workspace(db)
     rng = np.random.default_rng(1)
@@ -659,7 +661,15 @@ def test_search_filters_min_score_and_fallback(db: Database, monkeypatch: pytest
         rows = real_run(self, conn, route, *a)
         return rows[:3] if route.path == "hnsw" else rows
 
+    real_async_run = AsyncRagSearch._run
+
+    async def short_hnsw_async(self: AsyncRagSearch, conn: Any, route: Any, *a: Any) -> list[Any]:
+        paths.append(route.path)
+        rows = await real_async_run(self, conn, route, *a)
+        return rows[:3] if route.path == "hnsw" else rows
+
     monkeypatch.setattr(RagSearch, "_run", short_hnsw)
+    monkeypatch.setattr(AsyncRagSearch, "_run", short_hnsw_async)
     got = db.rag_chunks.search(ws, q, 10, content_types=["Markdown"])
     assert paths == ["hnsw", "exact"]
     assert got == db.rag_chunks.search(ws, q, 10, content_types=["Markdown"], exact=True)

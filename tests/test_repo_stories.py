@@ -343,6 +343,7 @@ def test_savepoint_rollback_keeps_the_outer_work(db: Database, db_url: str) -> N
     assert [s.title for s in db.stories.list()] == ["outer"]
 
 
+@pytest.mark.sync_only  # the plan is the SQL's: flavour-independent
 def test_listing_pages_are_served_by_the_keyset_index(db: Database) -> None:
     with db.transaction() as tx:
         tx.conn.execute(
