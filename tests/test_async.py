@@ -1,0 +1,205 @@
+"""The async flavour's own guarantees: the twin API, concurrency on a small pool, cancellation
+safety with row accounting, and one server shared by sync and async users at once.
+
+The repository suites run against both flavours through tests/async_bridge.py; these tests run
+natively on an event loop (``asyncio.run`` per test), as an application would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import random
+import threading
+from typing import Any
+
+import psycopg
+import pytest
+
+import aura_db
+import aura_db.repositories as repos
+from aura_db import AsyncDatabase, AsyncTransaction, Config, Database, Transaction
+from aura_db.errors import AuraError, NotFound
+
+
+def _pairs() -> list[tuple[type, type]]:
+    pairs: list[tuple[type, type]] = [(Database, AsyncDatabase), (Transaction, AsyncTransaction)]
+    for name in repos.__all__:
+        twin = getattr(repos, "Async" + name, None)
+        if twin is not None and inspect.isclass(twin):
+            pairs.append((getattr(repos, name), twin))
+    return pairs
+
+
+def _public(cls: type) -> dict[str, Any]:
+    return {n: m for n, m in inspect.getmembers(cls) if not n.startswith("_") and callable(m)}
+
+
+def _params(fn: Any) -> list[tuple[str, Any, Any]]:
+    return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+
+def test_every_public_sync_method_has_an_async_twin_with_the_same_signature() -> None:
+    pairs = _pairs()
+    names = {sync.__name__ for sync, _ in pairs}
+    assert {"StoriesRepository", "RagChunksRepository", "CodeGraphRepository",
+            "WorkspacesRepository", "ConversationsRepository"} <= names, names
+    for sync, twin in pairs:
+        sync_methods, async_methods = _public(sync), _public(twin)
+        assert set(sync_methods) == set(async_methods), (sync.__name__, set(sync_methods) ^ set(async_methods))
+        for name, method in sync_methods.items():
+            assert _params(method) == _params(async_methods[name]), f"{sync.__name__}.{name}"
+    # every repository a Database hands out, an AsyncDatabase hands out as its Async twin
+    for attr, value in vars(repos.RepositoryAccess).items():
+        if isinstance(value, property | type(repos.RepositoryAccess.stories)) and not attr.startswith("_"):
+            assert hasattr(repos.AsyncRepositoryAccess, attr), attr
+    assert aura_db.AsyncDatabase is AsyncDatabase
+
+
+def test_connect_as_an_async_context_manager(app_url: str) -> None:
+    async def main() -> None:
+        async with AsyncDatabase.connect(app_url) as db:
+            story = await db.stories.create("async story", repository_path="/r")
+            assert (await db.stories.get(story.id)).title == "async story"
+            async with db.transaction(actor="agent-1") as tx:
+                updated = await tx.stories.update(story.id, version=story.version, title="renamed")
+                assert updated.updated_by == "agent-1"
+                async with tx.savepoint() as sp:
+                    await sp.stories.create("kept in the savepoint")
+            page = await db.stories.list(limit=10)
+            assert sorted(s.title for s in page) == ["kept in the savepoint", "renamed"]
+            with pytest.raises(NotFound, match="stories"):
+                await db.stories.get("00000000-0000-0000-0000-000000000000")
+        assert db.closed
+
+    asyncio.run(main())
+
+
+def test_200_concurrent_tasks_on_a_pool_of_10(app_url: str, db_url: str) -> None:
+    seen_sizes: list[int] = []
+
+    async def main() -> None:
+        config = Config(url=app_url, min_size=2, max_size=10, connect_timeout=10, pool_wait=30)
+        async with AsyncDatabase(config) as db:
+            async def one(i: int) -> None:
+                async with db.transaction(actor=f"task-{i}") as tx:
+                    await tx.stories.create(f"task {i}")
+                    await tx.execute("SELECT pg_sleep(0.005)")
+                seen_sizes.append(db._pool.stats().get("pool_size", 0))
+
+            await asyncio.gather(*(one(i) for i in range(200)))
+            assert db._pool.in_use() == 0
+
+    asyncio.run(main())
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute("SELECT title, created_by FROM stories").fetchall()
+    assert sorted(rows) == sorted((f"task {i}", f"task-{i}") for i in range(200))
+    assert max(seen_sizes) <= 10
+
+
+async def _session_is_clean(db: AsyncDatabase) -> None:
+    """The next borrower sees no transaction, no leftover setting, nothing running."""
+    async with db.connection() as conn:
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS or \
+            conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        row = await (await conn.execute(
+            "SELECT current_setting('aura.actor', true), current_setting('application_name'), "
+            "(SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() "
+            " AND datname = current_database() AND query LIKE '%pg_sleep%')")).fetchone()
+        assert row is not None
+        assert row[0] in (None, ""), row
+        assert row[2] == 0, "a cancelled statement is still running on the server"
+
+
+def test_cancellation_at_random_points_loses_nothing_acknowledged(app_url: str, db_url: str) -> None:
+    rng = random.Random(7)
+    acknowledged: set[str] = set()
+    cancelled = 0
+
+    async def main() -> None:
+        nonlocal cancelled
+        config = Config(url=app_url, min_size=1, max_size=3, connect_timeout=10)
+        async with AsyncDatabase(config) as db:
+            async def work(title: str, sleep: float) -> None:
+                async with db.transaction(actor="canceller") as tx:
+                    await tx.stories.create(title)
+                    await tx.execute("SELECT pg_sleep(%s)", (sleep,))
+                    await tx.stories.create(title + " second")
+
+            for i in range(40):
+                title = f"t{i}"
+                try:
+                    async with asyncio.timeout(rng.uniform(0.0, 0.03)):
+                        await work(title, rng.uniform(0.0, 0.03))
+                except TimeoutError:
+                    cancelled += 1  # the CancelledError came through: asyncio turned it into this
+                else:
+                    acknowledged.add(title)
+                await _session_is_clean(db)
+            # cancelled by the caller (not a timeout): CancelledError itself propagates, unwrapped
+            task = asyncio.create_task(work("by-cancel", 5))
+            await asyncio.sleep(0.2)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await _session_is_clean(db)
+            assert db._pool.in_use() == 0
+            assert (await db.stories.create("after")).title == "after"
+
+    asyncio.run(main())
+    with psycopg.connect(db_url) as conn:
+        titles = {r[0] for r in conn.execute("SELECT title FROM stories")}
+        running = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                               "AND state = 'active' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()").fetchone()
+    assert 0 < cancelled < 40, cancelled
+    # every acknowledged transaction is there whole; of the cancelled ones, none is there in
+    # part, and only those whose cancel hit their COMMIT (an outcome the caller cannot know)
+    # may be there whole
+    firsts = {t for t in titles if not t.endswith(" second")} - {"after"}
+    assert acknowledged <= firsts, acknowledged - firsts
+    assert {t + " second" for t in firsts} <= titles, "half a transaction committed"
+    assert titles == {t for f in firsts for t in (f, f + " second")} | {"after"}
+    assert len(firsts - acknowledged) <= 3, firsts - acknowledged
+    assert running == (0,)
+
+
+def test_one_server_shared_by_sync_and_async_users(app_url: str, db_url: str) -> None:
+    config = Config(url=app_url, min_size=1, max_size=4, connect_timeout=10)
+    errors: list[BaseException] = []
+    with Database(config) as sync_db:
+        def sync_user() -> None:
+            try:
+                for i in range(50):
+                    sync_db.stories.create(f"sync {i}")
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        async def main() -> None:
+            async with AsyncDatabase(config) as async_db:
+                thread = threading.Thread(target=sync_user)
+                thread.start()
+                for i in range(50):
+                    await async_db.stories.create(f"async {i}")
+                await asyncio.to_thread(thread.join)
+                page = await async_db.stories.list(limit=200)
+                assert len(page) == 100
+
+        asyncio.run(main())
+        assert not errors, errors
+        assert len(sync_db.stories.list(limit=200)) == 100
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM stories").fetchone() == (100,)
+
+
+def test_errors_leaving_the_async_api_are_aura_errors(app_url: str) -> None:
+    async def main() -> None:
+        async with AsyncDatabase.connect(app_url) as db:
+            with pytest.raises(AuraError, match="stories.title"):
+                await db.stories.create("")
+            async with db.transaction() as tx:
+                with pytest.raises(AuraError):
+                    await tx.execute("SELECT 1/0")
+        with pytest.raises(AuraError, match="closed"):
+            await db.stories.get("00000000-0000-0000-0000-000000000000")
+
+    asyncio.run(main())
