@@ -94,17 +94,6 @@ class SyncView:
         return f"SyncView({self._target!r})"
 
 
-class _SyncContext:
-    def __init__(self, target: Any, loop: Loop) -> None:
-        self._target, self._loop = target, loop
-
-    def __enter__(self) -> Any:
-        return adapt(self._loop.run(self._target.__aenter__()), self._loop)
-
-    def __exit__(self, *exc: Any) -> bool:
-        return bool(self._loop.run(self._target.__aexit__(*exc)))
-
-
 def _drain(target: Any, loop: Loop) -> Iterator[Any]:
     iterator = target.__aiter__()
     while True:
@@ -119,10 +108,8 @@ def adapt(value: Any, loop: Loop) -> Any:
     """``value`` as a sync caller sees it: awaited, entered, drained or wrapped."""
     if asyncio.iscoroutine(value):
         return adapt(loop.run(value), loop)
-    if _is_async_api(value):
+    if _is_async_api(value) or hasattr(value, "__aenter__"):
         return SyncView(value, loop)
-    if hasattr(value, "__aenter__"):
-        return _SyncContext(value, loop)
     if hasattr(value, "__aiter__"):
         return _drain(value, loop)
     return value

@@ -58,7 +58,6 @@ def count_rows(db: Database, ws: str) -> int:
 # -- ingest -------------------------------------------------------------------------------------
 
 
-@pytest.mark.sync_only  # spies on the sync cursor; the async COPY path is counted in test_async.py
 def test_add_many_10k_chunks_is_one_copy_and_one_insert(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     ws = workspace(db)
     rng = np.random.default_rng(1)
@@ -71,20 +70,20 @@ def test_add_many_10k_chunks_is_one_copy_and_one_insert(db: Database, monkeypatc
 
     copies: list[str] = []
     statements: list[str] = []
-    real_copy = psycopg.Cursor.copy
-    real_execute = psycopg.Cursor.execute
 
-    def spy_copy(self: psycopg.Cursor[Any], statement: Any, *a: Any, **k: Any) -> Any:
-        copies.append(str(statement))
-        return real_copy(self, statement, *a, **k)
+    def spy(real: Any, seen: list[str]) -> Any:
+        # a plain function for both flavours: it hands back what the real method returns (a
+        # cursor, a context manager, or a coroutine / async context manager to await)
+        def spied(self: Any, statement: Any, *a: Any, **k: Any) -> Any:
+            seen.append(str(statement))
+            return real(self, statement, *a, **k)
 
-    def spy_execute(self: psycopg.Cursor[Any], query: Any, *a: Any, **k: Any) -> Any:
-        statements.append(str(query))
-        return real_execute(self, query, *a, **k)
+        return spied
 
     with db.rag_chunks.bulk_load(768):
-        monkeypatch.setattr(psycopg.Cursor, "copy", spy_copy)
-        monkeypatch.setattr(psycopg.Cursor, "execute", spy_execute)
+        for cursor in (psycopg.Cursor, psycopg.AsyncCursor):
+            monkeypatch.setattr(cursor, "copy", spy(cursor.copy, copies))
+            monkeypatch.setattr(cursor, "execute", spy(cursor.execute, statements))
         started = time.perf_counter()
         assert db.rag_chunks.add_many(ws, chunks(0, 8_000)) == 8_000  # first load: straight in
         elapsed = time.perf_counter() - started
