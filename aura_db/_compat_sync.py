@@ -8,13 +8,18 @@ from threading import Lock
 from time import sleep
 from typing import Any, TypeVar
 
-__all__ = ["Event", "Lock", "join", "sleep", "spawn", "to_thread"]
+__all__ = ["Event", "Lock", "join", "shielded", "sleep", "spawn", "to_thread"]
 
 T = TypeVar("T")
 
 
 def to_thread(work: Callable[..., T], /, *args: Any) -> T:
     """Run ``work`` here: a sync caller is already on the thread it may block."""
+    return work(*args)
+
+
+def shielded(work: Callable[..., T], /, *args: Any) -> T:
+    """``work(*args)``: a sync call runs to its end (nothing cancels it halfway)."""
     return work(*args)
 
 

@@ -18,7 +18,7 @@ from psycopg.types import TypeInfo
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from psycopg_pool.base import AttemptWithBackoff
 
-from ._compat_async import Lock
+from ._compat_async import Lock, shielded
 from ._pgerrors import translate
 from .config import Config, describe_server
 from .connection_async import AsyncAuraConnection
@@ -144,11 +144,22 @@ class AsyncPool:
                 raise self._no_connection(wait) from None
             except psycopg_pool.PoolClosed:
                 raise PoolClosed(f"the pool {self.name!r} is closed") from None
-            if await self._alive(conn):
+            try:
+                alive = await self._alive(conn)
+            except BaseException:  # cancelled (or interrupted) mid-check: not lent after all
+                await shielded(self._discard, conn)
+                raise
+            if alive:
                 return conn
-            await conn.close()
-            await self._pool.putconn(conn)  # the pool opens a replacement at once
+            await shielded(self._discard, conn)
             await self._purge()
+
+    async def _discard(self, conn: AsyncAuraConnection) -> None:
+        """Close ``conn`` and hand it back: the pool opens a replacement at once."""
+        try:
+            await conn.close()
+        finally:
+            await self._pool.putconn(conn)
 
     async def _purge(self) -> None:
         """Check every idle connection now (one dead connection seldom dies alone)."""
@@ -169,7 +180,13 @@ class AsyncPool:
             f"accept connections (down, restarting or unreachable)")
 
     async def putconn(self, conn: AsyncAuraConnection) -> None:
-        """Give a connection back: cleaned if raw code touched it, closed if that fails."""
+        """Give a connection back: rolled back if a transaction is open, cleaned if raw code
+        touched it, closed if that fails; run to its end even if the caller is cancelled again
+        meanwhile (:func:`shielded`: a cancelled query's rollback is where a second cancel
+        lands)."""
+        await shielded(self._give_back, conn)
+
+    async def _give_back(self, conn: AsyncAuraConnection) -> None:
         try:
             if not conn.closed:
                 if conn.info.transaction_status != IDLE:

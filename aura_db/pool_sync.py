@@ -20,7 +20,7 @@ from psycopg.types import TypeInfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 from psycopg_pool.base import AttemptWithBackoff
 
-from ._compat_sync import Lock
+from ._compat_sync import Lock, shielded
 from ._pgerrors import translate
 from .config import Config, describe_server
 from .connection_sync import AuraConnection
@@ -146,11 +146,22 @@ class Pool:
                 raise self._no_connection(wait) from None
             except psycopg_pool.PoolClosed:
                 raise PoolClosed(f"the pool {self.name!r} is closed") from None
-            if self._alive(conn):
+            try:
+                alive = self._alive(conn)
+            except BaseException:  # cancelled (or interrupted) mid-check: not lent after all
+                shielded(self._discard, conn)
+                raise
+            if alive:
                 return conn
-            conn.close()
-            self._pool.putconn(conn)  # the pool opens a replacement at once
+            shielded(self._discard, conn)
             self._purge()
+
+    def _discard(self, conn: AuraConnection) -> None:
+        """Close ``conn`` and hand it back: the pool opens a replacement at once."""
+        try:
+            conn.close()
+        finally:
+            self._pool.putconn(conn)
 
     def _purge(self) -> None:
         """Check every idle connection now (one dead connection seldom dies alone)."""
@@ -171,7 +182,13 @@ class Pool:
             f"accept connections (down, restarting or unreachable)")
 
     def putconn(self, conn: AuraConnection) -> None:
-        """Give a connection back: cleaned if raw code touched it, closed if that fails."""
+        """Give a connection back: rolled back if a transaction is open, cleaned if raw code
+        touched it, closed if that fails; run to its end even if the caller is cancelled again
+        meanwhile (:func:`shielded`: a cancelled query's rollback is where a second cancel
+        lands)."""
+        shielded(self._give_back, conn)
+
+    def _give_back(self, conn: AuraConnection) -> None:
         try:
             if not conn.closed:
                 if conn.info.transaction_status != IDLE:

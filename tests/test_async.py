@@ -162,6 +162,91 @@ def test_cancellation_at_random_points_loses_nothing_acknowledged(app_url: str, 
     assert running == (0,)
 
 
+def test_shielded_work_finishes_when_its_caller_is_cancelled() -> None:
+    from aura_db._compat_async import shielded
+
+    done: list[str] = []
+
+    async def quick(x: int) -> int:
+        return x * 2  # waits on nothing: runs inline, no task
+
+    async def slow(tag: str) -> str:
+        await asyncio.sleep(0.05)
+        done.append(tag)
+        return tag
+
+    async def main() -> None:
+        before = len(asyncio.all_tasks())
+        assert await shielded(quick, 21) == 42
+        assert len(asyncio.all_tasks()) == before
+        assert await shielded(slow, "whole") == "whole"
+        caller = asyncio.create_task(shielded(slow, "cancelled caller"))
+        await asyncio.sleep(0.01)
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller  # the caller's cancel comes through at once ...
+        assert done == ["whole"]
+        await asyncio.sleep(0.1)
+        assert done == ["whole", "cancelled caller"]  # ... and the work went on to its end
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("hand_back", ["as is", "waiting"])
+def test_cancels_landing_in_the_clean_up_of_a_cancel_leak_no_connection(app_url: str, hand_back: str) -> None:
+    """A task cancelled again and again, so that later cancels land while the first one's
+    rollback hands the connection back: the pool (of 2) ends with none of them lent, every
+    connection usable, and the next borrower sees a clean session. "waiting": the pool's own
+    hand-back waits a little first (as behind a contended pool lock), so that the cancels
+    surely land in it."""
+    rng = random.Random(11)
+
+    async def settled(db: AsyncDatabase) -> int:
+        for _ in range(200):  # a shielded give-back finishes after the cancelled task ends
+            if db._pool.in_use() == 0:
+                break
+            await asyncio.sleep(0.01)
+        return db._pool.in_use()
+
+    async def main() -> None:
+        config = Config(url=app_url, min_size=1, max_size=2, connect_timeout=10, pool_wait=3)
+        async with AsyncDatabase(config) as db:
+            if hand_back == "waiting":
+                inner = db._pool._pool
+                real = inner.putconn
+
+                async def slow_putconn(conn: Any) -> None:
+                    await asyncio.sleep(0.01)
+                    await real(conn)
+                inner.putconn = slow_putconn  # type: ignore[method-assign]
+
+            async def work(i: int) -> None:
+                async with db.transaction(actor="canceller") as tx:
+                    await tx.stories.create(f"double {i}")
+                    await tx.execute("SELECT pg_sleep(5)")
+
+            for i in range(12):
+                task = asyncio.create_task(work(i))
+                await asyncio.sleep(rng.uniform(0.02, 0.08))
+                while not task.done():  # keep cancelling through the clean-up
+                    task.cancel()
+                    await asyncio.sleep(rng.choice((0, 0, 0.0005, 0.002)))
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                assert await settled(db) == 0, f"round {i}: a connection stayed lent"
+                await _session_is_clean(db)
+            stats = db._pool.stats()
+            assert stats["pool_size"] <= 2, stats
+            # both connections can be had at once: none is lost from the pool's count
+            async with db.connection() as a, db.connection() as b:
+                assert a is not b
+                assert (await (await a.execute("SELECT 1")).fetchone()) == (1,)
+                assert (await (await b.execute("SELECT 2")).fetchone()) == (2,)
+            assert await db.stories.count() == 0  # no cancelled transaction committed
+
+    asyncio.run(main())
+
+
 def test_one_server_shared_by_sync_and_async_users(app_url: str, db_url: str) -> None:
     config = Config(url=app_url, min_size=1, max_size=4, connect_timeout=10)
     errors: list[BaseException] = []
