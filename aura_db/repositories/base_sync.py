@@ -11,17 +11,19 @@ Rows are built by :mod:`.rows`, input is checked by :mod:`.checks`, pages by :mo
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Awaitable, Callable
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import Any, ClassVar, ParamSpec, TypeVar
 
 import psycopg
 
+from .._pgerrors import translate
 from .._retry_sync import retrying
 from ..errors import CommitOutcomeUnknown, ConnectionLost, IdleInTransactionTimeout, NotFound
 from ..queries import Query, QueryCatalog, default_catalog
 from ..retry import RetryPolicy
-from .base import ROUTE, RetrySafety, not_found, translating
+from .base import ROUTE, RetrySafety, not_found
 
 __all__ = ["Connector", "Repository", "idempotent", "reads", "writes"]
 
@@ -92,13 +94,40 @@ class Repository:
     def _q(self, name: str) -> Query:
         return self._catalog[name]
 
-    @contextmanager
-    def _conn(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._connector() as conn:
-            with translating(self.table):
-                yield conn
+    def _conn(self) -> _Translated:
+        """The connector's connection for the block; psycopg errors raised in the block leave
+        it as aura-db errors naming the table."""
+        return _Translated(self._connector(), self.table)
 
     def _not_found(self, key: object, field: str = "id") -> NotFound:
         return not_found(self.table, key, field)
 
 
+
+
+class _Translated:
+    """``with connector() as conn: with translating(table): ...`` as one object: a
+    repository call pays for a class instead of a generator-based context manager (~0.5 us
+    against ~3, on a point read that is ~90 us in all). psycopg errors from the block are
+    re-raised as aura-db errors (the original as ``__cause__``), and the connector's exit sees
+    the translated one, as it would inside ``translating``; none suppresses an exception."""
+
+    __slots__ = ("_inner", "_table")
+
+    def __init__(self, inner: AbstractContextManager[psycopg.Connection[Any]], table: str) -> None:
+        self._inner = inner
+        self._table = table
+
+    def __enter__(self) -> psycopg.Connection[Any]:
+        return self._inner.__enter__()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        # never suppresses (no connector does): what the block raised goes on
+        if not isinstance(exc, psycopg.Error):
+            self._inner.__exit__(kind, exc, tb)
+            return
+        error = translate(exc, self._table)
+        error.__cause__ = exc  # raise ... from exc
+        self._inner.__exit__(type(error), error, error.__traceback__)
+        raise error

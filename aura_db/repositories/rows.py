@@ -44,7 +44,7 @@ def typed_row(cls: type[T]) -> BaseRowFactory[T]:
         # reuse the row maker built the first time this column list was seen.
         res = cursor.pgresult
         nfields = res.nfields if res is not None and res.status in _TUPLES else 0
-        key = tuple(res.fname(i) for i in range(nfields))
+        key = tuple(map(res.fname, range(nfields))) if nfields else ()  # map: no Python frame per column
         maker = makers.get(key)
         if maker is None:
             names = [n.decode(cursor.connection.info.encoding) for n in key]
