@@ -81,6 +81,13 @@ def targets(report: Report) -> list[Target]:
         ratio = case.ratio(RLS_ON, RLS_OFF)
         out.append(Target(f"row-level security ({case.title.split(' under ')[0]}): scoped application "
                           f"role / exempt owner", "<= 1.10", ratio, ratio <= 1.10))
+    for case in report.cases_of("async")[:1]:  # the point read, one transaction
+        ratio = case.ratio(case.reference.label, "psycopg")
+        out.append(Target(f"{case.title}: aura-db AsyncDatabase time / raw psycopg async (tuple rows)",
+                          "<= 1.10", ratio, ratio <= 1.10))
+        vs = case.ratio(case.reference.label, "asyncpg")
+        out.append(Target(f"{case.title}: aura-db AsyncDatabase time / asyncpg (reported, no goal)",
+                          "reported", vs, True))
     return out
 
 

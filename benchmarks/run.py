@@ -72,6 +72,7 @@ def machine_info(bench: Bench) -> dict[str, str]:
         "pgvector": f"{row[1]} (Python package {version('pgvector')})",
         "SQLAlchemy": version("sqlalchemy"),
         "aiosql": version("aiosql"),
+        "asyncpg": version("asyncpg"),
         "aura-db": f"{version('aura-db')} at {_commit()}",
     }
 

@@ -166,13 +166,13 @@ def test_concurrent_calls_on_one_transaction_each_get_their_own_row(app_url: str
     """Single-row queries reuse a cursor kept per connection: tasks sharing a transaction must
     still never read each other's result."""
     async def main() -> None:
-        async with AsyncDatabase(Config(url=app_url, min_size=1, max_size=1)) as db:
-            async with db.transaction(actor="t") as tx:
-                made = [await tx.stories.create(f"story {i}") for i in range(30)]
-                got = await asyncio.gather(*(tx.stories.get(s.id) for s in made * 3))
-                assert [g.title for g in got] == [s.title for s in made * 3]
-                counts = await asyncio.gather(*(tx.stories.count() for _ in range(10)))
-                assert counts == [30] * 10
+        async with AsyncDatabase(Config(url=app_url, min_size=1, max_size=1)) as db, \
+                db.transaction(actor="t") as tx:
+            made = [await tx.stories.create(f"story {i}") for i in range(30)]
+            got = await asyncio.gather(*(tx.stories.get(s.id) for s in made * 3))
+            assert [g.title for g in got] == [s.title for s in made * 3]
+            counts = await asyncio.gather(*(tx.stories.count() for _ in range(10)))
+            assert counts == [30] * 10
 
     asyncio.run(main())
 

@@ -19,9 +19,10 @@ from benchmarks.workloads.reads import MACHINERY_DEFAULT, MACHINERY_OFF
 from tests.fix_db import PgServer, _create_database, _drop_database
 
 PEERS = {"aura-db", "psycopg", "sqlalchemy-orm", "aiosql"}
-# cases without every peer: the ef_search curve (psycopg), aura-db's machinery on and off, and
-# aura-db with and without row-level security
-NOT_PEERS = {"search_curve", "point_read_machinery", "isolation"}
+# cases without every peer: the ef_search curve (psycopg), aura-db's machinery on and off,
+# aura-db with and without row-level security, and the async API (its own peers)
+NOT_PEERS = {"search_curve", "point_read_machinery", "isolation", "async"}
+ASYNC_PEERS = ["aura-db", "psycopg", "asyncpg"]
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,18 @@ def test_the_machinery_case_compares_aura_db_with_itself(report: Report) -> None
     assert case.reference.label == MACHINERY_DEFAULT
 
 
+def test_the_async_cases_run_aura_db_against_psycopg_async_and_asyncpg(report: Report) -> None:
+    cases = report.cases_of("async")
+    assert [c.title.split(",")[0].split(" of ")[0] for c in cases] == [
+        "async point read", "async list page", "async top-10 vector search",
+        "throughput: 100 concurrent top-10 searches on a pool"]
+    for case in cases:
+        assert [r.contender for r in case.rows] == ASYNC_PEERS, case.title
+        assert case.reference.variant in ("tx.stories.get", "tx.stories.list", "db.rag_chunks.search")
+    assert cases[-1].rows[0].stats.n >= 3  # one sample per wave of 100 concurrent searches
+    assert "asyncpg" in report.machine
+
+
 def test_stats_are_positive_and_ordered(report: Report) -> None:
     for case in report.cases:
         for row in case.rows:
@@ -72,7 +85,8 @@ def test_recall_is_a_fraction(report: Report) -> None:
 
 def test_targets_are_checked_on_measured_values(report: Report) -> None:
     found = targets(report)
-    assert len(found) == 11  # point read x 2 cases x 2, machinery, ingest x 2, search x 2, RLS x 2
+    # point read x 2 cases x 2, machinery, ingest x 2, search x 2, RLS x 2, async point read x 2
+    assert len(found) == 13
     for t in found:
         assert t.measured > 0 and math.isfinite(t.measured)
         assert t.met in (True, False)

@@ -1,4 +1,4 @@
-"""The eight workloads, in report order: name -> function(bench) -> cases."""
+"""The nine workloads, in report order: name -> function(bench) -> cases."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from ..env import Bench
 from ..harness import Case
+from .aio import async_api
 from .isolation import isolation
 from .reads import aggregate, list_pages, point_read
 from .vectors import ingest, search
@@ -22,6 +23,7 @@ WORKLOADS: dict[str, Callable[[Bench], list[Case]]] = {
     "search": search,
     "concurrency": concurrency,
     "isolation": isolation,
+    "async": async_api,
 }
 
 TITLES = {
@@ -35,4 +37,5 @@ TITLES = {
     "search_curve": "6b. Recall vs latency over hnsw.ef_search",
     "concurrency": "7. Concurrency: threads sharing the pool, mixed read/write",
     "isolation": "8. Row-level security per workspace: the cost of the policies",
+    "async": "9. The async API: AsyncDatabase, raw psycopg async and asyncpg",
 }
