@@ -1,0 +1,504 @@
+"""aura-db's vector search on the realistic dataset, against its own bare statement and numpy.
+
+What is measured, per measured workspace (the smallest, the median, the largest, the smallest
+one aura-db calibrates, and ones of ~9k and ~11k chunks when the dataset has them), without a
+filter and with ``content_types=["Documentation"]`` (module and class docstrings: a small share
+of each workspace), on the same queries (held-out chunks of the workspace and chunks of other
+workspaces), interleaved round by round (:func:`benchmarks.harness.interleave`):
+
+* aura-db: ``db.rag_chunks.search(workspace, q, 10, ...)``, the public call: its routing round
+  trip (settings, candidate count, calibration), the search, the restore, and its exact fallback
+  when the HNSW path returns fewer than 10 rows;
+* bare SQL: the one statement of the path aura-db chose for that workspace and filter (read from
+  ``explain_search``: the exact scan, or the HNSW scan at its ef_search with the same iterative
+  scan settings, set once per session), written by hand and sent with bound parameters through
+  psycopg: what the path costs without aura-db around it. The ratio (aura-db p50 / bare p50) is
+  the price of aura-db's routing and safety;
+* recall@10 against an exact numpy cosine search over the vectors inserted into that workspace
+  (under the same filter), for aura-db, for the bare statement and for the bare *exact*
+  statement (which must be 1.0: a check of the harness itself). Ties are counted as found: a hit
+  whose true similarity is within 2e-5 of the 10th best counts as a true neighbour (the
+  ``encodings`` codecs hold many identical chunks);
+* the share of queries that got their 10 rows (or every row the filter keeps, when fewer).
+
+Loading goes through the public API too: ``db.workspaces.upsert``, ``db.rag_chunks.bulk_load``
+(drops the HNSW index, rebuilds it at the end and calibrates the workspaces big enough to be
+calibrated) and ``db.rag_chunks.add_many`` per workspace; then ``VACUUM ANALYZE``.
+
+With ``peers`` (:mod:`.peers`), LangChain's and LlamaIndex's Postgres stores get the same rows
+and the same queries in the same interleaved rounds, and are reported with their p50, recall
+and share of full answers under the same filter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg import sql
+
+from aura_db import Database
+from aura_db.repositories import Chunk, SearchTuning
+
+from ..harness import Stats, each, interleave, split
+from .dataset import DIMS, SUPERSET, Dataset, build, random_like
+from .peers import Peer, missing, open_peer
+
+__all__ = ["K", "Measured", "RealisticReport", "render", "run", "run_on", "write"]
+
+logger = logging.getLogger(__name__)
+
+K = 10
+TIE = 2e-5  # float32 cosine: pgvector's and numpy's sums differ in the last bits
+DOC = "Documentation"
+Key = tuple[str, int]
+
+
+@dataclass
+class Measured:
+    """One workspace under one filter: the path aura-db chose, both latencies, the recalls."""
+
+    workspace: str
+    chunks: int  # inserted into the workspace
+    filter: str  # "none" or "content_type=Documentation"
+    kept: int  # chunks the filter keeps
+    path: str  # "exact" or "hnsw"
+    ef_search: int | None
+    reason: str  # explain_search's why
+    queries_same: int
+    queries_cross: int
+    aura: Stats
+    bare: Stats
+    recall_same: float
+    recall_cross: float | None
+    bare_recall_same: float
+    bare_recall_cross: float | None
+    exact_recall: float  # the bare exact statement vs numpy, every query
+    k_share: float  # aura-db: share of queries that got min(10, kept) rows
+    bare_k_share: float
+    peers: dict[str, dict[str, float | None]] = field(default_factory=dict)  # p50, recalls, k_share
+
+    @property
+    def ratio(self) -> float:
+        """aura-db's p50 over the bare statement's (above 1: aura-db costs more)."""
+        return self.aura.p50 / self.bare.p50
+
+    @property
+    def route(self) -> str:
+        return self.path if self.ef_search is None else f"{self.path} ef={self.ef_search}"
+
+
+@dataclass
+class RealisticReport:
+    """Everything one run measured, with what it ran on."""
+
+    meta: dict[str, Any]
+    workspaces: dict[str, dict[str, int]]  # every workspace's sizes
+    calibrations: dict[str, dict[str, Any]]  # measured workspace -> its recorded calibration
+    rows: list[Measured] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        rows = []
+        for r in self.rows:
+            d = dataclasses.asdict(r)
+            d["ratio"] = r.ratio
+            rows.append(d)
+        return {"meta": self.meta, "workspaces": self.workspaces, "calibrations": self.calibrations,
+                "rows": rows, "notes": self.notes}
+
+
+# -- entry points ----------------------------------------------------------------------------------
+
+
+def run(url: str | None, *, size: str = "small", dims: int = 768, vectors: str = "tfidf",
+        max_queries: int = 40, rounds: int = 5, peers: Sequence[str] = ()) -> RealisticReport:
+    """On a throwaway embedded server (or the server at the superuser ``url``), in a fresh
+    migrated database: :func:`run_on`."""
+    from ..env import database, server
+
+    with server(url) as (admin, settings), database(admin) as db_url:
+        report = run_on(db_url, size=size, dims=dims, vectors=vectors, max_queries=max_queries,
+                        rounds=rounds, peers=peers)
+        report.meta["server_settings"] = settings
+        return report
+
+
+def run_on(url: str, *, size: str = "small", dims: int = 768, vectors: str = "tfidf",
+           max_queries: int = 40, rounds: int = 5, cache: Path | None = None,
+           tuning: SearchTuning | None = None, peers: Sequence[str] = ()) -> RealisticReport:
+    """Build (or read from the cache) the dataset of ``size``, load it into the migrated
+    database at ``url`` through aura-db, and measure the chosen workspaces. ``vectors``:
+    ``tfidf`` (the dataset's embeddings) or ``random`` (same shape, no structure). ``tuning``
+    replaces aura-db's default :class:`SearchTuning` (the smoke test lowers its thresholds so
+    that a tiny dataset reaches the calibrated HNSW path too). ``peers``: names of
+    :data:`benchmarks.realistic.peers.PEERS` to measure beside aura-db (each skipped with a
+    note when its package is missing)."""
+    if dims not in DIMS:
+        raise ValueError(f"dims must be one of {DIMS}, got {dims}")
+    kwargs: dict[str, Any] = {} if cache is None else {"cache": cache}
+    ds = build(size, max_queries=max_queries, **kwargs)
+    vecs = ds.vectors[dims] if vectors == "tfidf" else random_like(ds, dims, seed=ds.seed)
+    meta: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "size": size, "dims": dims,
+        "vectors": vectors, "k": K, "rounds": rounds, "max_queries": max_queries,
+        "dataset": {"key": ds.key, **ds.params, "chunks": len(ds.chunks),
+                    "from_cache": ds.from_cache, "build_seconds": round(ds.build_seconds, 1),
+                    "graph_nodes": len(ds.graph.nodes), "graph_edges": ds.graph.counts()},
+    }
+    with Database.connect(url) as db, psycopg.connect(url, autocommit=True) as exact_conn, \
+            psycopg.connect(url, autocommit=True) as hnsw_conn:
+        for conn in (exact_conn, hnsw_conn):
+            register_vector(conn)
+            conn.execute("SET plan_cache_mode = force_custom_plan")
+        if tuning is not None:
+            db.rag_chunks.tuning = tuning
+        ids, timings = _load(db, exact_conn, ds, vecs, dims)
+        meta.update(timings)
+        meta["tuning"] = dataclasses.asdict(db.rag_chunks.tuning)
+        chosen = choose(ds, db.rag_chunks.tuning)
+        meta["measured"] = chosen
+        calibrations = {}
+        for name in chosen:
+            for c in db.rag_chunks.search_calibrations(ids[name]):
+                if c.embedding_dims == dims:
+                    calibrations[name] = {"ef_search": c.ef_search, "recall": round(c.recall, 4),
+                                          "queries": c.queries, "chunks": c.chunks,
+                                          "exact_below": c.exact_below}
+        report = RealisticReport(meta, ds.sizes(), calibrations)
+        loaded = _open_peers(url, ds, vecs, dims, peers, report)
+        try:
+            bare = _Bare(exact_conn, hnsw_conn, dims, db.rag_chunks.tuning)
+            for name in chosen:
+                for content_type in (None, DOC):
+                    row = _measure(db, bare, ds, vecs, name, ids[name], content_type, rounds, loaded,
+                                   report.notes)
+                    if row is not None:
+                        report.rows.append(row)
+                        logger.info("%s %s: %s aura %.2f ms bare %.2f ms recall %.3f/%s", name, row.filter,
+                                    row.route, 1e3 * row.aura.p50, 1e3 * row.bare.p50, row.recall_same,
+                                    row.recall_cross)
+        finally:
+            for peer in loaded:
+                peer.close()
+    if vectors == "random":
+        report.notes.append("random unit vectors in place of the embeddings: the adversarial case")
+    return report
+
+
+def _open_peers(url: str, ds: Dataset, vecs: np.ndarray, dims: int, names: Sequence[str],
+                report: RealisticReport) -> list[Peer]:
+    """Load every chunk of every workspace into each named peer that can run; a missing package
+    or a failure is a note in the report, not the end of the run."""
+    out: list[Peer] = []
+    rows = [(name, ds.chunks[i].content_id, ds.chunks[i].chunk_index, ds.chunks[i].content_type,
+             ds.chunks[i].content, vecs[i]) for name, members in ds.workspaces().items() for i in members]
+    for name in names:
+        why = missing(name)
+        if why is not None:
+            report.notes.append(why)
+            continue
+        began = time.perf_counter()
+        try:
+            peer = open_peer(name, url, rows, dims)
+        except Exception as exc:  # a peer's failure is reported, aura-db's numbers still stand
+            logger.exception("peer %s failed to load", name)
+            report.notes.append(f"{name} skipped: its load failed: {type(exc).__name__}: {exc}"[:300])
+            continue
+        report.notes.append(f"{peer.note}: {len(rows):,} rows loaded (and indexed) in "
+                            f"{time.perf_counter() - began:.1f} s")
+        out.append(peer)
+    return out
+
+
+def choose(ds: Dataset, tuning: SearchTuning | None = None) -> list[str]:
+    """The workspaces measured: smallest, median, largest, the smallest above aura-db's
+    calibration floor (its searches may take the HNSW path), and the ones nearest 9,000 and
+    11,000 chunks when within 20% of those sizes; each once, largest first."""
+    sizes = {name: len(m) for name, m in ds.workspaces().items()}
+    ordered = sorted(sizes, key=lambda n: (sizes[n], n))
+    picks = [ordered[0], ordered[len(ordered) // 2], ordered[-1]]
+    floor = (tuning or SearchTuning()).calibration_floor
+    calibrated = [n for n in ordered if sizes[n] > floor]
+    if calibrated:
+        picks.append(calibrated[0])
+    for target in (9_000, 11_000):
+        near = min(ordered, key=lambda n: abs(sizes[n] - target))
+        if abs(sizes[near] - target) <= 0.2 * target:
+            picks.append(near)
+    return sorted(set(picks), key=lambda n: (-sizes[n], n))
+
+
+# -- loading ---------------------------------------------------------------------------------------
+
+
+def _load(db: Database, admin: psycopg.Connection[Any], ds: Dataset, vecs: np.ndarray,
+          dims: int) -> tuple[dict[str, str], dict[str, float]]:
+    """Every workspace upserted, its chunks added in one ``add_many`` inside one ``bulk_load``
+    (the index built and the workspaces calibrated on exit), then ``VACUUM ANALYZE rag_chunks``
+    through the autocommit connection ``admin`` (what autovacuum does to a freshly loaded table
+    sooner or later: the measurements should not depend on whether it has run yet); the
+    seconds each part took."""
+    ids: dict[str, str] = {}
+    began = time.perf_counter()
+    with db.rag_chunks.bulk_load(dims):
+        for name, members in ds.workspaces().items():
+            ids[name] = db.workspaces.upsert(f"/stdlib/{name}", name=name).id
+            db.rag_chunks.add_many(ids[name], [_chunk(ds, vecs, i) for i in members])
+        loaded = time.perf_counter()
+    done = time.perf_counter()
+    admin.execute("VACUUM ANALYZE rag_chunks")
+    return ids, {"load_seconds": round(loaded - began, 1),
+                 "index_and_calibration_seconds": round(done - loaded, 1),
+                 "rows": sum(len(m) for m in ds.workspaces().values())}
+
+
+def _chunk(ds: Dataset, vecs: np.ndarray, i: int) -> Chunk:
+    c = ds.chunks[i]
+    return Chunk(content=c.content, embedding=vecs[i], chunk_index=c.chunk_index, source_path=c.file_path,
+                 content_type=c.content_type, title=c.name, content_id=c.content_id,
+                 metadata={"name": c.name, "kind": c.kind, "start_line": c.start_line,
+                           "end_line": c.end_line})
+
+
+# -- the bare statements ---------------------------------------------------------------------------
+
+_COLUMNS = sql.SQL("id, content_id, chunk_index, content, source_path, content_type, title")
+
+
+class _Bare:
+    """The two statements aura-db's paths run, written by hand, on plain psycopg connections:
+    the exact scan (``exact_conn``, default settings) and the HNSW scan (``hnsw_conn``, with
+    aura-db's HNSW-path settings set once per session; ``ef_search`` per workspace)."""
+
+    def __init__(self, exact_conn: psycopg.Connection[Any], hnsw_conn: psycopg.Connection[Any], dims: int,
+                 tuning: SearchTuning) -> None:
+        self.exact_conn, self.hnsw_conn, self.dims = exact_conn, hnsw_conn, dims
+        for name, value in (("hnsw.iterative_scan", "relaxed_order"),
+                            ("hnsw.max_scan_tuples", str(tuning.max_scan_tuples)),
+                            ("enable_seqscan", "off"), ("enable_bitmapscan", "off"), ("enable_sort", "off")):
+            hnsw_conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+        self.ef: int | None = None
+
+    def set_ef(self, ef: int) -> None:
+        if ef != self.ef:
+            self.hnsw_conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(ef),))
+            self.ef = ef
+
+    def statement(self, path: str, filtered: bool) -> sql.Composed:
+        where = sql.SQL(" AND content_type = ANY (%(types)s::text[])") if filtered else sql.SQL("")
+        if path == "exact":
+            # ORDER BY the output column: the distance is computed once per row (an ORDER BY
+            # expression differing from the select list's, e.g. 1 - distance, is computed again)
+            return sql.SQL(
+                "SELECT {cols}, embedding <=> %(q)s::vector AS distance FROM rag_chunks "
+                "WHERE workspace_id = %(ws)s AND embedding_dims = %(dims)s{where} "
+                "ORDER BY distance, id LIMIT %(k)s").format(cols=_COLUMNS, where=where)
+        typed = sql.SQL("embedding::vector({d}) <=> %(q)s::vector({d})").format(d=sql.Literal(self.dims))
+        return sql.SQL(
+            "SELECT {cols}, {dist} AS distance FROM rag_chunks "
+            "WHERE embedding_dims = {d} AND workspace_id = %(ws)s{where} "
+            "ORDER BY {dist} LIMIT %(k)s").format(cols=_COLUMNS, dist=typed, d=sql.Literal(self.dims),
+                                                   where=where)
+
+    def search(self, path: str, workspace_id: str,
+               content_type: str | None) -> Callable[[np.ndarray], list[Key]]:
+        stmt = self.statement(path, content_type is not None)
+        conn = self.exact_conn if path == "exact" else self.hnsw_conn
+        types = [content_type] if content_type else None
+
+        def op(q: np.ndarray) -> list[Key]:
+            rows = conn.execute(stmt, {"q": q, "ws": workspace_id, "dims": self.dims, "k": K, "types": types})
+            return [(r[1], r[2]) for r in rows]
+        return op
+
+
+# -- one measurement -------------------------------------------------------------------------------
+
+
+def _measure(db: Database, bare: _Bare, ds: Dataset, vecs: np.ndarray, name: str, workspace_id: str,
+             content_type: str | None, rounds: int, peers: Sequence[Peer] = (),
+             notes: list[str] | None = None) -> Measured | None:
+    members = ds.workspaces()[name]
+    if content_type is not None:
+        members = [i for i in members if ds.chunks[i].content_type == content_type]
+        if not members:
+            return None
+    same, cross = ds.same_queries(name), ds.cross_queries(name)
+    queries = [vecs[i] for i in same + cross]
+    types = None if content_type is None else [content_type]
+    plans = {(p.path, p.ef_search, p.reason) for p in
+             (db.rag_chunks.explain_search(workspace_id, q, K, content_types=types) for q in queries[:3])}
+    if len(plans) != 1:
+        raise AssertionError(f"{name}: aura-db routes queries of one workspace and filter "
+                             f"differently: {plans}")
+    ((path, ef, reason),) = plans
+    if ef is not None:
+        bare.set_ef(ef)
+
+    def aura(q: np.ndarray) -> list[Key]:
+        hits = db.rag_chunks.search(workspace_id, q, K, content_types=types)
+        return [(h.content_id, h.chunk_index) for h in hits]
+
+    on_path = bare.search(path, workspace_id, content_type)
+    exact = bare.search("exact", workspace_id, content_type)
+    peer_ops = {}
+    for p in peers:
+        op = _peer_op(p, name, content_type)
+        try:
+            op(queries[0])
+        except Exception as exc:  # one peer's failure leaves the others' and aura-db's numbers
+            logger.exception("peer %s failed on %s", p.name, name)
+            if notes is not None:
+                notes.append(f"{p.name} failed on {name} ({content_type or 'no filter'}): "
+                             f"{type(exc).__name__}: {str(exc)[:200]}")
+            continue
+        peer_ops[p.name] = op
+    contenders = {"aura-db": each(aura), "bare": each(on_path), **{k: each(op) for k, op in peer_ops.items()}}
+    samples = interleave(contenders, split(queries, rounds), queries[:3])
+    truth = _Truth(ds, vecs, members)
+    ops = {"aura": aura, "bare": on_path, "exact": exact, **peer_ops}
+    found = {label: [op(q) for q in queries] for label, op in ops.items()}
+    n_same = len(same)
+
+    def recall(label: str, part: slice) -> float | None:
+        hits = found[label][part]
+        qs = (same + cross)[part]
+        if not hits:
+            return None
+        return float(np.mean([truth.recall(vecs[i], h) for i, h in zip(qs, hits, strict=True)]))
+
+    def k_share(label: str) -> float:
+        want = min(K, len(members))
+        return float(np.mean([len(set(h)) >= want for h in found[label]]))
+
+    everything = slice(None)
+    peer_rows: dict[str, dict[str, float | None]] = {
+        p: {"p50": Stats.of(samples[p]).p50, "recall_same": recall(p, slice(0, n_same)),
+            "recall_cross": recall(p, slice(n_same, None)), "k_share": k_share(p)} for p in peer_ops}
+    return Measured(
+        name, len(ds.workspaces()[name]), "none" if content_type is None else f"content_type={content_type}",
+        len(members), path, ef, reason, len(same), len(cross),
+        Stats.of(samples["aura-db"]), Stats.of(samples["bare"]),
+        recall("aura", slice(0, n_same)) or 0.0, recall("aura", slice(n_same, None)),
+        recall("bare", slice(0, n_same)) or 0.0, recall("bare", slice(n_same, None)),
+        recall("exact", everything) or 0.0, k_share("aura"), k_share("bare"), peer_rows)
+
+
+def _peer_op(peer: Peer, workspace: str, content_type: str | None) -> Callable[[np.ndarray], list[Key]]:
+    return lambda q: peer.search(workspace, q, K, content_type)
+
+
+class _Truth:
+    """Exact numpy top-10 over the vectors inserted into a workspace (under a filter)."""
+
+    def __init__(self, ds: Dataset, vecs: np.ndarray, members: Sequence[int]) -> None:
+        self.matrix = vecs[list(members)]
+        self.keys = {(ds.chunks[i].content_id, ds.chunks[i].chunk_index): j for j, i in enumerate(members)}
+
+    def recall(self, q: np.ndarray, hits: Sequence[Key]) -> float:
+        """Hits among the true top 10 (ties within :data:`TIE` of the 10th count) over
+        min(10, rows kept)."""
+        sims = self.matrix @ q
+        want = min(K, len(sims))
+        kth = float(np.partition(-sims, want - 1)[want - 1]) * -1
+        good = {k for k in hits if k in self.keys and sims[self.keys[k]] >= kth - TIE}
+        return min(len(good), want) / want
+
+
+# -- the report ------------------------------------------------------------------------------------
+
+
+def _ms(seconds: float) -> str:
+    return f"{1e3 * seconds:.2f}"
+
+
+def _f(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def render(report: RealisticReport) -> str:
+    """The markdown report: what ran, the workspaces, then one table row per measurement."""
+    m = report.meta
+    d = m["dataset"]
+    built = "from the cache" if d["from_cache"] else f"built in {d['build_seconds']} s"
+    lines = [
+        f"# aura-db vector search on the Python {d['python']} standard library ({m['date']})", "",
+        f"Size `{m['size']}`, {m['dims']} dimensions, {m['vectors']} vectors, top-{m['k']}, "
+        f"{m['rounds']} interleaved rounds. Dataset `{d['key']}`: {d['chunks']:,} chunks "
+        f"({built}), "
+        f"{m['rows']:,} rows loaded in {m['load_seconds']} s, HNSW index and calibrations "
+        f"{m['index_and_calibration_seconds']} s. Code graph: {d['graph_nodes']:,} nodes, edges "
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(d["graph_edges"].items())) + ".", "",
+        "aura-db = `db.rag_chunks.search` (routing round trip, search, restore; exact fallback when "
+        "HNSW returns fewer rows); bare = the one statement of the path aura-db chose, by hand through "
+        "psycopg (HNSW settings set once per session); ratio = aura-db p50 / bare p50. Recall@10 is "
+        "against exact numpy search of the workspace's inserted vectors under the same filter (ties "
+        "count as found); *same* = held-out chunks of the workspace, *cross* = chunks of other "
+        "workspaces; *exact stmt* = the bare exact statement's recall (must be 1.0); k rows = share of "
+        "queries that got min(10, kept) rows.", "",
+        "| workspace | chunks | filter (kept) | path | aura-db p50 ms | bare p50 ms | ratio "
+        "| recall same | recall cross | bare recall same / cross | exact stmt | k rows aura / bare |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---|---:|---|",
+    ]
+    for r in report.rows:
+        lines.append(
+            f"| {r.workspace} | {r.chunks:,} | {r.filter} ({r.kept:,}) | {r.route} | {_ms(r.aura.p50)} "
+            f"| {_ms(r.bare.p50)} | {r.ratio:.2f} | {_f(r.recall_same)} | {_f(r.recall_cross)} "
+            f"| {_f(r.bare_recall_same)} / {_f(r.bare_recall_cross)} | {_f(r.exact_recall)} "
+            f"| {r.k_share:.2f} / {r.bare_k_share:.2f} |")
+    peer_names = sorted({p for r in report.rows for p in r.peers})
+    if peer_names:
+        lines += ["", "Peers, same queries, same rounds (ratio = peer p50 / aura-db p50):", "",
+                  "| workspace | filter (kept) | contender | p50 ms | ratio to aura-db | recall same "
+                  "| recall cross | k rows |", "|---|---|---|---:|---:|---:|---:|---:|"]
+        for r in report.rows:
+            lines.append(f"| {r.workspace} | {r.filter} ({r.kept:,}) | aura-db ({r.route}) "
+                         f"| {_ms(r.aura.p50)} | 1.00 | {_f(r.recall_same)} | {_f(r.recall_cross)} "
+                         f"| {r.k_share:.2f} |")
+            for p in peer_names:
+                v = r.peers.get(p)
+                if v is None:
+                    continue
+                p50 = float(v["p50"] or 0.0)
+                lines.append(f"| {r.workspace} | {r.filter} ({r.kept:,}) | {p} | {_ms(p50)} "
+                             f"| {p50 / r.aura.p50:.2f} | {_f(v['recall_same'])} | {_f(v['recall_cross'])} "
+                             f"| {float(v['k_share'] or 0.0):.2f} |")
+    lines += ["", "Why each path (explain_search):", ""]
+    lines += [f"- {r.workspace}, {r.filter}: {r.reason}" for r in report.rows]
+    if report.calibrations:
+        lines += ["", "Calibrations recorded (measured workspaces):", ""]
+        for name, c in report.calibrations.items():
+            lines.append(f"- {name}: ef_search {c['ef_search'] or 'none (exact)'}, recall {c['recall']} on "
+                         f"{c['queries']} queries, {c['chunks']:,} chunks, exact below {c['exact_below']}")
+    lines += ["", "Workspaces (chunks inserted / of which Documentation / held-out queries):", "",
+              "| workspace | chunks | documentation | held out |", "|---|---:|---:|---:|"]
+    for name, s in report.workspaces.items():
+        lines.append(f"| {name}{' (copy of all)' if name == SUPERSET else ''} | {s['chunks']:,} "
+                     f"| {s['documentation']:,} | {s['held_out']} |")
+    if report.notes:
+        lines += ["", *[f"- {n}" for n in report.notes]]
+    return "\n".join(lines) + "\n"
+
+
+def write(report: RealisticReport, out: Path) -> Path:
+    """``<out>/<date>-realistic[-<size>-<dims>]. md`` and the JSON beside it; the markdown's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    m = report.meta
+    stem = f"{m['date'][:10]}-realistic"
+    if (m["size"], m["dims"], m["vectors"]) != ("small", 768, "tfidf"):
+        stem += f"-{m['size']}-{m['dims']}" + ("" if m["vectors"] == "tfidf" else f"-{m['vectors']}")
+    md = out / f"{stem}.md"
+    md.write_text(render(report), encoding="utf-8")
+    (out / f"{stem}.json").write_text(json.dumps(report.to_json(), indent=1, default=str), encoding="utf-8")
+    return md
