@@ -12,10 +12,11 @@ from psycopg.rows import BaseRowFactory, tuple_row
 from ._query_base import QueryBase, Shape, show_args
 from .errors import MultipleRows, NoRows
 
-__all__ = ["AsyncQueryRunner"]
+__all__ = ["SPARES", "AsyncQueryRunner"]
 
 R = TypeVar("R")
-_SPARES = "_aura_spare_cursors"  # an attribute of the connection: {row factory: idle cursor}
+SPARES = "_aura_spare_cursors"  # an attribute of the connection: {row factory: idle cursor}
+_MAX_SPARES = 32  # row factories made per call (a caller's lambda) must not pile up cursors
 
 
 class AsyncQueryRunner(QueryBase):
@@ -117,7 +118,7 @@ class AsyncQueryRunner(QueryBase):
         # tenth of a point read). Taken off the shelf while in use, so that two callers sharing
         # the connection never share a cursor (the second makes its own); put back only after
         # success.
-        spares: dict[Any, Any] = vars(conn).setdefault(_SPARES, {})
+        spares: dict[Any, Any] = vars(conn).setdefault(SPARES, {})
         cur: psycopg.AsyncRawCursor[R] | None = spares.pop(row_factory, None)
         if cur is None:
             cur = self._acursor(conn, row_factory)
@@ -127,7 +128,8 @@ class AsyncQueryRunner(QueryBase):
         except BaseException:
             await cur.close()
             raise
-        spares[row_factory] = cur
+        if len(spares) < _MAX_SPARES:
+            spares[row_factory] = cur
         if cur.rowcount > 1:  # the rows the result holds (only the first was built)
             raise MultipleRows(
                 f"query {self.name!r} ({self.location}) returned more than one row for {show_args(args)}"

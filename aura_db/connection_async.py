@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import errors as pg
 from psycopg.abc import PQGen
+from psycopg.adapt import AdaptersMap
 
 from ._pgerrors import DeadlineHit
 
@@ -25,6 +26,8 @@ class AsyncAuraConnection(psycopg.AsyncConnection[Any]):
     # in a transaction aura-db opened for one call outside the caller's transactions (behind a
     # transaction pooler, where a call cannot run in autocommit: see Database._pooled_call)
     call_transaction: bool = False
+    # the adapters as the pool configured them, restored when raw code hands the connection back
+    pristine_adapters: AdaptersMap | None = None
 
     async def wait(self, gen: PQGen[RV], interval: float = _WAIT_INTERVAL,
                    timeout: float | None = None) -> RV:

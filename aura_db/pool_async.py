@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 import psycopg_pool
 from psycopg._preparing import PrepareManager
+from psycopg.adapt import AdaptersMap
 from psycopg.rows import tuple_row
 from psycopg.types import TypeInfo
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -20,6 +21,7 @@ from psycopg_pool.base import AttemptWithBackoff
 
 from ._compat_async import Lock, shielded
 from ._pgerrors import translate
+from ._query_run_async import SPARES
 from .config import Config, describe_server
 from .connection_async import AsyncAuraConnection
 from .errors import PoolClosed, PoolExhausted, ServerUnavailable
@@ -108,6 +110,7 @@ class AsyncPool:
         await self.types.register(conn)
         if conn.info.transaction_status != IDLE:
             await conn.rollback()  # TypeInfo.fetch may have opened a transaction
+        conn.pristine_adapters = AdaptersMap(conn.adapters)  # copy-on-write: free until changed
 
     async def _alive(self, conn: psycopg.AsyncConnection[Any]) -> bool:
         """On checkout: a connection that sat idle longer than ``config.check_after_idle``
@@ -208,7 +211,8 @@ class AsyncPool:
 
     async def _clean(self, conn: AsyncAuraConnection) -> None:
         """Undo everything raw use may have changed, server-side (DISCARD ALL, in one round
-        trip, outside a transaction) and client-side (the psycopg connection's settings)."""
+        trip, outside a transaction) and client-side (the psycopg connection's settings,
+        adapters and handlers)."""
         await conn.set_autocommit(True)
         await conn.execute("DISCARD ALL")
         # psycopg clears its prepared-statement cache on the first DISCARD ALL it sees on a
@@ -220,6 +224,13 @@ class AsyncPool:
         conn.row_factory = tuple_row
         conn.prepare_threshold = self.config.prepare_threshold
         conn.deadline = self.config.deadline
+        # client-side state, psycopg internals (tests/test_failures.py pins them): the adapters
+        # as configured, no handlers a borrower added, no cursor made with the old adapters
+        if conn.pristine_adapters is not None:
+            conn._adapters = AdaptersMap(conn.pristine_adapters)
+        conn._notice_handlers.clear()
+        conn._notify_handlers.clear()
+        vars(conn).pop(SPARES, None)
 
     @asynccontextmanager
     async def borrowed(self, *, autocommit: bool, raw: bool, what: str,

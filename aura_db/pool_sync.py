@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 import psycopg_pool
 from psycopg._preparing import PrepareManager
+from psycopg.adapt import AdaptersMap
 from psycopg.rows import tuple_row
 from psycopg.types import TypeInfo
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -22,6 +23,7 @@ from psycopg_pool.base import AttemptWithBackoff
 
 from ._compat_sync import Lock, shielded
 from ._pgerrors import translate
+from ._query_run_sync import SPARES
 from .config import Config, describe_server
 from .connection_sync import AuraConnection
 from .errors import PoolClosed, PoolExhausted, ServerUnavailable
@@ -110,6 +112,7 @@ class Pool:
         self.types.register(conn)
         if conn.info.transaction_status != IDLE:
             conn.rollback()  # TypeInfo.fetch may have opened a transaction
+        conn.pristine_adapters = AdaptersMap(conn.adapters)  # copy-on-write: free until changed
 
     def _alive(self, conn: psycopg.Connection[Any]) -> bool:
         """On checkout: a connection that sat idle longer than ``config.check_after_idle``
@@ -210,7 +213,8 @@ class Pool:
 
     def _clean(self, conn: AuraConnection) -> None:
         """Undo everything raw use may have changed, server-side (DISCARD ALL, in one round
-        trip, outside a transaction) and client-side (the psycopg connection's settings)."""
+        trip, outside a transaction) and client-side (the psycopg connection's settings,
+        adapters and handlers)."""
         conn.set_autocommit(True)
         conn.execute("DISCARD ALL")
         # psycopg clears its prepared-statement cache on the first DISCARD ALL it sees on a
@@ -222,6 +226,13 @@ class Pool:
         conn.row_factory = tuple_row
         conn.prepare_threshold = self.config.prepare_threshold
         conn.deadline = self.config.deadline
+        # client-side state, psycopg internals (tests/test_failures.py pins them): the adapters
+        # as configured, no handlers a borrower added, no cursor made with the old adapters
+        if conn.pristine_adapters is not None:
+            conn._adapters = AdaptersMap(conn.pristine_adapters)
+        conn._notice_handlers.clear()
+        conn._notify_handlers.clear()
+        vars(conn).pop(SPARES, None)
 
     @contextmanager
     def borrowed(self, *, autocommit: bool, raw: bool, what: str,

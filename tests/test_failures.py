@@ -342,6 +342,33 @@ def _session_state_is_discarded(one: Database) -> None:
         conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
+def test_client_side_state_is_reset_between_borrowers(one: Database) -> None:
+    """What raw code sets on the psycopg connection itself (loaders, dumpers, notice and
+    notify handlers) is undone too: the next borrower gets the pool's connection as it was."""
+    from psycopg.types.string import TextLoader
+
+    story = one.stories.create("client state")
+    assert one.stories.get(story.id).current_wave == 0  # a spare cursor now holds int4's loader
+    pid = _pid(one)
+    with one.connection() as conn:
+        vector = type(conn.execute("SELECT '[1,2]'::vector").fetchone()[0])
+    assert vector is not str  # pgvector's loader, registered by the pool
+    heard: list[str] = []
+    with one.connection() as conn:
+        conn.adapters.register_loader("int4", TextLoader)  # int4 columns come back as str
+        conn.add_notice_handler(lambda diag: heard.append(str(diag.message_primary)))
+        conn.add_notify_handler(lambda note: heard.append(note.payload))
+        assert conn.execute("SELECT 7").fetchone() == ("7",)
+    row = one.stories.get(story.id)
+    assert row.current_wave == 0 and type(row.current_wave) is int
+    with one.connection() as conn:
+        assert conn.execute("SELECT 7").fetchone() == (7,)
+        assert type(conn.execute("SELECT '[1,2]'::vector").fetchone()[0]) is vector
+        conn.execute("DO $$ BEGIN RAISE NOTICE 'to nobody'; END $$")
+    assert heard == []
+    assert _pid(one) == pid  # the same session, cleaned
+
+
 def test_psycopg_prepared_statements_survive_repeated_cleaning(one: Database) -> None:
     """DISCARD ALL drops the server's prepared statements; psycopg must forget its own every
     time (it notices only the first DISCARD ALL on a connection by itself)."""

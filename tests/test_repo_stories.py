@@ -297,13 +297,14 @@ def test_database_check_errors_are_translated_with_cause(db: Database, db_url: s
     story = db.stories.create("ok")
     with pytest.raises(InvalidValue, match="stories.current_wave: -1 is outside 0..2147483647"):
         db.stories.update(story.id, version=1, current_wave=-1)
-    with db.connection() as conn:  # bypass the Python checks: the database still refuses
-        from aura_db.repositories.base import translating
+    with db.connection() as conn, \
+            pytest.raises(psycopg.errors.CheckViolation) as raw:  # bypass the Python checks
+        conn.execute("UPDATE stories SET status = 'Bogus'")
+    from aura_db._pgerrors import translate
 
-        with pytest.raises(InvalidValue, match="stories: the row breaks constraint ck_stories_status") as err, \
-                translating("stories"):
-            conn.execute("UPDATE stories SET status = 'Bogus'")
-    assert isinstance(err.value.__cause__, psycopg.errors.CheckViolation)
+    error = translate(raw.value, "stories")  # what every repository call raises for it
+    assert isinstance(error, InvalidValue)
+    assert "stories: the row breaks constraint ck_stories_status" in str(error)
     assert db.stories.get(story.id).status == "Created"
 
 

@@ -1,7 +1,7 @@
-"""What every repository shares, both flavours: the translation of PostgreSQL errors into
-aura-db's, where a call may run (``ROUTE``), how its retry safety is declared. The repository
-base class and the retry decorators are :mod:`.base_async`'s (and the generated
-:mod:`.base_sync`'s).
+"""What every repository shares, both flavours: where a call may run (``ROUTE``), how its
+retry safety is declared, the NotFound error. The repository base class, the translation of
+PostgreSQL errors into aura-db's on its connection block and the retry decorators are
+:mod:`.base_async`'s (and the generated :mod:`.base_sync`'s).
 
 A repository is a thin object bound to a *connector* — a callable returning a context manager
 that yields a connection: the Database's (borrow from the pool, commit on exit) or a
@@ -12,27 +12,15 @@ Rows are built by :mod:`.rows`, input is checked by :mod:`.checks`, pages by :mo
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Literal
 
 import psycopg
 
-from .._pgerrors import translate
 from ..errors import NotFound
 from .checks import show
 
-__all__ = ["ROUTE", "RetrySafety", "not_found", "own_call", "translating"]
-
-@contextmanager
-def translating(table: str) -> Iterator[None]:
-    """Re-raise every psycopg error as the aura-db error for it (the original stays as
-    ``__cause__``, its SQLSTATE as ``err.sqlstate``)."""
-    try:
-        yield
-    except psycopg.Error as exc:
-        raise translate(exc, table) from exc
+__all__ = ["ROUTE", "RetrySafety", "not_found", "own_call"]
 
 
 # -- what may run again ------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from ..env import Bench
 from ..harness import Batch, Case, Row, Stats, interleave, split
 from ..rag import default_ef_search
 from .common import AURA, PSYCOPG, check_same, ensure_stories
-from .reads import LIST_STATUSES, PAGE
+from .reads import LIST_NULLS, LIST_STATUSES, PAGE, keyset
 from .vectors import K, hnsw_settings, search_data
 
 __all__ = ["ASYNCPG", "CONCURRENT", "POOL", "async_api"]
@@ -197,7 +197,6 @@ def dollar(query: str) -> tuple[str, list[str]]:
 _GET_STORY, _ = dollar(raw_sql.GET_STORY)
 _LIST_STORIES, _LIST_NAMES = dollar(raw_sql.LIST_STORIES)
 _SEARCH, _SEARCH_NAMES = dollar(raw_sql.SEARCH_CHUNKS)
-_LIST_NULLS = {"repository_path": None, "created_from": None, "created_before": None, "title_like": None}
 
 
 def _path_settings(path: str, ef: int | None) -> dict[str, str]:
@@ -276,7 +275,7 @@ class _Peers:
             return row and row[1]
 
         return {f"{AURA}: tx.stories.get": aura, f"{PSYCOPG}: tuple rows": raw,
-                            f"{ASYNCPG}: conn.fetchrow": apg}
+                f"{ASYNCPG}: conn.fetchrow": apg}
 
     def page_ops(self) -> dict[str, Op]:
         async def aura(tx: Any, after: Any) -> tuple[Any, Any]:
@@ -284,21 +283,21 @@ class _Peers:
             return page.next_cursor, page[0].id if page else None
 
         def params(after: Any) -> dict[str, Any]:
-            return {"statuses": LIST_STATUSES, **_LIST_NULLS, "after_created_at": after and after[0],
+            return {"statuses": LIST_STATUSES, **LIST_NULLS, "after_created_at": after and after[0],
                     "after_id": after and after[1], "limit": PAGE + 1}
 
         async def raw(cur: Any, after: Any) -> tuple[Any, Any]:
             await cur.execute(raw_sql.LIST_STORIES, params(after))
             rows = await cur.fetchall()
-            return _keyset(rows, [d.name for d in cur.description].index("created_at"))
+            return keyset(rows, [d.name for d in cur.description].index("created_at"))
 
         async def apg(conn: Any, after: Any) -> tuple[Any, Any]:
             p = params(after)
             rows = await conn.fetch(_LIST_STORIES, *(p[n] for n in _LIST_NAMES))
-            return _keyset(rows, list(rows[0].keys()).index("created_at") if rows else 0)
+            return keyset(rows, list(rows[0].keys()).index("created_at") if rows else 0)
 
         return {f"{AURA}: tx.stories.list": aura, f"{PSYCOPG}: tuple rows": raw,
-                            f"{ASYNCPG}: conn.fetch": apg}
+                f"{ASYNCPG}: conn.fetch": apg}
 
     def search_ops(self) -> dict[str, Callable[[str, Any], Awaitable[list[tuple[str, int]]]]]:
         db, pool, apg = self.db, self.search_pool, self.search_apg
@@ -327,12 +326,6 @@ class _Peers:
             async with self.transaction(key) as handle:
                 return await op(handle, item)
         return once
-
-
-def _keyset(rows: Sequence[Any], created_at: int) -> tuple[Any, Any]:
-    more = len(rows) > PAGE
-    last = rows[PAGE - 1] if more else None
-    return ((last[created_at], last[0]) if last is not None else None), rows[0][0] if rows else None
 
 
 def _asyncpg_args(url: str) -> dict[str, Any]:

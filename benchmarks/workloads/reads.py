@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -216,11 +216,13 @@ def _aura_page(tx: Any, after: Any) -> tuple[Any, Any]:
     return page.next_cursor, page[0].id if page else None
 
 
-_LIST_NULLS = {"repository_path": None, "created_from": None, "created_before": None,
+LIST_NULLS = {"repository_path": None, "created_from": None, "created_before": None,
                "title_like": None}
 
 
-def _keyset(rows: list[Any], created_at: int) -> tuple[Any, Any]:
+def keyset(rows: Sequence[Any], created_at: int) -> tuple[Any, Any]:
+    """A page's next cursor (the last row's created_at and id, when there is a next page) and
+    its first id, from the PAGE + 1 rows fetched for it."""
     more = len(rows) > PAGE
     last = rows[PAGE - 1] if more else None
     return ((last[created_at], last[0]) if last is not None else None), rows[0][0] if rows else None
@@ -228,16 +230,16 @@ def _keyset(rows: list[Any], created_at: int) -> tuple[Any, Any]:
 
 def _raw_page(cur: Any, after: Any) -> tuple[Any, Any]:
     rows = cur.execute(raw_sql.LIST_STORIES, {
-        "statuses": LIST_STATUSES, **_LIST_NULLS, "after_created_at": after and after[0],
+        "statuses": LIST_STATUSES, **LIST_NULLS, "after_created_at": after and after[0],
         "after_id": after and after[1], "limit": PAGE + 1}).fetchall()
-    return _keyset(rows, [d.name for d in cur.description].index("created_at"))
+    return keyset(rows, [d.name for d in cur.description].index("created_at"))
 
 
 def _aiosql_page(bench: Bench, conn: Any, after: Any) -> tuple[Any, Any]:
-    rows = list(bench.aq.list_stories(conn, statuses=LIST_STATUSES, **_LIST_NULLS,
+    rows = list(bench.aq.list_stories(conn, statuses=LIST_STATUSES, **LIST_NULLS,
                                  after_created_at=after and after[0], after_id=after and after[1],
                                  limit=PAGE + 1))
-    return _keyset(rows, _CREATED_AT)
+    return keyset(rows, _CREATED_AT)
 
 
 _CREATED_AT = [c.name for c in Story.__table__.columns].index("created_at")
