@@ -147,9 +147,13 @@ class AsyncRagSearch(AsyncRepository):
         check_bool(_T, "exact", exact, required=False)
         cap = max(self.tuning.exact_threshold, req.limit) + 1
         async with self._conn() as conn, conn.pipeline(), conn.transaction():
+            custom = await self._q("force_custom_plans").aexecute(conn, dict_row)  # sent unread
             before = await self._q("set_search_settings").aone(
                 conn, dict_row, workspace_id=req.workspace_id, dims=req.dims, cap=cap,
                 **_only(req.filters, _FILTERS))
+            mode = await custom.fetchone()  # arrived in the same round trip
+            assert mode is not None
+            before["plan_cache_mode"] = mode["plan_cache_mode"]
             yield conn, self._route(before, req, exact, ef_search)
             await self._q("restore_search_settings").aexecute(conn, tuple_row, **_only(before, _SETTINGS))
 

@@ -149,9 +149,13 @@ class RagSearch(Repository):
         check_bool(_T, "exact", exact, required=False)
         cap = max(self.tuning.exact_threshold, req.limit) + 1
         with self._conn() as conn, conn.pipeline(), conn.transaction():
+            custom = self._q("force_custom_plans").execute(conn, dict_row)  # sent unread
             before = self._q("set_search_settings").one(
                 conn, dict_row, workspace_id=req.workspace_id, dims=req.dims, cap=cap,
                 **_only(req.filters, _FILTERS))
+            mode = custom.fetchone()  # arrived in the same round trip
+            assert mode is not None
+            before["plan_cache_mode"] = mode["plan_cache_mode"]
             yield conn, self._route(before, req, exact, ef_search)
             self._q("restore_search_settings").execute(conn, tuple_row, **_only(before, _SETTINGS))
 
