@@ -187,6 +187,21 @@ def test_one_requires_exactly_one_row(conn: psycopg.Connection[Any], shapes: dic
         q.one(conn, dict_row, count=2)
 
 
+def test_a_connection_keeps_a_bounded_number_of_spare_cursors(conn: psycopg.Connection[Any],
+                                                               shapes: dict[str, Any]) -> None:
+    """One spare cursor per row factory, for the next call with it; a caller making a factory
+    per call must not pile them up on the connection."""
+    from aura_db._query_run_sync import SPARES
+
+    q = shapes["exactly_one"]
+    for _ in range(3):
+        assert q.one(conn, dict_row, count=1) == {"n": 1}
+    assert list(vars(conn)[SPARES]) == [dict_row]  # reused, not one per call
+    for i in range(100):
+        assert q.one(conn, lambda cur: lambda values: values, count=1) == (1,), i
+    assert len(vars(conn)[SPARES]) == 32
+
+
 def test_optional_returns_row_or_none(conn: psycopg.Connection[Any], shapes: dict[str, Any]) -> None:
     q = shapes["maybe_one"]
     assert q.optional(conn, dict_row, count=0) is None

@@ -294,8 +294,8 @@ SELECT current_setting('plan_cache_mode') AS plan_cache_mode,
 
 -- name: set_search_settings^
 -- Runs after force_custom_plans, in the same round trip. Returns the settings the search may
--- change as they were before (restore_search_settings puts them back), the rows the filters keep in the
--- workspace, counted up to %(cap)s (the routing decision needs no more) in the order of
+-- change as they were before (restore_search_settings puts them back), the rows the filters
+-- keep in the workspace, counted up to %(cap)s (the routing decision needs no more) in the order of
 -- ix_rag_chunks_workspace_content_type, so that the planner reads at most %(cap)s entries of that
 -- index instead of scanning the table until it has found them (it did in a workspace holding a
 -- third of the chunks: 7 ms of a 13 ms search), and the workspace's
