@@ -62,6 +62,12 @@ class QueryBase:
 
     def bind(self, args: Mapping[str, Any]) -> tuple[Any, ...]:
         """Order ``args`` as the compiled ``$n`` placeholders; raise on missing or extra names."""
+        params = self.params
+        if len(args) == len(params):  # the hot path: as many names as placeholders, all found
+            try:
+                return tuple([args[p] for p in params])
+            except KeyError:
+                pass  # a name missing (so another one is extra): say which below
         missing = [p for p in self.params if p not in args]
         extra = sorted(set(args) - set(self.params))
         if missing or extra:
@@ -74,7 +80,7 @@ class QueryBase:
                 f"query {self.name!r} ({self.location}) called with {'; '.join(parts)} "
                 f"(it takes: {', '.join(self.params) or 'no parameters'})"
             )
-        return tuple(args[p] for p in self.params)
+        return tuple([args[p] for p in params])
 
     def source_line(self, position: int) -> int:
         """File line of a 1-based character ``position`` in :attr:`sql` (server error positions)."""
