@@ -3,20 +3,21 @@ for async connections (``amany``, ``aone``, ...) and, generated from them, for s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import BaseRowFactory, tuple_row
 
-from ._query_base import QueryBase, Shape, show_args
+from ._query_base import TYPED_ROWS, QueryBase, Shape, result_shape, show_args
 from .errors import MultipleRows, NoRows
 
 __all__ = ["SPARES", "AsyncQueryRunner"]
 
 R = TypeVar("R")
 SPARES = "_aura_spare_cursors"  # an attribute of the connection: {row factory: idle cursor}
-_MAX_SPARES = 32  # row factories made per call (a caller's lambda) must not pile up cursors
+# (for a typed row: {(sql, row factory): (idle cursor, result shape, row maker)})
+_MAX_SPARES = 64  # row factories made per call (a caller's lambda) must not pile up cursors
 
 
 class AsyncQueryRunner(QueryBase):
@@ -26,7 +27,10 @@ class AsyncQueryRunner(QueryBase):
 
     def _acursor(self, conn: psycopg.AsyncConnection[Any],
                  row_factory: BaseRowFactory[R]) -> psycopg.AsyncRawCursor[R]:
-        return psycopg.AsyncRawCursor(conn, row_factory=row_factory)
+        cur = psycopg.AsyncRawCursor(conn, row_factory=row_factory)
+        if row_factory in TYPED_ROWS:
+            cur.format = psycopg.pq.Format.BINARY
+        return cur
 
     async def amany(self, conn: psycopg.AsyncConnection[Any], row_factory: BaseRowFactory[R], /,
                     **args: Any) -> list[R]:
@@ -119,6 +123,9 @@ class AsyncQueryRunner(QueryBase):
         # the connection never share a cursor (the second makes its own); put back only after
         # success.
         spares: dict[Any, Any] = vars(conn).setdefault(SPARES, {})
+        build = TYPED_ROWS.get(row_factory)
+        if build is not None:
+            return await self._atyped(conn, spares, row_factory, build, args)  # type: ignore[no-any-return]
         cur: psycopg.AsyncRawCursor[R] | None = spares.pop(row_factory, None)
         if cur is None:
             cur = self._acursor(conn, row_factory)
@@ -130,8 +137,44 @@ class AsyncQueryRunner(QueryBase):
             raise
         if len(spares) < _MAX_SPARES:
             spares[row_factory] = cur
-        if cur.rowcount > 1:  # the rows the result holds (only the first was built)
+        self._at_most_one(cur.rowcount, args)
+        return row
+
+    async def _atyped(self, conn: psycopg.AsyncConnection[Any], spares: dict[Any, Any],
+                      row_factory: object, build: Callable[[list[str]], Callable[[Any], Any]],
+                      args: Mapping[str, Any]) -> Any:
+        # A typed row (typed_row): a binary tuple cursor kept for this query (its values come
+        # out of psycopg's C loader as one tuple), and the row maker kept with it, checked
+        # against the result's shape (four libpq calls) rather than rebuilt from every column
+        # name on every run.
+        key = (self.sql, row_factory)
+        kept = spares.pop(key, None)
+        if kept is None:
+            cur = psycopg.AsyncRawCursor(conn)
+            cur.format = psycopg.pq.Format.BINARY
+            shape: tuple[Any, ...] | None = None
+            make: Callable[[Any], Any] | None = None
+        else:
+            cur, shape, make = kept
+        try:
+            await cur.execute(self.sql, self.bind(args))
+            values = await cur.fetchone()
+            res = cur.pgresult
+            now = result_shape(res)
+            if make is None or now != shape:
+                encoding = conn.info.encoding
+                make = build([res.fname(i).decode(encoding) for i in range(res.nfields)])  # type: ignore[union-attr]
+                shape = now
+        except BaseException:
+            await cur.close()
+            raise
+        if len(spares) < _MAX_SPARES:
+            spares[key] = (cur, shape, make)
+        self._at_most_one(cur.rowcount, args)
+        return None if values is None else make(values)
+
+    def _at_most_one(self, rowcount: int, args: Mapping[str, Any]) -> None:
+        if rowcount > 1:  # the rows the result holds (only the first was built)
             raise MultipleRows(
                 f"query {self.name!r} ({self.location}) returned more than one row for {show_args(args)}"
             )
-        return row

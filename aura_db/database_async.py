@@ -36,6 +36,7 @@ from .replicas import REPLAY_TARGET, ReplicaStatus
 from .replicas_async import AsyncReplicas
 from .repositories.access_async import AsyncRepositoryAccess
 from .repositories.base import ROUTE
+from .repositories.base_async import AsyncHeld
 from .repositories.checks import check_workspace_id
 from .retry import RetryPolicy
 
@@ -72,6 +73,9 @@ class AsyncTransaction(AsyncRepositoryAccess):
 
     def _retry_policy(self) -> RetryPolicy | None:
         return None  # a call inside a transaction is not retried alone: the transaction is
+
+    def _repository_connector(self) -> AsyncHeld:
+        return AsyncHeld(self._conn)  # the repositories use the connection directly
 
     async def execute(self, query: Any, params: Any = None) -> psycopg.AsyncCursor[Any]:
         """Run one statement on the transaction's connection (``conn.execute``)."""

@@ -38,6 +38,7 @@ from .replicas import REPLAY_TARGET, ReplicaStatus
 from .replicas_sync import Replicas
 from .repositories.access_sync import RepositoryAccess
 from .repositories.base import ROUTE
+from .repositories.base_sync import Held
 from .repositories.checks import check_workspace_id
 from .retry import RetryPolicy
 
@@ -74,6 +75,9 @@ class Transaction(RepositoryAccess):
 
     def _retry_policy(self) -> RetryPolicy | None:
         return None  # a call inside a transaction is not retried alone: the transaction is
+
+    def _repository_connector(self) -> Held:
+        return Held(self._conn)  # the repositories use the connection directly
 
     def execute(self, query: Any, params: Any = None) -> psycopg.Cursor[Any]:
         """Run one statement on the transaction's connection (``conn.execute``)."""

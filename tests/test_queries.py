@@ -199,7 +199,7 @@ def test_a_connection_keeps_a_bounded_number_of_spare_cursors(conn: psycopg.Conn
     assert list(vars(conn)[SPARES]) == [dict_row]  # reused, not one per call
     for i in range(100):
         assert q.one(conn, lambda cur: lambda values: values, count=1) == (1,), i
-    assert len(vars(conn)[SPARES]) == 32
+    assert len(vars(conn)[SPARES]) == 64
 
 
 def test_optional_returns_row_or_none(conn: psycopg.Connection[Any], shapes: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import uuid
 from typing import Any
 
 import psycopg
@@ -77,3 +78,29 @@ def test_member_is_the_enum_call_at_a_dict_lookup() -> None:
     assert member(StoryStatus, StoryStatus("Failed")) is StoryStatus("Failed")
     with pytest.raises(ValueError, match="'Nope' is not a valid StoryStatus"):
         member(StoryStatus, "Nope")
+
+
+def test_a_kept_row_maker_follows_the_columns_of_its_query(conn: psycopg.Connection[Any]) -> None:
+    """The runners keep a typed row's maker per query and connection, checked against the
+    result's shape: dropping a column from the middle and adding columns at the end (the
+    statements of a migration) on the same open connection must move every value with its
+    name, not leave them at the positions the kept maker knew."""
+    from aura_db.queries import default_catalog
+    from aura_db.repositories.stories import _row
+
+    story_id = conn.execute("INSERT INTO stories (title, description, priority) VALUES "
+                            "('kept', 'the description', 'High') RETURNING id").fetchone()[0]  # type: ignore[index]
+    get = default_catalog()["get_story"]
+    for _ in range(3):  # the maker is built once and kept
+        row = get.optional(conn, _row, id=story_id)
+        assert row is not None and (row.title, row.description) == ("kept", "the description")
+    conn.execute("ALTER TABLE stories ADD COLUMN added_later int DEFAULT 7")
+    row = get.optional(conn, _row, id=story_id)
+    assert row is not None and (row.description, row.priority, row.version) == ("the description", "High", 1)
+    # description leaves the middle and comes back last: every later column moves one place
+    conn.execute("ALTER TABLE stories DROP COLUMN added_later, DROP COLUMN description")
+    conn.execute("ALTER TABLE stories ADD COLUMN description text DEFAULT 'moved'")
+    row = get.optional(conn, _row, id=story_id)
+    assert row is not None
+    assert (row.title, row.description, row.priority, row.version) == ("kept", "moved", "High", 1)
+    assert get.optional(conn, _row, id=uuid.uuid4()) is None

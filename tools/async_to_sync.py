@@ -58,6 +58,7 @@ NAMES = {
     "acopy_in": "copy_in",
     "_asingle": "_single",
     "_acursor": "_cursor",
+    "_atyped": "_typed",
 }
 _ASYNC_CLASS = re.compile(r"^Async([A-Z]\w*)$")
 _WORD = re.compile(r"\b(?:Async([A-Z]\w*)|(\w+)_async|(" + "|".join(map(re.escape, NAMES)) + r"))\b")

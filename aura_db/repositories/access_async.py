@@ -31,50 +31,53 @@ class AsyncRepositoryAccess:
     def _retry_policy(self) -> RetryPolicy | None:  # overridden: None inside a transaction
         return None
 
+    def _repository_connector(self) -> Any:  # a transaction's: its held connection (AsyncHeld)
+        return self._connector
+
     @cached_property
     def stories(self) -> AsyncStoriesRepository:
-        return AsyncStoriesRepository(self._connector, retry=self._retry_policy())
+        return AsyncStoriesRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def story_steps(self) -> AsyncStoryStepsRepository:
-        return AsyncStoryStepsRepository(self._connector, retry=self._retry_policy())
+        return AsyncStoryStepsRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def workspaces(self) -> AsyncWorkspacesRepository:
-        return AsyncWorkspacesRepository(self._connector, retry=self._retry_policy())
+        return AsyncWorkspacesRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def conversations(self) -> AsyncConversationsRepository:
-        return AsyncConversationsRepository(self._connector, retry=self._retry_policy())
+        return AsyncConversationsRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def messages(self) -> AsyncMessagesRepository:
-        return AsyncMessagesRepository(self._connector, retry=self._retry_policy())
+        return AsyncMessagesRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def agent_executions(self) -> AsyncAgentExecutionsRepository:
-        return AsyncAgentExecutionsRepository(self._connector, retry=self._retry_policy())
+        return AsyncAgentExecutionsRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def tool_executions(self) -> AsyncToolExecutionsRepository:
-        return AsyncToolExecutionsRepository(self._connector, retry=self._retry_policy())
+        return AsyncToolExecutionsRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def index_metadata(self) -> AsyncIndexMetadataRepository:
-        return AsyncIndexMetadataRepository(self._connector, retry=self._retry_policy())
+        return AsyncIndexMetadataRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def sessions(self) -> AsyncSessionsRepository:
-        return AsyncSessionsRepository(self._connector, retry=self._retry_policy())
+        return AsyncSessionsRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def configurations(self) -> AsyncConfigurationsRepository:
-        return AsyncConfigurationsRepository(self._connector, retry=self._retry_policy())
+        return AsyncConfigurationsRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def rag_chunks(self) -> AsyncRagChunksRepository:
-        return AsyncRagChunksRepository(self._connector, retry=self._retry_policy())
+        return AsyncRagChunksRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def code_graph(self) -> AsyncCodeGraphRepository:
-        return AsyncCodeGraphRepository(self._connector, retry=self._retry_policy())
+        return AsyncCodeGraphRepository(self._repository_connector(), retry=self._retry_policy())

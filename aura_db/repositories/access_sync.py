@@ -33,50 +33,53 @@ class RepositoryAccess:
     def _retry_policy(self) -> RetryPolicy | None:  # overridden: None inside a transaction
         return None
 
+    def _repository_connector(self) -> Any:  # a transaction's: its held connection (Held)
+        return self._connector
+
     @cached_property
     def stories(self) -> StoriesRepository:
-        return StoriesRepository(self._connector, retry=self._retry_policy())
+        return StoriesRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def story_steps(self) -> StoryStepsRepository:
-        return StoryStepsRepository(self._connector, retry=self._retry_policy())
+        return StoryStepsRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def workspaces(self) -> WorkspacesRepository:
-        return WorkspacesRepository(self._connector, retry=self._retry_policy())
+        return WorkspacesRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def conversations(self) -> ConversationsRepository:
-        return ConversationsRepository(self._connector, retry=self._retry_policy())
+        return ConversationsRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def messages(self) -> MessagesRepository:
-        return MessagesRepository(self._connector, retry=self._retry_policy())
+        return MessagesRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def agent_executions(self) -> AgentExecutionsRepository:
-        return AgentExecutionsRepository(self._connector, retry=self._retry_policy())
+        return AgentExecutionsRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def tool_executions(self) -> ToolExecutionsRepository:
-        return ToolExecutionsRepository(self._connector, retry=self._retry_policy())
+        return ToolExecutionsRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def index_metadata(self) -> IndexMetadataRepository:
-        return IndexMetadataRepository(self._connector, retry=self._retry_policy())
+        return IndexMetadataRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def sessions(self) -> SessionsRepository:
-        return SessionsRepository(self._connector, retry=self._retry_policy())
+        return SessionsRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def configurations(self) -> ConfigurationsRepository:
-        return ConfigurationsRepository(self._connector, retry=self._retry_policy())
+        return ConfigurationsRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def rag_chunks(self) -> RagChunksRepository:
-        return RagChunksRepository(self._connector, retry=self._retry_policy())
+        return RagChunksRepository(self._repository_connector(), retry=self._retry_policy())
 
     @cached_property
     def code_graph(self) -> CodeGraphRepository:
-        return CodeGraphRepository(self._connector, retry=self._retry_policy())
+        return CodeGraphRepository(self._repository_connector(), retry=self._retry_policy())

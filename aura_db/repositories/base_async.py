@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, nullcontext
 from types import TracebackType
 from typing import Any, ClassVar, ParamSpec, TypeVar
 
@@ -23,7 +23,7 @@ from ..queries import Query, QueryCatalog, default_catalog
 from ..retry import RetryPolicy
 from .base import ROUTE, RetrySafety, not_found
 
-__all__ = ["AsyncConnector", "AsyncRepository", "idempotent", "reads", "writes"]
+__all__ = ["AsyncConnector", "AsyncHeld", "AsyncRepository", "idempotent", "reads", "writes"]
 
 AsyncConnector = Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]]
 R = TypeVar("R")
@@ -78,6 +78,20 @@ writes = _classify("write")
 it ran raises CommitOutcomeUnknown."""
 
 
+class AsyncHeld:
+    """A transaction's connector: its one connection, for every call in the block (the block
+    commits). A repository bound to it uses the connection directly, with no context manager
+    of the connector's around each call (the point read's hot path)."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn
+
+    def __call__(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        return nullcontext(self.conn)
+
+
 class AsyncRepository:
     """Base of the repositories: a connector, the query catalog and the table for messages."""
 
@@ -88,13 +102,18 @@ class AsyncRepository:
         self._connector = connector
         self._catalog = catalog if catalog is not None else default_catalog()
         self._retry = retry  # None: inside a transaction, or retries off
+        # inside a transaction: the connection's block, one reusable object for every call
+        self._held = _HeldBlock(connector.conn, self.table) if isinstance(connector, AsyncHeld) else None
 
     def _q(self, name: str) -> Query:
         return self._catalog[name]
 
-    def _conn(self) -> _Translated:
+    def _conn(self) -> _Translated | _HeldBlock:
         """The connector's connection for the block; psycopg errors raised in the block leave
         it as aura-db errors naming the table."""
+        held = self._held
+        if held is not None:
+            return held
         return _Translated(self._connector(), self.table)
 
     def _not_found(self, key: object, field: str = "id") -> NotFound:
@@ -127,3 +146,24 @@ class _Translated:
         error.__cause__ = exc  # raise ... from exc
         await self._inner.__aexit__(type(error), error, error.__traceback__)
         raise error
+
+
+class _HeldBlock:
+    """A repository call's block inside a transaction: the transaction's connection, psycopg
+    errors raised in the block re-raised as :class:`_Translated` does. Holds no state of a call,
+    so one object serves every call (and calls nested in each other)."""
+
+    __slots__ = ("_conn", "_table")
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], table: str) -> None:
+        self._conn = conn
+        self._table = table
+
+    async def __aenter__(self) -> psycopg.AsyncConnection[Any]:
+        return self._conn
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if isinstance(exc, psycopg.Error):
+            error = translate(exc, self._table)
+            raise error from exc

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 from typing import Any, ClassVar, ParamSpec, TypeVar
 
@@ -25,7 +25,7 @@ from ..queries import Query, QueryCatalog, default_catalog
 from ..retry import RetryPolicy
 from .base import ROUTE, RetrySafety, not_found
 
-__all__ = ["Connector", "Repository", "idempotent", "reads", "writes"]
+__all__ = ["Connector", "Held", "Repository", "idempotent", "reads", "writes"]
 
 Connector = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 R = TypeVar("R")
@@ -80,6 +80,20 @@ writes = _classify("write")
 it ran raises CommitOutcomeUnknown."""
 
 
+class Held:
+    """A transaction's connector: its one connection, for every call in the block (the block
+    commits). A repository bound to it uses the connection directly, with no context manager
+    of the connector's around each call (the point read's hot path)."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def __call__(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        return nullcontext(self.conn)
+
+
 class Repository:
     """Base of the repositories: a connector, the query catalog and the table for messages."""
 
@@ -90,13 +104,18 @@ class Repository:
         self._connector = connector
         self._catalog = catalog if catalog is not None else default_catalog()
         self._retry = retry  # None: inside a transaction, or retries off
+        # inside a transaction: the connection's block, one reusable object for every call
+        self._held = _HeldBlock(connector.conn, self.table) if isinstance(connector, Held) else None
 
     def _q(self, name: str) -> Query:
         return self._catalog[name]
 
-    def _conn(self) -> _Translated:
+    def _conn(self) -> _Translated | _HeldBlock:
         """The connector's connection for the block; psycopg errors raised in the block leave
         it as aura-db errors naming the table."""
+        held = self._held
+        if held is not None:
+            return held
         return _Translated(self._connector(), self.table)
 
     def _not_found(self, key: object, field: str = "id") -> NotFound:
@@ -129,3 +148,24 @@ class _Translated:
         error.__cause__ = exc  # raise ... from exc
         self._inner.__exit__(type(error), error, error.__traceback__)
         raise error
+
+
+class _HeldBlock:
+    """A repository call's block inside a transaction: the transaction's connection, psycopg
+    errors raised in the block re-raised as :class:`_Translated` does. Holds no state of a call,
+    so one object serves every call (and calls nested in each other)."""
+
+    __slots__ = ("_conn", "_table")
+
+    def __init__(self, conn: psycopg.Connection[Any], table: str) -> None:
+        self._conn = conn
+        self._table = table
+
+    def __enter__(self) -> psycopg.Connection[Any]:
+        return self._conn
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if isinstance(exc, psycopg.Error):
+            error = translate(exc, self._table)
+            raise error from exc

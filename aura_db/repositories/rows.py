@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.rows import BaseRowFactory, RowMaker
 
+from .._query_base import TYPED_ROWS
 from ..errors import AuraError
 
 __all__ = ["member", "typed_row"]
@@ -34,7 +35,8 @@ def member(kind: type[E], value: object) -> E:
 def typed_row(cls: type[T]) -> BaseRowFactory[T]:
     """Like psycopg's ``class_row``, for ``SELECT *`` / ``RETURNING *``: builds ``cls`` from the
     columns named like its fields and ignores other columns, so an additive migration does not
-    break code already running (rolling deploys). A missing field is an error naming it."""
+    break code already running (rolling deploys). A missing field is an error naming it. The
+    named-query runners build its rows themselves, from binary results (``TYPED_ROWS``)."""
     fields = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
     makers: dict[tuple[bytes, ...], RowMaker[T]] = {}
 
@@ -51,6 +53,7 @@ def typed_row(cls: type[T]) -> BaseRowFactory[T]:
             maker = makers[key] = _row_maker(cls, fields, names)
         return maker
 
+    TYPED_ROWS[factory] = lambda names: _row_maker(cls, fields, names)  # the runners' fast path
     return factory
 
 
