@@ -25,16 +25,15 @@ of the result changes (see ``result_shape``)."""
 def result_shape(res: Any) -> tuple[Any, ...]:
     """What a kept row maker is checked against on every run of the same query on the same
     connection, at the cost of four libpq calls instead of one per column: the column count,
-    and the first and last columns' table, attribute number and name. ``ADD COLUMN`` and
-    ``DROP COLUMN`` (alone or together) change the count or the last column's attribute number
-    (never reused); so does a table swap. Only renaming columns between the first and the last
+    and the last column's table, attribute number and name. ``ADD COLUMN`` and ``DROP COLUMN``
+    (alone or together) change the count or the last column's attribute number (attribute
+    numbers are never reused); so does a table swap. Only renaming columns before the last
     goes unseen while the connection stays open (PostgreSQL itself refuses to run a prepared
-    statement whose result changed type); the maker then keeps reading the same columns."""
+    statement whose result changed type); the maker then reads the same columns as before."""
     n = res.nfields
     if not n:
         return ()
-    return (n, res.ftable(0), res.ftablecol(0), res.fname(0),
-            res.ftable(n - 1), res.ftablecol(n - 1), res.fname(n - 1))
+    return (n, res.ftable(n - 1), res.ftablecol(n - 1), res.fname(n - 1))
 
 
 class Shape(enum.Enum):

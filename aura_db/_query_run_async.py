@@ -4,7 +4,7 @@ for async connections (``amany``, ``aone``, ...) and, generated from them, for s
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import psycopg
 from psycopg.rows import BaseRowFactory, tuple_row
@@ -122,7 +122,8 @@ class AsyncQueryRunner(QueryBase):
         # tenth of a point read). Taken off the shelf while in use, so that two callers sharing
         # the connection never share a cursor (the second makes its own); put back only after
         # success.
-        spares: dict[Any, Any] = vars(conn).setdefault(SPARES, {})
+        held = vars(conn)
+        spares: dict[Any, Any] = held.get(SPARES) or held.setdefault(SPARES, {})
         build = TYPED_ROWS.get(row_factory)
         if build is not None:
             return await self._atyped(conn, spares, row_factory, build, args)  # type: ignore[no-any-return]
@@ -137,7 +138,8 @@ class AsyncQueryRunner(QueryBase):
             raise
         if len(spares) < _MAX_SPARES:
             spares[row_factory] = cur
-        self._at_most_one(cur.rowcount, args)
+        if cur.rowcount > 1:  # the rows the result holds (only the first was built)
+            self._more_than_one(args)
         return row
 
     async def _atyped(self, conn: psycopg.AsyncConnection[Any], spares: dict[Any, Any],
@@ -170,11 +172,10 @@ class AsyncQueryRunner(QueryBase):
             raise
         if len(spares) < _MAX_SPARES:
             spares[key] = (cur, shape, make)
-        self._at_most_one(cur.rowcount, args)
+        if cur.rowcount > 1:
+            self._more_than_one(args)
         return None if values is None else make(values)
 
-    def _at_most_one(self, rowcount: int, args: Mapping[str, Any]) -> None:
-        if rowcount > 1:  # the rows the result holds (only the first was built)
-            raise MultipleRows(
-                f"query {self.name!r} ({self.location}) returned more than one row for {show_args(args)}"
-            )
+    def _more_than_one(self, args: Mapping[str, Any]) -> NoReturn:
+        raise MultipleRows(
+            f"query {self.name!r} ({self.location}) returned more than one row for {show_args(args)}")
