@@ -85,8 +85,12 @@ def test_recall_is_a_fraction(report: Report) -> None:
 
 def test_targets_are_checked_on_measured_values(report: Report) -> None:
     found = targets(report)
-    # point read x 2 cases x 2, machinery, ingest x 2, search x 2, RLS x 2, async point read x 2
-    assert len(found) == 13
+    # point read x 2 cases x 2 (+ the plain-pool ratio in a transaction), machinery, ingest x 2,
+    # search x 2, RLS x 2, async point read x 2
+    assert len(found) == 14
+    in_tx = [t for t in found if t.what.startswith("point read (one transaction")]
+    assert [t.goal for t in in_tx] == ["<= 1.05", "reported", ">= 3"]
+    assert "on aura-db's connection" in in_tx[0].what  # the same backend as aura-db's calls
     for t in found:
         assert t.measured > 0 and math.isfinite(t.measured)
         assert t.met in (True, False)
