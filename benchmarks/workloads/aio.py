@@ -39,7 +39,7 @@ from ..env import Bench
 from ..harness import Batch, Case, Row, Stats, interleave, split
 from ..rag import default_ef_search
 from .common import AURA, PSYCOPG, check_same, ensure_stories
-from .reads import LIST_NULLS, LIST_STATUSES, PAGE, keyset
+from .reads import LIST_NULLS, LIST_STATUSES, PAGE, SAME_BACKEND, keyset
 from .vectors import K, hnsw_settings, search_data
 
 __all__ = ["ASYNCPG", "CONCURRENT", "POOL", "async_api"]
@@ -85,7 +85,10 @@ def _cases(bench: Bench, loop: asyncio.AbstractEventLoop, peers: _Peers, ids: li
     point = Case("async", f"async point read, one transaction, {len(ids):,} calls", "call", notes=[
         f"stories table: {size.stories[-1]:,} rows; each call reads a different id; one "
         f"transaction per batch (aura-db: async with db.transaction(); psycopg: a pooled "
-        f"connection's implicit transaction; asyncpg: conn.transaction())"])
+        f"connection's implicit transaction; asyncpg: conn.transaction())",
+        f"aura-db and `{SAME_BACKEND}` share one connection (one server backend, as in the sync "
+        "point read: placement moves a read by up to ±30% between connections); the goal is "
+        "checked against it"])
     _measure(point, {k: run(_in_transaction(peers, k, op)) for k, op in points.items()},
              split(ids, size.rounds), ids[: max(10, len(ids) // 20)])
 
@@ -215,6 +218,7 @@ class _Peers:
     RESET ALL on every release, which keeps them)."""
 
     db: AsyncDatabase
+    one: AsyncDatabase  # one connection: aura-db's point reads and pages, and SAME_BACKEND's
     pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]]
     search_pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]]
     apg: asyncpg.Pool
@@ -228,6 +232,8 @@ class _Peers:
         stack = AsyncExitStack()
         config = Config(url=bench.url, min_size=POOL, max_size=POOL, connect_timeout=30)
         db = await stack.enter_async_context(AsyncDatabase(config, name="bench-async"))
+        one = await stack.enter_async_context(AsyncDatabase(
+            Config(url=bench.url, min_size=1, max_size=1, connect_timeout=30), name="bench-async-one"))
 
         async def psycopg_pool(kwargs: dict[str, Any]) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
             pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
@@ -243,7 +249,7 @@ class _Peers:
             stack.push_async_callback(apg.close)
             return apg
 
-        return cls(db, await psycopg_pool({}), await psycopg_pool({"options": options}),
+        return cls(db, one, await psycopg_pool({}), await psycopg_pool({"options": options}),
                    await asyncpg_pool({}), await asyncpg_pool(settings), stack)
 
     async def close(self) -> None:
@@ -252,8 +258,11 @@ class _Peers:
     @asynccontextmanager
     async def transaction(self, key: str) -> AsyncIterator[Any]:
         if key.startswith(AURA):
-            async with self.db.transaction() as tx:
+            async with self.one.transaction() as tx:
                 yield tx
+        elif key.startswith(SAME_BACKEND):
+            async with self.one.transaction() as tx, tx.conn.cursor() as cur:
+                yield cur
         elif key.startswith(PSYCOPG):
             async with self.pool.connection() as conn, conn.cursor() as cur:
                 yield cur
@@ -274,7 +283,7 @@ class _Peers:
             row = await conn.fetchrow(_GET_STORY, i)
             return row and row[1]
 
-        return {f"{AURA}: tx.stories.get": aura, f"{PSYCOPG}: tuple rows": raw,
+        return {f"{AURA}: tx.stories.get": aura, SAME_BACKEND: raw, f"{PSYCOPG}: tuple rows": raw,
                 f"{ASYNCPG}: conn.fetchrow": apg}
 
     def page_ops(self) -> dict[str, Op]:
@@ -296,7 +305,7 @@ class _Peers:
             rows = await conn.fetch(_LIST_STORIES, *(p[n] for n in _LIST_NAMES))
             return keyset(rows, list(rows[0].keys()).index("created_at") if rows else 0)
 
-        return {f"{AURA}: tx.stories.list": aura, f"{PSYCOPG}: tuple rows": raw,
+        return {f"{AURA}: tx.stories.list": aura, SAME_BACKEND: raw, f"{PSYCOPG}: tuple rows": raw,
                 f"{ASYNCPG}: conn.fetch": apg}
 
     def search_ops(self) -> dict[str, Callable[[str, Any], Awaitable[list[tuple[str, int]]]]]:
