@@ -57,7 +57,10 @@ def test_the_async_cases_run_aura_db_against_psycopg_async_and_asyncpg(report: R
     assert [c.title.split(",")[0].split(" of ")[0] for c in cases] == [
         "async point read", "async list page", "async top-10 vector search",
         "throughput: 100 concurrent top-10 searches on a pool"]
-    for case in cases:
+    for case in cases[:2]:  # point read and page: raw psycopg on aura-db's connection too
+        assert [r.contender for r in case.rows] == ["aura-db", "psycopg", "psycopg", "asyncpg"], case.title
+        assert case.rows[1].variant == "tuple rows, on aura-db's connection"
+    for case in cases[2:]:
         assert [r.contender for r in case.rows] == ASYNC_PEERS, case.title
         assert case.reference.variant in ("tx.stories.get", "tx.stories.list", "db.rag_chunks.search")
     assert cases[-1].rows[0].stats.n >= 3  # one sample per wave of 100 concurrent searches
