@@ -36,9 +36,22 @@ class AsyncQueryRunner(QueryBase):
                     **args: Any) -> list[R]:
         """Run a *many* query and return every row."""
         self._expect(Shape.MANY)
-        async with self._acursor(conn, row_factory) as cur:
-            await cur.execute(self.sql, self.bind(args))
-            return await cur.fetchall()
+        build = TYPED_ROWS.get(row_factory)
+        if build is None:
+            async with self._acursor(conn, row_factory) as cur:
+                await cur.execute(self.sql, self.bind(args))
+                return await cur.fetchall()
+        # a typed row: the kept tuple cursor and row maker, as _atyped (a list page: 51 rows)
+        spares, key, kc, shape, make = self._akept(conn, row_factory)
+        try:
+            await kc.execute(self.sql, self.bind(args))
+            values = await kc.fetchall()
+            shape, make = self._afit(conn, kc.pgresult, build, shape, make)
+        except BaseException:
+            await kc.close()
+            raise
+        self._akeep(spares, key, kc, shape, make)
+        return list(map(make, values))
 
     async def aone(self, conn: psycopg.AsyncConnection[Any], row_factory: BaseRowFactory[R], /,
                    **args: Any) -> R:
@@ -122,11 +135,11 @@ class AsyncQueryRunner(QueryBase):
         # tenth of a point read). Taken off the shelf while in use, so that two callers sharing
         # the connection never share a cursor (the second makes its own); put back only after
         # success.
-        held = vars(conn)
-        spares: dict[Any, Any] = held.get(SPARES) or held.setdefault(SPARES, {})
         build = TYPED_ROWS.get(row_factory)
         if build is not None:
-            return await self._atyped(conn, spares, row_factory, build, args)  # type: ignore[no-any-return]
+            return await self._atyped(conn, row_factory, build, args)  # type: ignore[no-any-return]
+        held = vars(conn)
+        spares: dict[Any, Any] = held.get(SPARES) or held.setdefault(SPARES, {})
         cur: psycopg.AsyncRawCursor[R] | None = spares.pop(row_factory, None)
         if cur is None:
             cur = self._acursor(conn, row_factory)
@@ -142,39 +155,57 @@ class AsyncQueryRunner(QueryBase):
             self._more_than_one(args)
         return row
 
-    async def _atyped(self, conn: psycopg.AsyncConnection[Any], spares: dict[Any, Any],
-                      row_factory: object, build: Callable[[list[str]], Callable[[Any], Any]],
-                      args: Mapping[str, Any]) -> Any:
+    async def _atyped(self, conn: psycopg.AsyncConnection[Any], row_factory: object,
+                      build: Callable[[list[str]], Callable[[Any], Any]], args: Mapping[str, Any]) -> Any:
         # A typed row (typed_row): a binary tuple cursor kept for this query (its values come
         # out of psycopg's C loader as one tuple), and the row maker kept with it, checked
         # against the result's shape (four libpq calls) rather than rebuilt from every column
         # name on every run.
-        key = (self.sql, row_factory)
-        kept = spares.pop(key, None)
-        if kept is None:
-            cur = psycopg.AsyncRawCursor(conn)
-            cur.format = psycopg.pq.Format.BINARY
-            shape: tuple[Any, ...] | None = None
-            make: Callable[[Any], Any] | None = None
-        else:
-            cur, shape, make = kept
+        spares, key, cur, shape, make = self._akept(conn, row_factory)
         try:
             await cur.execute(self.sql, self.bind(args))
             values = await cur.fetchone()
-            res = cur.pgresult
-            now = result_shape(res)
-            if make is None or now != shape:
-                encoding = conn.info.encoding
-                make = build([res.fname(i).decode(encoding) for i in range(res.nfields)])  # type: ignore[union-attr]
-                shape = now
+            shape, make = self._afit(conn, cur.pgresult, build, shape, make)
         except BaseException:
             await cur.close()
             raise
-        if len(spares) < _MAX_SPARES:
-            spares[key] = (cur, shape, make)
+        self._akeep(spares, key, cur, shape, make)
         if cur.rowcount > 1:
             self._more_than_one(args)
         return None if values is None else make(values)
+
+    def _akept(self, conn: psycopg.AsyncConnection[Any], row_factory: object) -> tuple[
+            dict[Any, Any], tuple[str, object], psycopg.AsyncRawCursor[Any], Any, Any]:
+        """The connection's spares, this query's key in them and what is kept under it (taken
+        off the shelf while in use): a binary tuple cursor, its last result shape and row
+        maker; a new cursor and nothing known when none is kept."""
+        held = vars(conn)
+        spares: dict[Any, Any] = held.get(SPARES) or held.setdefault(SPARES, {})
+        key = (self.sql, row_factory)
+        kept = spares.pop(key, None)
+        if kept is not None:
+            return (spares, key, *kept)
+        cur = psycopg.AsyncRawCursor(conn)
+        cur.format = psycopg.pq.Format.BINARY
+        return spares, key, cur, None, None
+
+    @staticmethod
+    def _afit(conn: psycopg.AsyncConnection[Any], res: Any,
+             build: Callable[[list[str]], Callable[[Any], Any]], shape: Any,
+             make: Callable[[Any], Any] | None) -> tuple[Any, Callable[[Any], Any]]:
+        """The shape of ``res`` and the row maker for it: the kept one while the shape holds."""
+        now = result_shape(res)
+        if make is None or now != shape:
+            encoding = conn.info.encoding
+            make = build([res.fname(i).decode(encoding) for i in range(res.nfields)])
+        return now, make
+
+    @staticmethod
+    def _akeep(spares: dict[Any, Any], key: tuple[str, object], cur: psycopg.AsyncRawCursor[Any],
+              shape: Any, make: Callable[[Any], Any]) -> None:
+        # back on the shelf after success (it holds its last result until its next run)
+        if len(spares) < _MAX_SPARES:
+            spares[key] = (cur, shape, make)
 
     def _more_than_one(self, args: Mapping[str, Any]) -> NoReturn:
         raise MultipleRows(

@@ -90,10 +90,16 @@ def test_a_kept_row_maker_follows_the_columns_of_its_query(conn: psycopg.Connect
 
     story_id = conn.execute("INSERT INTO stories (title, description, priority) VALUES "
                             "('kept', 'the description', 'High') RETURNING id").fetchone()[0]  # type: ignore[index]
-    get = default_catalog()["get_story"]
+    get, page = default_catalog()["get_story"], default_catalog()["list_stories_newest"]
+    filters = {name: None for name in page.params} | {"limit": 10}
+
+    def listed() -> list[tuple[str, str | None, str, int]]:
+        return [(r.title, r.description, r.priority, r.version) for r in page.many(conn, _row, **filters)]
+
     for _ in range(3):  # the maker is built once and kept
         row = get.optional(conn, _row, id=story_id)
         assert row is not None and (row.title, row.description) == ("kept", "the description")
+        assert listed() == [("kept", "the description", "High", 1)]
     conn.execute("ALTER TABLE stories ADD COLUMN added_later int DEFAULT 7")
     row = get.optional(conn, _row, id=story_id)
     assert row is not None and (row.description, row.priority, row.version) == ("the description", "High", 1)
@@ -103,4 +109,5 @@ def test_a_kept_row_maker_follows_the_columns_of_its_query(conn: psycopg.Connect
     row = get.optional(conn, _row, id=story_id)
     assert row is not None
     assert (row.title, row.description, row.priority, row.version) == ("kept", "moved", "High", 1)
+    assert listed() == [("kept", "moved", "High", 1)]
     assert get.optional(conn, _row, id=uuid.uuid4()) is None
