@@ -996,3 +996,36 @@ def test_a_calibrated_workspace_below_the_exact_threshold_takes_the_faster_hnsw_
     assert len(truth & {h.id for h in db.rag_chunks.search(big, query, 10)}) >= 9
     plan = db.rag_chunks.explain_search(small, query, 10)
     assert plan.path == "exact" and plan.reason == "800 candidates, at most 10000"
+
+
+def test_a_small_workspace_is_searched_in_one_statement_until_it_grows(db: Database) -> None:
+    """A routed search that counts a workspace at or below the calibration floor (the exact
+    route is then the only one) lets the next searches skip routing: one statement,
+    search_exact_small, which counts the workspace again and sends it back to routing once it
+    has grown past the floor. Its hits are the routed exact search's, filters included."""
+    rng = np.random.default_rng(77)
+    ws, target = workspace(db), unit(rng, 384)
+    db.rag_chunks.tuning = SearchTuning(calibrate_from=30, auto_calibrate=False)
+    db.rag_chunks.add_many(ws, chunks_for("a", [unit(rng, 384) for _ in range(19)] + [near(rng, target)]))
+    assert db.rag_chunks.explain_search(ws, target, 5).query == "search_exact"  # not searched yet
+    routed = db.rag_chunks.search(ws, target, 5)
+    plan = db.rag_chunks.explain_search(ws, target, 5)
+    assert (plan.path, plan.query, plan.ef_search) == ("exact", "search_exact_small", None)
+    assert plan.reason.startswith("the workspace held fewer than 31 chunks at its last search")
+    assert plan.indexes and plan.indexes[0].startswith("ix_rag_chunks_workspace_")
+    assert db.rag_chunks.search(ws, target, 5) == routed and routed[0].content_id == "a"
+    assert db.rag_chunks.search(ws, target, 5, content_types=["Markdown"]) == []
+    assert db.rag_chunks.search(ws, target, 5, min_score=2.0) == []
+    # forced routes are routed as asked
+    assert db.rag_chunks.explain_search(ws, target, 5, exact=False).path == "hnsw"
+    assert db.rag_chunks.explain_search(ws, target, 5, ef_search=50).query == "search_exact"
+    # another process grows the workspace past the floor: the answer is still exact, then routed
+    other = Database(db.config)
+    try:
+        other.rag_chunks.add_many(ws, chunks_for("b", [near(rng, target, 0.01)] + [unit(rng, 384) for _ in range(20)]))
+    finally:
+        other.close()
+    grown = db.rag_chunks.search(ws, target, 5)
+    assert grown[0].content_id == "b"
+    assert [h.id for h in grown] == [h.id for h in db.rag_chunks.search(ws, target, 5, exact=True)]
+    assert db.rag_chunks.explain_search(ws, target, 5).query == "search_exact"

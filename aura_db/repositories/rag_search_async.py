@@ -54,6 +54,13 @@ class AsyncRagSearch(AsyncRepository):
     table: ClassVar[str] = _T
     tuning: SearchTuning = SearchTuning()
 
+    def __init__(self, connector: Any, catalog: Any = None, retry: Any = None) -> None:
+        super().__init__(connector, catalog, retry)
+        # (workspace, dims) -> the chunks a routed search counted in a workspace holding at most
+        # the calibration floor: searched in one statement (search_exact_small) until that
+        # statement finds it grown past the floor
+        self._small: dict[tuple[str, int], int] = {}
+
     @reads
     async def search(self, workspace_id: str, embedding: object, limit: int = 10, *,
                      content_types: Sequence[RagContentType | str] | None = None,
@@ -68,11 +75,28 @@ class AsyncRagSearch(AsyncRepository):
         """
         req = self._request(workspace_id, embedding, limit, content_types, path_prefix)
         floor = check_number(_T, "min_score", min_score)
-        async with self._searching(req, exact, ef_search) as (conn, route):
-            rows = await self._run(conn, route, req, "search", _hit)
-            if route.path == "hnsw" and exact is None and len(rows) < req.limit:
-                rows = await self._run(conn, EXACT_FALLBACK, req, "search", _hit)
+        small = self._small_cap(req, exact, ef_search)
+        if small is not None:
+            rows = await self._search_small(req, small)
+        else:
+            async with self._searching(req, exact, ef_search) as (conn, route):
+                rows = await self._run(conn, route, req, "search", _hit)
+                if route.path == "hnsw" and exact is None and len(rows) < req.limit:
+                    rows = await self._run(conn, EXACT_FALLBACK, req, "search", _hit)
+            self._remember(req, route, exact, ef_search)
         return [h for h in rows if floor is None or h.score >= floor]
+
+    async def _search_small(self, req: _Request, cap: int) -> list[SearchHit]:
+        """The exact path of a workspace known to be small, in one statement (one round trip)."""
+        query = self._q("search_exact_small")
+        async with self._conn() as conn:
+            rows = await query.amany(conn, tuple_row, **self._args(query, req), cap=cap)
+        key = (req.workspace_id, req.dims)
+        if rows[0][0] >= cap:  # it has grown: route the next search again
+            self._small.pop(key, None)
+        else:
+            self._small[key] = rows[0][0]
+        return [SearchHit(*row[1:]) for row in rows if row[1] is not None]
 
     @reads
     async def hybrid_search(self, workspace_id: str, query_text: str, embedding: object, limit: int = 10, *,
@@ -108,17 +132,30 @@ class AsyncRagSearch(AsyncRepository):
         """How :meth:`search` would run with these arguments: its route and EXPLAIN plan
         (node types and index names), planned with the same settings."""
         req = self._request(workspace_id, embedding, limit, content_types, path_prefix)
-        async with self._searching(req, exact, ef_search) as (conn, route):
-            query = await self._settle(conn, route, req, "search")
-            async with psycopg.AsyncRawCursor(conn) as cur:
-                await cur.execute("EXPLAIN (FORMAT JSON) " + query.sql, query.bind(self._args(query, req)))
-                row = await cur.fetchone()
-        assert row is not None
+        small = self._small_cap(req, exact, ef_search)
+        if small is not None:  # what search would do: search_exact_small, no routing
+            query = self._q("search_exact_small")
+            route = Route("exact", None, small - 1, False, f"the workspace held fewer than {small} "
+                          "chunks at its last search: one statement, no routing round trip")
+            async with self._conn() as conn:
+                row = await self._explain(conn, query, {**self._args(query, req), "cap": small})
+        else:
+            async with self._searching(req, exact, ef_search) as (conn, route):
+                query = await self._settle(conn, route, req, "search")
+                row = await self._explain(conn, query, self._args(query, req))
         nodes: list[str] = []
         indexes: list[str] = []
         _walk(row[0][0]["Plan"], nodes, indexes)
         return SearchPlan(route.path, query.name, route.candidates, route.ef_search, route.calibrated,
                           tuple(nodes), tuple(indexes), row[0], route.reason)
+
+    @staticmethod
+    async def _explain(conn: psycopg.AsyncConnection[Any], query: Query, args: dict[str, Any]) -> Any:
+        async with psycopg.AsyncRawCursor(conn) as cur:
+            await cur.execute("EXPLAIN (FORMAT JSON) " + query.sql, query.bind(args))
+            row = await cur.fetchone()
+        assert row is not None
+        return row
 
     @writes
     async def record_hits(self, message_id: uuid.UUID | str, query_text: str,
@@ -134,6 +171,26 @@ class AsyncRagSearch(AsyncRepository):
         return await messages.attach_rag_contexts(message_id, contexts)
 
     # -- the route --------------------------------------------------------------------------------
+
+    def _small_cap(self, req: _Request, exact: bool | None, ef_search: int | None) -> int | None:
+        """The cap of search_exact_small when this search can take it (a workspace a routed
+        search found this small, and neither ef_search nor exact=False asked for), else None."""
+        if exact is False or ef_search is not None:
+            return None
+        check_bool(_T, "exact", exact, required=False)
+        held = self._small.get((req.workspace_id, req.dims))
+        floor = self.tuning.calibration_floor  # as of now: tuning may have changed since
+        return floor + 1 if held is not None and held <= floor < self.tuning.exact_threshold + 1 else None
+
+    def _remember(self, req: _Request, route: Route, exact: bool | None, ef_search: int | None) -> None:
+        """After a routed search: remember a workspace that holds so few chunks (counted with no
+        filter) that only the exact route is ever taken and no calibration is made."""
+        floor = self.tuning.calibration_floor
+        if (route.path == "exact" and not route.calibrated and exact is None and ef_search is None
+                and not any(v is not None for v in req.filters.values()) and route.candidates <= floor
+                and floor < self.tuning.exact_threshold + 1):
+            self._small[(req.workspace_id, req.dims)] = route.candidates
+
 
     @asynccontextmanager
     async def _searching(self, req: _Request, exact: bool | None,
