@@ -43,16 +43,7 @@ class QueryRunner(QueryBase):
             with self._cursor(conn, row_factory) as cur:
                 cur.execute(self.sql, self.bind(args))
                 return cur.fetchall()
-        # a typed row: the kept tuple cursor and row maker, as _typed (a list page: 51 rows)
-        spares, key, kc, shape, make = self._kept(conn, row_factory)
-        try:
-            kc.execute(self.sql, self.bind(args))
-            values = kc.fetchall()
-            shape, make = self._fit(conn, kc.pgresult, build, shape, make)
-        except BaseException:
-            kc.close()
-            raise
-        self._keep(spares, key, kc, shape, make)
+        values, make, _ = self._typed(conn, row_factory, build, args, many=True)
         return list(map(make, values))
 
     def one(self, conn: psycopg.Connection[Any], row_factory: BaseRowFactory[R], /,
@@ -139,7 +130,10 @@ class QueryRunner(QueryBase):
         # success.
         build = TYPED_ROWS.get(row_factory)
         if build is not None:
-            return self._typed(conn, row_factory, build, args)  # type: ignore[no-any-return]
+            row, make, rowcount = self._typed(conn, row_factory, build, args, many=False)
+            if rowcount > 1:
+                self._more_than_one(args)
+            return None if row is None else make(row)
         held = vars(conn)
         spares: dict[Any, Any] = held.get(SPARES) or held.setdefault(SPARES, {})
         cur: psycopg.RawCursor[R] | None = spares.pop(row_factory, None)
@@ -158,56 +152,38 @@ class QueryRunner(QueryBase):
         return row
 
     def _typed(self, conn: psycopg.Connection[Any], row_factory: object,
-               build: Callable[[list[str]], Callable[[Any], Any]], args: Mapping[str, Any]) -> Any:
+               build: Callable[[list[str]], Callable[[Any], Any]], args: Mapping[str, Any], *,
+               many: bool) -> tuple[Any, Callable[[Any], Any], int]:
         # A typed row (typed_row): a binary tuple cursor kept for this query (its values come
-        # out of psycopg's C loader as one tuple), and the row maker kept with it, checked
-        # against the result's shape (four libpq calls) rather than rebuilt from every column
-        # name on every run.
-        spares, key, cur, shape, make = self._kept(conn, row_factory)
-        try:
-            cur.execute(self.sql, self.bind(args))
-            values = cur.fetchone()
-            shape, make = self._fit(conn, cur.pgresult, build, shape, make)
-        except BaseException:
-            cur.close()
-            raise
-        self._keep(spares, key, cur, shape, make)
-        if cur.rowcount > 1:
-            self._more_than_one(args)
-        return None if values is None else make(values)
-
-    def _kept(self, conn: psycopg.Connection[Any], row_factory: object) -> tuple[
-            dict[Any, Any], tuple[str, object], psycopg.RawCursor[Any], Any, Any]:
-        """The connection's spares, this query's key in them and what is kept under it (taken
-        off the shelf while in use): a binary tuple cursor, its last result shape and row
-        maker; a new cursor and nothing known when none is kept."""
+        # out of psycopg's C loader as tuples), and the row maker kept with it, checked against
+        # the result's shape (four libpq calls) rather than rebuilt from every column name on
+        # every run. Returns the values (every row's, or the first row's), the maker and the
+        # rows the result holds.
         held = vars(conn)
         spares: dict[Any, Any] = held.get(SPARES) or held.setdefault(SPARES, {})
         key = (self.sql, row_factory)
-        kept = spares.pop(key, None)
-        if kept is not None:
-            return (spares, key, *kept)
-        cur = psycopg.RawCursor(conn)
-        cur.format = psycopg.pq.Format.BINARY
-        return spares, key, cur, None, None
-
-    @staticmethod
-    def _fit(conn: psycopg.Connection[Any], res: Any,
-             build: Callable[[list[str]], Callable[[Any], Any]], shape: Any,
-             make: Callable[[Any], Any] | None) -> tuple[Any, Callable[[Any], Any]]:
-        """The shape of ``res`` and the row maker for it: the kept one while the shape holds."""
-        now = result_shape(res)
-        if make is None or now != shape:
-            encoding = conn.info.encoding
-            make = build([res.fname(i).decode(encoding) for i in range(res.nfields)])
-        return now, make
-
-    @staticmethod
-    def _keep(spares: dict[Any, Any], key: tuple[str, object], cur: psycopg.RawCursor[Any],
-              shape: Any, make: Callable[[Any], Any]) -> None:
-        # back on the shelf after success (it holds its last result until its next run)
-        if len(spares) < _MAX_SPARES:
-            spares[key] = (cur, shape, make)
+        kept = spares.pop(key, None)  # off the shelf while in use, as in _single
+        if kept is None:
+            cur: psycopg.RawCursor[Any] = psycopg.RawCursor(conn)
+            cur.format = psycopg.pq.Format.BINARY
+            shape: Any = None
+            make: Callable[[Any], Any] | None = None
+        else:
+            cur, shape, make = kept
+        try:
+            cur.execute(self.sql, self.bind(args))
+            values = cur.fetchall() if many else cur.fetchone()
+            res = cur.pgresult
+            now = result_shape(res)
+            if make is None or now != shape:
+                encoding = conn.info.encoding
+                make = build([res.fname(i).decode(encoding) for i in range(res.nfields)])  # type: ignore[union-attr]
+        except BaseException:
+            cur.close()
+            raise
+        if len(spares) < _MAX_SPARES:  # back on the shelf (it holds its result until its next run)
+            spares[key] = (cur, now, make)
+        return values, make, cur.rowcount
 
     def _more_than_one(self, args: Mapping[str, Any]) -> NoReturn:
         raise MultipleRows(

@@ -59,9 +59,6 @@ NAMES = {
     "_asingle": "_single",
     "_acursor": "_cursor",
     "_atyped": "_typed",
-    "_akept": "_kept",
-    "_akeep": "_keep",
-    "_afit": "_fit",
 }
 _ASYNC_CLASS = re.compile(r"^Async([A-Z]\w*)$")
 _WORD = re.compile(r"\b(?:Async([A-Z]\w*)|(\w+)_async|(" + "|".join(map(re.escape, NAMES)) + r"))\b")

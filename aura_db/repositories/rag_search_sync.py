@@ -16,8 +16,9 @@ from pgvector import Vector
 from psycopg.rows import RowFactory, dict_row, tuple_row
 
 from ..errors import InvalidValue
-from ..queries import Query
-from .base_sync import Repository, reads, writes
+from ..queries import Query, QueryCatalog
+from ..retry import RetryPolicy
+from .base_sync import Connector, Repository, reads, writes
 from .checks import (
     check_bool,
     check_enum,
@@ -56,7 +57,8 @@ class RagSearch(Repository):
     table: ClassVar[str] = _T
     tuning: SearchTuning = SearchTuning()
 
-    def __init__(self, connector: Any, catalog: Any = None, retry: Any = None) -> None:
+    def __init__(self, connector: Connector, catalog: QueryCatalog | None = None,
+                 retry: RetryPolicy | None = None) -> None:
         super().__init__(connector, catalog, retry)
         # (workspace, dims) -> the chunks a routed search counted in a workspace holding at most
         # the calibration floor: searched in one statement (search_exact_small) until that
@@ -182,15 +184,14 @@ class RagSearch(Repository):
         check_bool(_T, "exact", exact, required=False)
         held = self._small.get((req.workspace_id, req.dims))
         floor = self.tuning.calibration_floor  # as of now: tuning may have changed since
-        return floor + 1 if held is not None and held <= floor < self.tuning.exact_threshold + 1 else None
+        return floor + 1 if held is not None and held <= floor else None
 
     def _remember(self, req: _Request, route: Route, exact: bool | None, ef_search: int | None) -> None:
         """After a routed search: remember a workspace that holds so few chunks (counted with no
         filter) that only the exact route is ever taken and no calibration is made."""
         floor = self.tuning.calibration_floor
         if (route.path == "exact" and not route.calibrated and exact is None and ef_search is None
-                and not any(v is not None for v in req.filters.values()) and route.candidates <= floor
-                and floor < self.tuning.exact_threshold + 1):
+                and not any(v is not None for v in req.filters.values()) and route.candidates <= floor):
             self._small[(req.workspace_id, req.dims)] = route.candidates
 
 
