@@ -9,9 +9,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import QueryArgumentError, QueryShapeError
+from .errors import InvalidValue, QueryArgumentError, QueryShapeError
 
-__all__ = ["TYPED_ROWS", "QueryBase", "Shape", "result_shape", "show_args"]
+__all__ = ["TYPED_ROWS", "QueryBase", "Refused", "Shape", "result_shape", "show_args"]
 
 TYPED_ROWS: dict[object, Callable[[list[str]], Callable[[Sequence[Any]], Any]]] = {}
 """Row factories the runners build rows for themselves (``typed_row`` registers its own), each
@@ -20,6 +20,16 @@ binary format (no text parsing of uuids, timestamps, integers, jsonb: ~5% of a p
 37-column row; every field type of these rows has a binary loader, and the tests read every
 field back) through a tuple cursor kept per query, whose maker is rebuilt whenever the shape
 of the result changes (see ``result_shape``)."""
+
+
+class Refused(Exception):
+    """A COPY's rows refused one of theirs (``error``): what psycopg abandons the COPY with, so
+    that the server's log says a row was refused without showing the value (psycopg sends the
+    exception's text with the CopyFail)."""
+
+    def __init__(self, error: InvalidValue) -> None:
+        super().__init__("a row was refused by the client's checks before it was sent")
+        self.error = error
 
 
 def result_shape(res: Any) -> tuple[Any, ...]:

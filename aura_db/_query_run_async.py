@@ -9,8 +9,8 @@ from typing import Any, NoReturn, TypeVar
 import psycopg
 from psycopg.rows import BaseRowFactory, tuple_row
 
-from ._query_base import TYPED_ROWS, QueryBase, Shape, result_shape, show_args
-from .errors import MultipleRows, NoRows
+from ._query_base import TYPED_ROWS, QueryBase, Refused, Shape, result_shape, show_args
+from .errors import InvalidValue, MultipleRows, NoRows
 
 __all__ = ["SPARES", "AsyncQueryRunner"]
 
@@ -109,14 +109,24 @@ class AsyncQueryRunner(QueryBase):
                        rows: Iterable[Sequence[Any]], /) -> int:
         """Stream ``rows`` through a *copy-in* query (``COPY ... FROM STDIN (FORMAT BINARY)``),
         each value typed by the PostgreSQL type names ``types``, in one COPY; return the rows
-        sent. The fastest way to bulk-load: no statement per row, no parsing of text."""
+        sent. The fastest way to bulk-load: no statement per row, no parsing of text.
+
+        ``rows`` may check its rows as they are taken: an :class:`InvalidValue` it raises
+        abandons the COPY (the server is told only that a row was refused, never the value)
+        and comes out as it is."""
         self._expect(Shape.COPY_IN)
         sent = 0
-        async with conn.cursor() as cur, cur.copy(self.sql) as copy:
-            copy.set_types(list(types))
-            for row in rows:
-                await copy.write_row(row)
-                sent += 1
+        try:
+            async with conn.cursor() as cur, cur.copy(self.sql) as copy:
+                copy.set_types(list(types))
+                try:
+                    for row in rows:
+                        await copy.write_row(row)
+                        sent += 1
+                except InvalidValue as exc:
+                    raise Refused(exc) from None
+        except Refused as refused:
+            raise refused.error from None
         return sent
 
     async def _asingle(self, conn: psycopg.AsyncConnection[Any], row_factory: BaseRowFactory[R],

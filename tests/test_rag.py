@@ -223,6 +223,33 @@ def test_invalid_chunks_raise_and_write_nothing(db: Database, chunks: list[Chunk
     assert db.index_metadata.list("/src/app", "rag") == []
 
 
+def test_a_chunk_refused_deep_into_a_streamed_copy_writes_nothing(db: Database, db_url: str) -> None:
+    """Chunks are checked as the COPY sends them: a bad one after megabytes have reached the
+    server abandons the COPY and the transaction, on the first load (COPY straight into
+    rag_chunks) and on a replace (through staging) alike, and the session stays usable."""
+    ws = workspace(db)
+    rng = np.random.default_rng(61)
+    vectors = rng.normal(size=(3001, 768)).astype(np.float32)
+    good = chunks_for("big.py", list(vectors))
+    bad = [*good[:3000], Chunk(content="secret-token-123\x00", embedding=vectors[3000],
+                               chunk_index=3000, content_id="big.py")]
+    before = db.workspaces.get(ws)
+    message = (r"^rag_chunks\.content: chunk 3000 \(chunk_index 3000\): text must not contain NUL "
+               r"bytes \(at offset 16\)$")
+    with pytest.raises(InvalidValue, match=message) as refused:
+        db.rag_chunks.add_many(ws, bad)
+    assert refused.value.__cause__ is None and refused.value.__suppress_context__
+    assert count_rows(db, ws) == 0 and db.workspaces.get(ws) == before
+    assert db.index_metadata.list("/src/app", "rag") == []
+    assert db.rag_chunks.replace_content(ws, "big.py", good[:10]) == 10
+    with pytest.raises(InvalidValue, match=message):
+        db.rag_chunks.replace_content(ws, "big.py", bad)
+    assert [c.chunk_index for c in db.rag_chunks.chunks(ws, "big.py")] == list(range(10))
+    assert db._pool.in_use() == 0
+    assert db.rag_chunks.add_many(ws, good[:3000]) == 3000
+    assert count_rows(db, ws) == 3000
+
+
 def test_embedding_size_must_match_the_workspace_and_nothing_is_written(db: Database) -> None:
     ws = workspace(db)
     rng = np.random.default_rng(6)

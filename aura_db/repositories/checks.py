@@ -135,11 +135,16 @@ def check_json(table: str, field: str, value: object) -> Jsonb | None:
     keys, lists or tuples, text, integers, finite floats, booleans and None, nested at most
     :data:`JSON_MAX_DEPTH` levels; text without NUL characters or lone surrogates (which
     ``jsonb`` cannot store)."""
+    text = json_text(table, field, value)
+    return None if text is None else Jsonb(value, dumps=lambda _: text)
+
+
+def json_text(table: str, field: str, value: object) -> str | None:
+    """The JSON text of a value :func:`check_json` accepts (None for None)."""
     if value is None:
         return None
     _check_json_value(table, field, value, 1)
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
-    return Jsonb(value, dumps=lambda _: text)
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
 JSON_MAX_DEPTH = 64

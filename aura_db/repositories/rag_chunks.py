@@ -39,7 +39,12 @@ from .rag_search import index_name
 __all__ = ["Chunk", "ChunkRow", "ChunkStats", "SearchIndex", "index_name"]
 
 _T = "rag_chunks"
-_COPY_TYPES = ["text", "text", "int4", "text", "vector", "text", "text", "text", "jsonb"]
+_COPY_TYPES = ["text", "text", "int4", "text", "bytea", "text", "text", "text", "bytea"]
+"""The dumpers of the ingest COPY's columns. The embedding and the metadata come already in
+their types' binary wire form (:func:`.rag_ingest.vector_wire`, ``jsonb``'s version byte and
+text), which a binary COPY hands to the column type's own receive function (vector_recv,
+jsonb_recv: they check it) whatever the client calls it: sent as bytes, they skip pgvector's
+and psycopg's per-value dumpers, which re-check and copy what the ingest checks already made."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import psycopg
@@ -23,7 +23,7 @@ from .checks import (
 )
 from .rag_chunks import _COPY_TYPES, _T, ChunkRow, ChunkStats, _chunk_row, _stats_row
 from .rag_indexes_sync import RagIndexes
-from .rag_ingest import Chunk, content_hashes, validate_chunks
+from .rag_ingest import CheckedChunks, Chunk, check_content_hash
 
 __all__ = ["RagChunksRepository"]
 
@@ -78,26 +78,28 @@ class RagChunksRepository(RagIndexes):
         tracker = Tracker(progress, f"ingest into workspace {workspace_id}", None, "chunks")
         with tracker:
             tracker.update(0, phase="checking")
-            rows, dims = validate_chunks(workspace_id, chunks, replace)
-            hashes = content_hashes(rows, replace, content_hash)
+            check_content_hash(content_hash, replace)
+            rows = CheckedChunks(workspace_id, chunks, replace)  # checked as the COPY sends them
             threshold = self.tuning.calibration_floor
             tracker.update(0, phase="sending", total=len(rows))
             with self._conn() as conn:
                 owned = own_call(conn)
                 with conn.transaction():
-                    calibrate = self._move(conn, workspace_id, tracker.iterate(rows, every=2000),
-                                           len(rows), dims, hashes, replace, commit_sha, threshold)
+                    calibrate = self._move(conn, workspace_id, rows, tracker, content_hash,
+                                           commit_sha, threshold)
                     tracker.update(len(rows), phase="committing")
         if owned and calibrate and self.tuning.auto_calibrate:
             # the workspace came onto the HNSW path, or changed much since it was measured
-            self._auto_calibrate(workspace_id, dims, progress)
+            self._auto_calibrate(workspace_id, rows.dims, progress)
         return len(rows)
 
-    def _move(self, conn: psycopg.Connection[Any], workspace_id: str,
-              rows: Iterable[tuple[Any, ...]], count: int, dims: int, hashes: dict[str, str],
-              replace: str | None, commit_sha: str | None, threshold: int) -> bool:
+    def _move(self, conn: psycopg.Connection[Any], workspace_id: str, rows: CheckedChunks,
+              tracker: Tracker, content_hash: str | None, commit_sha: str | None,
+              threshold: int) -> bool:
         """The ingest's transaction; returns whether the workspace's search recall should be
         measured once it is committed (see count_calibration_changes)."""
+        replace, dims, count = rows.replace, rows.dims, len(rows)
+        sent = tracker.iterate(rows, every=2000)
         locked = self._q("lock_workspace_for_rag").optional(
             conn, tuple_row, workspace_id=workspace_id, commit_sha=commit_sha,
             replaced=[replace] if replace is not None else [])
@@ -111,13 +113,14 @@ class RagChunksRepository(RagIndexes):
                 f"chunks to change models)")
         if replace is None and existing is None:
             # the workspace's first load: nothing to upsert against, so no staging hop
-            self._q("copy_chunks_direct").copy_in(conn, _COPY_TYPES, rows)
+            self._q("copy_chunks_direct").copy_in(conn, _COPY_TYPES, sent)
         else:
             self._q("create_chunk_staging").script(conn)
-            self._q("copy_chunk_staging").copy_in(conn, _COPY_TYPES, rows)
+            self._q("copy_chunk_staging").copy_in(conn, _COPY_TYPES, sent)
             if replace is not None:
                 count += self._q("delete_unstaged_chunks").script(conn)
             self._q("upsert_staged_chunks").script(conn)
+        hashes = rows.hashes(content_hash)
         self._q("record_index_metadata").affected(
             conn, workspace_path=path, index_type="rag", paths=list(hashes),
             hashes=list(hashes.values()), indexed_at=None)

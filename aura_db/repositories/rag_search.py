@@ -25,6 +25,7 @@ workspace and filters.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -87,6 +88,12 @@ def embedding_array(value: object, what: str) -> np.ndarray[Any, np.dtype[np.flo
                 array = np.asarray(value, dtype=np.float32)
         except (TypeError, ValueError) as exc:
             raise InvalidValue(f"{what}: not a vector of numbers ({exc})") from None
+    if array.ndim == 1 and array.size in SUPPORTED_DIMS:
+        # one dot product says all is well in the common case: a NaN or an infinity makes it
+        # NaN or infinite, too small a norm shows (the checks below name the problem otherwise)
+        norm = float(np.sqrt(np.dot(array, array)))
+        if MIN_NORM <= norm < math.inf:
+            return array
     if array.ndim != 1:
         raise InvalidValue(f"{what}: expected one dimension, got shape {array.shape}")
     if array.size not in SUPPORTED_DIMS:
