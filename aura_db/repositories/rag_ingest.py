@@ -106,7 +106,7 @@ def vector_wire(array: np.ndarray[Any, np.dtype[np.float32]]) -> bytes:
 
 
 _VECTOR_HEADS = {dims: struct.pack(">HH", dims, 0) for dims in SUPPORTED_DIMS}
-_PATH_LIMIT, _TITLE_LIMIT = column_limit(_T, "source_path"), column_limit(_T, "title")
+_ID_LIMIT, _PATH_LIMIT, _TITLE_LIMIT = (column_limit(_T, c) for c in ("content_id", "source_path", "title"))
 
 
 def _where(pos: int, chunk: Chunk) -> str:
@@ -121,7 +121,7 @@ def _content_id(chunk: Chunk, replace: str | None, where: str) -> str:
         return replace
     if chunk.content_id is None:
         raise InvalidValue(f"{_T}.content_id: {where}: a value is required for add_many (got None)")
-    checked = check_text(_T, f"content_id: {where}", chunk.content_id)
+    checked = check_text(_T, f"content_id: {where}", chunk.content_id, max_len=_ID_LIMIT)
     assert checked is not None
     return checked
 
