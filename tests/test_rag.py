@@ -25,6 +25,7 @@ from aura_db.repositories import Chunk, SearchTuning
 from aura_db.repositories.rag_search_async import AsyncRagSearch
 from aura_db.repositories.rag_search_sync import RagSearch
 from tests.fix_db import PgServer, _create_database, _drop_database
+from tests.test_database import _messages
 
 SIZES = (384, 768, 1536, 3072)
 
@@ -248,6 +249,27 @@ def test_a_chunk_refused_deep_into_a_streamed_copy_writes_nothing(db: Database, 
     assert db._pool.in_use() == 0
     assert db.rag_chunks.add_many(ws, good[:3000]) == 3000
     assert count_rows(db, ws) == 3000
+
+
+def test_a_refused_chunk_is_not_shown_to_the_server(app_url: str) -> None:
+    """The COPY is abandoned with a CopyFail that says a row was refused, not with the
+    InvalidValue's text (which shows the value): the server logs a CopyFail's message."""
+    with Database(Config(url=app_url, min_size=1, max_size=1)) as one:
+        ws = one.workspaces.upsert("/src/app").id
+        rng = np.random.default_rng(62)
+        good = chunks_for("big.py", list(rng.normal(size=(500, 384)).astype(np.float32)))
+        bad = [*good, Chunk(content="fine", embedding=unit(rng, 384), chunk_index=500,
+                            content_id="big.py", content_type="secret-token-123")]
+
+        def ingest() -> None:
+            with pytest.raises(InvalidValue, match="secret-token-123"):
+                one.rag_chunks.add_many(ws, bad)
+
+        lines = _messages(one, ingest)
+    fail = [line for line in lines if "CopyFail" in line]
+    assert len(fail) == 1 and "a row was refused by the client's checks" in fail[0], fail
+    assert not [line for line in lines if "secret-token" in line]
+    assert any("CopyData" in line for line in lines)  # the COPY was under way when it was refused
 
 
 def test_embedding_size_must_match_the_workspace_and_nothing_is_written(db: Database) -> None:

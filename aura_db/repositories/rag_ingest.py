@@ -44,9 +44,10 @@ class CheckedChunks:
     of one chunk run while the server stores the ones before it, so a bulk load costs what a
     bare COPY costs instead of a checking pass plus a COPY. A refused chunk raises
     :class:`InvalidValue` (naming its position and chunk_index and the problem) out of the
-    iteration, which abandons the COPY and its transaction: nothing is written. The first chunk
-    is checked at once (its embedding size, :attr:`dims`, is checked against the workspace's
-    before anything is sent); the documents' content hashes are ready once all are consumed.
+    iteration, which abandons the COPY and its transaction: nothing is written. The first
+    chunk's embedding is checked at once (its size, :attr:`dims`, is checked against the
+    workspace's before anything is sent); the documents' content hashes are ready once all are
+    consumed.
     """
 
     def __init__(self, workspace_id: str, chunks: Sequence[Chunk], replace: str | None) -> None:
@@ -61,7 +62,7 @@ class CheckedChunks:
         return len(self.chunks)
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        self._parts, self._seen = {}, set()  # each pass (a retried COPY) starts afresh
+        self._parts, self._seen = {}, set()  # iterated again, it starts afresh
         row = self._row
         for pos, chunk in enumerate(self.chunks):
             yield row(pos, chunk)
