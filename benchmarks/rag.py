@@ -65,7 +65,7 @@ class _Repository:
     def __init__(self, db: Database) -> None:
         from aura_db.repositories import Chunk as AuraChunk
 
-        self.repo: Any = db.rag_chunks  # type: ignore[attr-defined]
+        self.repo: Any = db.rag_chunks
         self.chunk = AuraChunk
 
     def add_many(self, chunks: Sequence[Chunk]) -> None:

@@ -36,9 +36,9 @@ from aura_db import AsyncDatabase, Config
 from .. import raw_sql
 from ..data import embeddings, sample_story_ids
 from ..env import Bench
-from ..harness import Batch, Case, Row, Stats, interleave, split
+from ..harness import Batch, Case, split
 from ..rag import default_ef_search
-from .common import AURA, PSYCOPG, check_same, ensure_stories
+from .common import AURA, PSYCOPG, check_same, ensure_stories, measure
 from .reads import LIST_NULLS, LIST_STATUSES, PAGE, SAME_BACKEND, keyset
 from .vectors import K, hnsw_settings, search_data
 
@@ -89,7 +89,7 @@ def _cases(bench: Bench, loop: asyncio.AbstractEventLoop, peers: _Peers, ids: li
         f"aura-db and `{SAME_BACKEND}` share one connection (one server backend, as in the sync "
         "point read: placement moves a read by up to ±30% between connections); the goal is "
         "checked against it"])
-    _measure(point, {k: run(_in_transaction(peers, k, op)) for k, op in points.items()},
+    measure(point, {k: run(_in_transaction(peers, k, op)) for k, op in points.items()},
              split(ids, size.rounds), ids[: max(10, len(ids) // 20)])
 
     pages = list(range(size.pages))
@@ -97,14 +97,14 @@ def _cases(bench: Bench, loop: asyncio.AbstractEventLoop, peers: _Peers, ids: li
                    f"{size.pages} pages of status in {LIST_STATUSES}", "page", notes=[
                        "each sample is one page, following the keyset cursor from the previous "
                        "one, in one transaction per walk"])
-    _measure(listing, {k: run(_in_transaction(peers, k, _walker(op))) for k, op in pagers.items()},
+    measure(listing, {k: run(_in_transaction(peers, k, _walker(op))) for k, op in pagers.items()},
              [pages] * size.rounds, pages[: max(2, size.pages // 4)])
 
     where = (f"aura-db routed it to the {path} path; the peers send that path's statement "
              f"with its settings (given to their search pools' connections at startup)")
     one = Case("async", f"async top-{K} vector search of {chunks:,} x 768, one at a time", "query",
                notes=[where, "each search borrows a pooled connection and gives it back"])
-    _measure(one, {k: run(_each(lambda q, op=op: op(workspace, q))) for k, op in searches.items()},
+    measure(one, {k: run(_each(_bound(op, workspace))) for k, op in searches.items()},
              split(queries, size.rounds), queries[: max(3, len(queries) // 20)])
 
     waves = [[queries[(w * CONCURRENT + i) % len(queries)] for i in range(CONCURRENT)]
@@ -113,16 +113,9 @@ def _cases(bench: Bench, loop: asyncio.AbstractEventLoop, peers: _Peers, ids: li
                  "query", notes=[where, f"each sample: the wall time of {CONCURRENT} searches "
                                  f"started at once (asyncio.gather) divided by {CONCURRENT}; "
                                  f"{POOL} connections per pool"])
-    _measure(burst, {k: run(_gathered(lambda q, op=op: op(workspace, q))) for k, op in searches.items()},
+    measure(burst, {k: run(_gathered(_bound(op, workspace))) for k, op in searches.items()},
              [[w] for w in waves], [waves[0]])
     return [point, listing, one, burst]
-
-
-def _measure(case: Case, contenders: dict[str, Batch], batches: Sequence[Sequence[Any]],
-             warmup: Sequence[Any]) -> None:
-    for key, values in interleave(contenders, batches, warmup).items():
-        contender, _, variant = key.partition(": ")
-        case.rows.append(Row(contender, variant, Stats.of(values)))
 
 
 # -- per-call timing on the loop ------------------------------------------------------------------
@@ -137,6 +130,11 @@ def _in_transaction(peers: _Peers, key: str, op: Op) -> AsyncBatch:
         async with peers.transaction(key) as handle:
             return await _per_call(items, lambda item: op(handle, item))
     return batch
+
+
+def _bound(op: Callable[[Any, Any], Awaitable[Any]], workspace: Any) -> Callable[[Any], Awaitable[Any]]:
+    """``op`` searching ``workspace``: ``query -> op(workspace, query)``."""
+    return lambda query: op(workspace, query)
 
 
 def _each(op: Callable[[Any], Awaitable[Any]]) -> AsyncBatch:

@@ -101,7 +101,7 @@ def isolation(bench: Bench) -> list[Case]:
 
 def _sample(ids: list[Any], count: int) -> list[Any]:
     """``count`` of ``ids``, shuffled, repeating when there are fewer."""
-    rng, out = random.Random(5), []
+    rng, out = random.Random(5), list[Any]()
     while ids and len(out) < count:
         batch = ids[:]
         rng.shuffle(batch)

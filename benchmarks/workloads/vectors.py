@@ -19,7 +19,7 @@ from ..env import POOL_SIZE, Bench
 from ..harness import Batch, Case, Row, Stats, each, interleave, split, timed
 from ..orm import RagChunk
 from ..rag import aura_rag, default_ef_search
-from .common import AIOSQL, AURA, PSYCOPG, SQLALCHEMY
+from .common import AIOSQL, AURA, PSYCOPG, SQLALCHEMY, measure
 
 __all__ = ["INDEX", "SEARCH_WORKSPACE", "K", "hnsw_settings", "ingest", "search", "search_data"]
 
@@ -77,9 +77,7 @@ def ingest(bench: Bench) -> list[Case]:
                 case.notes.append(f"aura-db: {rag.label} — this tree has no db.rag_chunks yet")
             contenders = {k: _emptied_first(bench, op, rows) for k, op in _ingest_ops(bench).items()}
             warm = data[: min(200, rows)]
-            samples = interleave(contenders, [data] * rounds, warm)
-            case.rows = [Row(*k.split(": ", 1), Stats.of(v)) for k, v in samples.items()]
-            cases.append(case)
+            cases.append(measure(case, contenders, [data] * rounds, warm))
         _truncate(bench)
         _build_index(bench, definition)
     return cases
@@ -206,7 +204,7 @@ def _peer_settings(bench: Bench, ef: int) -> Iterator[None]:
         _on_every_connection(bench, [sql.SQL("RESET ALL")])
 
 
-def _on_every_connection(bench: Bench, statements: list[sql.Composed | sql.SQL]) -> None:
+def _on_every_connection(bench: Bench, statements: Sequence[sql.Composed | sql.SQL]) -> None:
     with ExitStack() as stack:
         for _ in range(POOL_SIZE):
             conn = stack.enter_context(bench.pool.connection())
