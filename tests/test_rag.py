@@ -24,7 +24,7 @@ from aura_db.queries import default_catalog
 from aura_db.repositories import Chunk, SearchTuning
 from aura_db.repositories.rag_search_async import AsyncRagSearch
 from aura_db.repositories.rag_search_sync import RagSearch
-from tests.fix_db import PgServer, _create_database, _drop_database
+from tests.fix_db import PgServer, _create_database, _drop_database, statements_sent
 from tests.test_database import _messages
 
 SIZES = (384, 768, 1536, 3072)
@@ -714,23 +714,23 @@ def test_search_filters_min_score_and_fallback(db: Database, monkeypatch: pytest
     # max_scan_tuples): the exact path fills the result
     db.rag_chunks.tuning = SearchTuning(exact_threshold=5)
     assert db.rag_chunks.explain_search(ws, q, 10, content_types=["Markdown"]).path == "hnsw"
-    real_run = RagSearch._run
+    real_run = RagSearch._search_route
     paths: list[str] = []
 
-    def short_hnsw(self: RagSearch, conn: Any, route: Any, *a: Any) -> list[Any]:
+    def short_hnsw(self: RagSearch, *a: Any) -> tuple[Any, list[Any], Any]:
+        route, rows, before = real_run(self, *a)
         paths.append(route.path)
-        rows = real_run(self, conn, route, *a)
-        return rows[:3] if route.path == "hnsw" else rows
+        return route, rows[:3] if route.path == "hnsw" else rows, before
 
-    real_async_run = AsyncRagSearch._run
+    real_async_run = AsyncRagSearch._search_route
 
-    async def short_hnsw_async(self: AsyncRagSearch, conn: Any, route: Any, *a: Any) -> list[Any]:
+    async def short_hnsw_async(self: AsyncRagSearch, *a: Any) -> tuple[Any, list[Any], Any]:
+        route, rows, before = await real_async_run(self, *a)
         paths.append(route.path)
-        rows = await real_async_run(self, conn, route, *a)
-        return rows[:3] if route.path == "hnsw" else rows
+        return route, rows[:3] if route.path == "hnsw" else rows, before
 
-    monkeypatch.setattr(RagSearch, "_run", short_hnsw)
-    monkeypatch.setattr(AsyncRagSearch, "_run", short_hnsw_async)
+    monkeypatch.setattr(RagSearch, "_search_route", short_hnsw)
+    monkeypatch.setattr(AsyncRagSearch, "_search_route", short_hnsw_async)
     got = db.rag_chunks.search(ws, q, 10, content_types=["Markdown"])
     assert paths == ["hnsw", "exact"]
     assert got == db.rag_chunks.search(ws, q, 10, content_types=["Markdown"], exact=True)
@@ -832,29 +832,69 @@ def test_stress_bulk_load_100k_and_search_latency(db: Database) -> None:
     print(f"exact on 99k: {(time.perf_counter() - t) / 20 * 1000:.1f} ms/search")
 
 
-def test_an_hnsw_search_sends_its_settings_with_the_query(app_url: str) -> None:
+def _round_trips(lines: list[str]) -> int:
+    """The times the client waited for the server in a libpq trace: each run of frontend
+    messages followed by the backend's answer."""
+    sides = [line[0] for line in lines if line[:2] in ("F\t", "B\t")]
+    return sum(1 for i, side in enumerate(sides) if side == "B" and (i == 0 or sides[i - 1] == "F"))
+
+
+def test_a_routed_search_is_one_round_trip_once_its_route_is_known(app_url: str) -> None:
+    """The first search of a workspace (and filters) reads its route, then searches: two round
+    trips. The next ones send the routing statement, the remembered route's settings and its
+    search in one pipeline, one implicit transaction (no BEGIN, no COMMIT): one round trip,
+    and the HNSW settings are gone once it ends. Inside the caller's transaction the route is
+    read first and the settings are put back before the savepoint is released."""
     from aura_db import Config
     from tests.test_database import _messages
 
     with Database(Config(url=app_url, min_size=1, max_size=1)) as db:
+        db.rag_chunks.tuning = SearchTuning(exact_threshold=5, calibrate_from=5, auto_calibrate=False)
         ws = workspace(db)
         rng = np.random.default_rng(7)
         vectors = list(rng.normal(size=(20, 384)).astype(np.float32))
         db.rag_chunks.add_many(ws, chunks_for("a.py", vectors))
-        for _ in range(6):  # warm: types, prepared statements
-            db.rag_chunks.search(ws, vectors[0], 3, exact=False)
         hits: list[Any] = []
-        lines = _messages(db, lambda: hits.extend(db.rag_chunks.search(ws, vectors[0], 3, exact=False)))
-    assert len(hits) == 3 and hits[0].score == pytest.approx(1.0, abs=1e-5)
+        first = _messages(db, lambda: hits.extend(db.rag_chunks.search(ws, vectors[0], 3)))
+        for _ in range(6):  # warm: types, prepared statements
+            db.rag_chunks.search(ws, vectors[0], 3)
+        lines = _messages(db, lambda: hits.extend(db.rag_chunks.search(ws, vectors[0], 3)))
+        with db._connector() as conn:  # the connection the search used, as it was left
+            left = conn.execute("SELECT current_setting('hnsw.ef_search'), current_setting('enable_seqscan'),"
+                                " current_setting('plan_cache_mode')").fetchone()
+        with db.transaction() as tx:
+            tx.conn.execute("SET LOCAL hnsw.ef_search = 33")
+            inside = tx.rag_chunks.search(ws, vectors[0], 3)
+            kept = tx.conn.execute("SELECT current_setting('hnsw.ef_search'), "
+                                   "current_setting('enable_seqscan')").fetchone()
+    assert _round_trips(first) == 2, first
+    assert _round_trips(lines) == 1, lines
     sent = [line.split("\t")[2].strip() for line in lines if line.startswith("F\t")]
-    batches: list[list[str]] = [[]]
-    for message in sent:
-        batches[-1].append(message)
-        if message in ("Sync", "Flush"):
-            batches.append([])
-    # BEGIN | custom plans, search settings + routing count | HNSW settings + the search |
-    # restore | COMMIT | end, then psycopg's pipeline exit: Sync/Flush only
-    assert [b.count("Execute") for b in batches if "Execute" in b] == [1, 2, 2, 1, 1], sent
+    assert sent.count("Execute") == 4 and sent.count("Sync") == 1, sent  # custom plans, routing, HNSW settings, search
+    assert not [line for line in lines if '"BEGIN"' in line or '"COMMIT"' in line]
+    assert len(hits) == 6 and hits[0].score == pytest.approx(1.0, abs=1e-5) and hits[:3] == hits[3:]
+    assert left == ("40", "on", "auto")
+    assert inside == hits[:3] and kept == ("33", "on")
+
+
+def test_a_remembered_route_that_no_longer_holds_is_searched_again(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The route sent with the routing statement is the last search's guess: when the routing
+    statement decides another one (here the threshold moved, as when a workspace grows past
+    it or a calibration changes it), the decided route is searched and its rows returned."""
+    rng = np.random.default_rng(8)
+    ws, q = workspace(db), unit(rng, 384)
+    db.rag_chunks.add_many(ws, chunks_for("a", [near(rng, q, 0.05 * i) for i in range(1, 41)]))
+    db.rag_chunks.tuning = SearchTuning(exact_threshold=5, calibrate_from=5, auto_calibrate=False)
+    truth = db.rag_chunks.search(ws, q, 5, exact=True)
+    assert db.rag_chunks.search(ws, q, 5) == truth  # HNSW, remembered
+    db.rag_chunks.tuning = SearchTuning(exact_threshold=1000, calibrate_from=5, auto_calibrate=False)
+    sent = statements_sent(monkeypatch)
+    assert db.rag_chunks.search(ws, q, 5) == truth
+    assert [n for n in sent if n.startswith("search_")] == ["search_hnsw_384", "search_exact"], sent
+    sent.clear()
+    assert db.rag_chunks.search(ws, q, 5) == truth  # exact now remembered: one search
+    assert [n for n in sent if n.startswith("search_")] == ["search_exact"], sent
 
 
 def test_a_search_without_its_hnsw_index_takes_the_exact_path_and_says_why(db: Database) -> None:

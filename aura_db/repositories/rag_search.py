@@ -33,13 +33,13 @@ from typing import Any
 
 import numpy as np
 from pgvector import HalfVector, Vector
-from psycopg.rows import class_row
 
 from ..errors import InvalidValue
 from .checks import (
     show,
 )
 from .rag_route import Path
+from .rows import typed_row
 
 __all__ = [
     "SUPPORTED_DIMS",
@@ -227,8 +227,8 @@ class SearchPlan:
         return f"{self.path}{where}{width} ({how}), query {self.query}, plan {nodes}; {self.reason}"
 
 
-_hit = class_row(SearchHit)
-_hybrid_hit = class_row(HybridHit)
+_hit = typed_row(SearchHit)
+_hybrid_hit = typed_row(HybridHit)
 
 
 @dataclass(frozen=True, slots=True)

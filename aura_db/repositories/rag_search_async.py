@@ -48,6 +48,14 @@ from .rag_search import (
 
 __all__ = ["AsyncRagSearch"]
 
+_MAX_ROUTES = 4096  # remembered routes (one per workspace, size, limit and filters searched)
+
+
+@asynccontextmanager
+async def _pipelined_savepoint(conn: psycopg.AsyncConnection[Any]) -> AsyncIterator[None]:
+    async with conn.pipeline(), conn.transaction():
+        yield
+
 
 class AsyncRagSearch(AsyncRepository):
     """The search half of ``db.rag_chunks``: vector, hybrid, explain, record hits."""
@@ -62,6 +70,9 @@ class AsyncRagSearch(AsyncRepository):
         # the calibration floor: searched in one statement (search_exact_small) until that
         # statement finds it grown past the floor
         self._small: dict[tuple[str, int], int] = {}
+        # (workspace, dims, limit, forced route, filters) -> the route its last search took: the
+        # next search sends that route's statement with the routing one (see _routed)
+        self._routes: dict[tuple[Any, ...], Route] = {}
 
     @reads
     async def search(self, workspace_id: str, embedding: object, limit: int = 10, *,
@@ -81,10 +92,7 @@ class AsyncRagSearch(AsyncRepository):
         if small is not None:
             rows = await self._search_small(req, small)
         else:
-            async with self._searching(req, exact, ef_search) as (conn, route):
-                rows = await self._run(conn, route, req, "search", _hit)
-                if route.path == "hnsw" and exact is None and len(rows) < req.limit:
-                    rows = await self._run(conn, EXACT_FALLBACK, req, "search", _hit)
+            route, rows = await self._routed(req, exact, ef_search, "search", _hit)
             self._remember(req, route, exact, ef_search)
         return [h for h in rows if floor is None or h.score >= floor]
 
@@ -123,8 +131,7 @@ class AsyncRagSearch(AsyncRepository):
         wide = check_int(_T, "candidates", candidates, minimum=1, maximum=10_000)
         req.filters.update(query_text=query_text, vector_weight=weights[0], text_weight=weights[1],
                            rrf_k=rrf_k, candidates=wide or max(4 * req.limit, 40))
-        async with self._searching(req, exact, ef_search) as (conn, route):
-            return await self._run(conn, route, req, "hybrid", _hybrid_hit)
+        return (await self._routed(req, exact, ef_search, "hybrid", _hybrid_hit))[1]
 
     @reads
     async def explain_search(self, workspace_id: str, embedding: object, limit: int = 10, *,
@@ -193,25 +200,121 @@ class AsyncRagSearch(AsyncRepository):
             self._small[(req.workspace_id, req.dims)] = route.candidates
 
 
+    async def _routed(self, req: _Request, exact: bool | None, ef_search: int | None, kind: str,
+                      row_factory: RowFactory[Any]) -> tuple[Route, list[Any]]:
+        """The route of a search and its rows, in as few round trips as the route allows.
+
+        A search of its own (an autocommit connection, no transaction open) whose route is
+        remembered from the last search with the same workspace, size, limit and filters sends
+        everything in one round trip, one pipeline (see _block): the routing statement, that
+        route's settings and search; the transaction-local settings end at its Sync. The
+        route the routing statement returns is then compared with the one guessed: the rows
+        are kept when they match, else the decided route is searched in a second round trip
+        (a workspace that grew or shrank across the threshold, an index dropped or built, a
+        new calibration). Without a remembered route, or inside the caller's transaction
+        (where the settings are put back before the savepoint is released), the route is
+        read first: two round trips. An HNSW search that returns fewer rows than asked
+        (filters) is searched again exactly, in one more."""
+        if ef_search is not None:
+            check_int(_T, "ef_search", ef_search, minimum=1, maximum=1000, required=True)
+        check_bool(_T, "exact", exact, required=False)
+        key = (req.workspace_id, req.dims, req.limit, exact, ef_search,
+               tuple(req.filters["content_types"] or ()), req.filters["content_types"] is None,
+               req.filters["path_like"])
+        guess = self._routes.get(key)
+        async with self._conn() as conn:
+            own = conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            route: Route | None = None
+            rows: list[Any] | None = None
+            before: dict[str, Any] | None = None
+            if own and guess is not None:
+                async with self._block(conn, own):
+                    sent = await self._send_routing(conn, req)
+                    cur = await self._send(conn, guess, req, kind, row_factory)
+                before = await self._read_routing(*sent)
+                route = self._route(before, req, exact, ef_search)
+                if (route.path, route.ef_search) == (guess.path, guess.ef_search):
+                    rows = await cur.fetchall()
+                await cur.close()
+            if rows is None or route is None:
+                route, rows, before = await self._search_route(
+                    conn, req, kind, row_factory, route, before, own, exact, ef_search)
+            if kind == "search" and route.path == "hnsw" and exact is None and len(rows) < req.limit:
+                rows = (await self._search_route(conn, req, kind, row_factory, EXACT_FALLBACK, before,
+                                                 own, exact, ef_search))[1]
+        if len(self._routes) >= _MAX_ROUTES:
+            self._routes.clear()
+        self._routes[key] = route
+        return route, rows
+
+    async def _search_route(self, conn: psycopg.AsyncConnection[Any], req: _Request, kind: str,
+                            row_factory: RowFactory[Any], route: Route | None,
+                            before: dict[str, Any] | None, own: bool, exact: bool | None,
+                            ef_search: int | None) -> tuple[Route, list[Any], dict[str, Any] | None]:
+        """Search ``route`` in a transaction (a savepoint in the caller's) with the route's
+        settings, and in the caller's transaction the settings as they were (``before``) put
+        back: one round trip, the rows read after it. With no route, the routing statement
+        is read first (one more round trip) and decides it. Returns the route, the rows and
+        the settings as they were."""
+        async with self._block(conn, own):
+            if route is None:
+                before = await self._read_routing(*await self._send_routing(conn, req))
+                route = self._route(before, req, exact, ef_search)
+            else:  # transaction-local: they end with the transaction, or are put back below
+                await self._q("force_custom_plans").aexecute(conn, tuple_row)
+            cur = await self._send(conn, route, req, kind, row_factory)
+            if not own:
+                assert before is not None
+                await self._q("restore_search_settings").aexecute(conn, tuple_row, **_only(before, _SETTINGS))
+        async with cur:
+            return route, await cur.fetchall(), before
+
+    @staticmethod
+    def _block(conn: psycopg.AsyncConnection[Any], own: bool) -> Any:
+        """The transaction a search's statements run in. The search's own (autocommit, no
+        transaction open): a pipeline, whose statements up to its Sync the server runs as one
+        implicit transaction and commits at the Sync (transaction-local settings end there):
+        one round trip, no BEGIN or COMMIT. In the caller's transaction: a savepoint."""
+        if own:
+            return conn.pipeline()
+        return _pipelined_savepoint(conn)
+
+    async def _send_routing(self, conn: psycopg.AsyncConnection[Any],
+                            req: _Request) -> tuple[psycopg.AsyncRawCursor[Any], psycopg.AsyncRawCursor[Any]]:
+        """Send (unread) the statements that plan the search for its parameters and return
+        the settings as they were, the candidates and the calibration (set_search_settings)."""
+        cap = max(self.tuning.exact_threshold, req.limit) + 1
+        custom = await self._q("force_custom_plans").aexecute(conn, dict_row)
+        counted = await self._q("set_search_settings").aexecute(
+            conn, dict_row, workspace_id=req.workspace_id, dims=req.dims, cap=cap,
+            **_only(req.filters, _FILTERS))
+        return custom, counted
+
+    @staticmethod
+    async def _read_routing(custom: psycopg.AsyncRawCursor[Any],
+                            counted: psycopg.AsyncRawCursor[Any]) -> dict[str, Any]:
+        async with custom, counted:
+            mode, before = await custom.fetchone(), await counted.fetchone()
+        assert mode is not None and before is not None
+        before["plan_cache_mode"] = mode["plan_cache_mode"]
+        return before  # type: ignore[no-any-return]
+
+    async def _send(self, conn: psycopg.AsyncConnection[Any], route: Route, req: _Request, kind: str,
+                    row_factory: RowFactory[Any]) -> psycopg.AsyncRawCursor[Any]:
+        """Send (unread) the route's settings and its search."""
+        query = await self._settle(conn, route, req, kind)
+        return await query.aexecute(conn, row_factory, **self._args(query, req))
+
     @asynccontextmanager
     async def _searching(self, req: _Request, exact: bool | None,
                          ef_search: int | None) -> AsyncIterator[tuple[psycopg.AsyncConnection[Any], Route]]:
         """A transaction (a savepoint in the caller's) with the search settings applied, and the
-        route: from the rows the filters keep in the workspace (capped) and its calibration.
-        Pipelined: settings, count and calibration, the search (with the HNSW settings), then
-        restore and commit, are three round trips."""
+        route read first (explain_search: the route, then the plan of its statement)."""
         if ef_search is not None:
             check_int(_T, "ef_search", ef_search, minimum=1, maximum=1000, required=True)
         check_bool(_T, "exact", exact, required=False)
-        cap = max(self.tuning.exact_threshold, req.limit) + 1
         async with self._conn() as conn, conn.pipeline(), conn.transaction():
-            custom = await self._q("force_custom_plans").aexecute(conn, dict_row)  # sent unread
-            before = await self._q("set_search_settings").aone(
-                conn, dict_row, workspace_id=req.workspace_id, dims=req.dims, cap=cap,
-                **_only(req.filters, _FILTERS))
-            mode = await custom.fetchone()  # arrived in the same round trip
-            assert mode is not None
-            before["plan_cache_mode"] = mode["plan_cache_mode"]
+            before = await self._read_routing(*await self._send_routing(conn, req))
             yield conn, self._route(before, req, exact, ef_search)
             await self._q("restore_search_settings").aexecute(conn, tuple_row, **_only(before, _SETTINGS))
 
@@ -245,11 +348,6 @@ class AsyncRagSearch(AsyncRepository):
         await self._q("set_hnsw_settings").aexecute(conn, tuple_row, ef_search=route.ef_search,
                                                     max_scan_tuples=self.tuning.max_scan_tuples)
         return self._q(f"{kind}_hnsw_{req.dims}")
-
-    async def _run(self, conn: psycopg.AsyncConnection[Any], route: Route, req: _Request, kind: str,
-                   row_factory: RowFactory[Any]) -> list[Any]:
-        query = await self._settle(conn, route, req, kind)
-        return await query.amany(conn, row_factory, **self._args(query, req))
 
     @staticmethod
     def _args(query: Query, req: _Request) -> dict[str, Any]:

@@ -440,7 +440,8 @@ def render(report: RealisticReport) -> str:
         f"{m['rows']:,} rows loaded in {m['load_seconds']} s, HNSW index and calibrations "
         f"{m['index_and_calibration_seconds']} s. Code graph: {d['graph_nodes']:,} nodes, edges "
         + ", ".join(f"{k} {v:,}" for k, v in sorted(d["graph_edges"].items())) + ".", "",
-        "aura-db = `db.rag_chunks.search` (routing round trip, search, restore; exact fallback when "
+        "aura-db = `db.rag_chunks.search` (one round trip once a search has taken the route: the "
+        "routing statement, the route's settings and its search in one pipeline; exact fallback when "
         "HNSW returns fewer rows); bare = the one statement of the path aura-db chose, by hand through "
         "psycopg (HNSW settings set once per session); ratio = aura-db p50 / bare p50. Recall@10 is "
         "against exact numpy search of the workspace's inserted vectors under the same filter (ties "
