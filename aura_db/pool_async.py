@@ -197,7 +197,6 @@ class AsyncPool:
                 if conn in self._touched:
                     self._touched.discard(conn)
                     await self._clean(conn)
-                await conn.set_autocommit(False)
                 self._last_return[conn] = time.monotonic()
         except psycopg.Error as exc:
             logger.warning("pool %r: discarding a connection that could not be cleaned: %s", self.name, exc)
@@ -243,7 +242,8 @@ class AsyncPool:
         try:
             if raw:
                 self.touch(conn)
-            await conn.set_autocommit(autocommit)
+            if conn.autocommit != autocommit:  # left as the last borrower had it: a repository
+                await conn.set_autocommit(autocommit)  # call after another one switches nothing
             async with conn:  # commit, or roll back on an exception (a pooled connection stays open)
                 yield conn
                 body_done = True

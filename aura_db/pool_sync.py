@@ -199,7 +199,6 @@ class Pool:
                 if conn in self._touched:
                     self._touched.discard(conn)
                     self._clean(conn)
-                conn.set_autocommit(False)
                 self._last_return[conn] = time.monotonic()
         except psycopg.Error as exc:
             logger.warning("pool %r: discarding a connection that could not be cleaned: %s", self.name, exc)
@@ -245,7 +244,8 @@ class Pool:
         try:
             if raw:
                 self.touch(conn)
-            conn.set_autocommit(autocommit)
+            if conn.autocommit != autocommit:  # left as the last borrower had it: a repository
+                conn.set_autocommit(autocommit)  # call after another one switches nothing
             with conn:  # commit, or roll back on an exception (a pooled connection stays open)
                 yield conn
                 body_done = True

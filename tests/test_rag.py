@@ -897,6 +897,34 @@ def test_a_remembered_route_that_no_longer_holds_is_searched_again(
     assert [n for n in sent if n.startswith("search_")] == ["search_exact"], sent
 
 
+def test_a_failed_search_forgets_its_route(app_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search sent with a remembered route that fails (a stale exact route timing out on a
+    workspace grown huge, say) makes the next search read its route first."""
+    from aura_db import Config
+    from aura_db.errors import StatementTimeout
+
+    with Database(Config(url=app_url, min_size=1, max_size=1)) as db:
+        db.rag_chunks.tuning = SearchTuning(exact_threshold=5, calibrate_from=5, auto_calibrate=False)
+        rng = np.random.default_rng(12)
+        ws, q = workspace(db), unit(rng, 384)
+        db.rag_chunks.add_many(ws, chunks_for("a", [unit(rng, 384) for _ in range(20)]))
+        hits = db.rag_chunks.search(ws, q, 3)
+        assert [r.path for r in db.rag_chunks._routes.values()] == ["hnsw"]
+        real = RagSearch._send
+
+        def timing_out(self: RagSearch, conn: Any, *a: Any) -> Any:
+            conn.execute("SELECT set_config('statement_timeout', '1', true)")
+            conn.execute("SELECT pg_sleep(0.05)")
+            return real(self, conn, *a)
+
+        monkeypatch.setattr(RagSearch, "_send", timing_out)
+        with pytest.raises(StatementTimeout):
+            db.rag_chunks.search(ws, q, 3)
+        assert db.rag_chunks._routes == {}
+        monkeypatch.undo()
+        assert db.rag_chunks.search(ws, q, 3) == hits
+
+
 def test_a_search_without_its_hnsw_index_takes_the_exact_path_and_says_why(db: Database) -> None:
     db.rag_chunks.tuning = SearchTuning(exact_threshold=50)
     rng = np.random.default_rng(11)

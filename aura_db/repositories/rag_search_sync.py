@@ -230,9 +230,13 @@ class RagSearch(Repository):
             rows: list[Any] | None = None
             before: dict[str, Any] | None = None
             if own and guess is not None:
-                with self._block(conn, own):
-                    sent = self._send_routing(conn, req)
-                    cur = self._send(conn, guess, req, kind, row_factory)
+                try:
+                    with self._block(conn, own):
+                        sent = self._send_routing(conn, req)
+                        cur = self._send(conn, guess, req, kind, row_factory)
+                except BaseException:  # e.g. a stale exact guess timed out: route the next one afresh
+                    self._routes.pop(key, None)
+                    raise
                 before = self._read_routing(*sent)
                 route = self._route(before, req, exact, ef_search)
                 if (route.path, route.ef_search) == (guess.path, guess.ef_search):
