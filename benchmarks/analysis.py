@@ -86,11 +86,12 @@ def _search(case: Case) -> str:
     return (f"**Search** ({case.title}): aura-db's default search took {routed} "
             f"(p50 {aura.stats.p50 * 1e3:.2f} ms, recall@10 {aura.extra['recall@10']:.3f}); the same "
             f"HNSW statement sent raw takes {raw.stats.p50 * 1e3:.2f} ms, the fastest exact scan "
-            f"{exact.stats.p50 * 1e3:.1f} ms. aura-db's search is one pipelined transaction: the "
-            f"search settings with a routing count (the rows its filters keep, up to the exact "
-            f"threshold of 10,000), then the HNSW settings with the query, then restoring the "
-            f"settings and COMMIT; workspaces (or filters) at or under the threshold are searched "
-            f"exactly (recall 1.0).")
+            f"{exact.stats.p50 * 1e3:.1f} ms. Once a search has taken its route, aura-db sends the "
+            f"routing statement (the rows its filters keep, up to the exact threshold of 10,000, "
+            f"or the calibration's proof that there are more), that route's settings and the query "
+            f"in one pipeline: one round trip, one implicit transaction, which ends the settings; "
+            f"the first search reads the route first (two); workspaces (or filters) at or under "
+            f"the threshold are searched exactly (recall 1.0).")
 
 
 def _concurrency(case: Case) -> str:

@@ -146,8 +146,9 @@ def search(bench: Bench) -> list[Case]:
             else f"built in {build:.1f} s after the load"),
         f"aura-db's default search: counts the workspace's chunks (up to its exact threshold; "
         f"not at all when its calibration proves it larger), then the exact or the HNSW path "
-        f"(ef_search={ef}, iterative scan) in a rolled-back "
-        f"transaction; the peers send aura-db's HNSW statement with the same settings "
+        f"(ef_search={ef}, iterative scan), one round trip once the route is known (the routing "
+        f"statement and the route's statements in one pipeline); the peers send aura-db's HNSW "
+        f"statement with the same settings "
         f"(ef_search, iterative scan, planner forced onto the index) set once per session",
         "recall@10 against an exact numpy cosine search of the same vectors"])
     head.notes.insert(0, aura_rag(bench.db).calibrate(workspace, DIMS))
