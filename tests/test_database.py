@@ -17,6 +17,7 @@ from pgvector import Vector
 
 from aura_db import Config, ConfigError, Database, PgvectorMissing, PoolClosed, PoolForked, ServerUnavailable
 from aura_db.config import mask_dsn, normalize_url
+from aura_db.connection_sync import AuraConnection
 from aura_db.migrations import migrate
 from tests.fix_db import PgServer
 
@@ -351,6 +352,31 @@ def test_a_repository_call_outside_a_transaction_is_one_round_trip(app_url: str)
         lines = _messages(db, lambda: [db.stories.get(story.id) for _ in range(5)])
     assert sum("ReadyForQuery" in line for line in lines) == 5, lines
     assert not [line for line in lines if '"BEGIN"' in line or '"COMMIT"' in line or "DISCARD" in line]
+
+
+def test_autocommit_is_switched_only_when_a_borrow_needs_the_other_mode(
+        app_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A returned connection keeps its mode: repository calls in a row (autocommit) switch
+    nothing, a transaction switches once, the call after it once again."""
+    switches: list[bool] = []
+    real = AuraConnection.set_autocommit
+
+    def spy(self: AuraConnection, value: bool) -> None:
+        switches.append(value)
+        real(self, value)
+
+    with Database(Config(url=app_url, min_size=1, max_size=1)) as db:
+        story = db.stories.create("modes")
+        monkeypatch.setattr(AuraConnection, "set_autocommit", spy)
+        for _ in range(3):
+            assert db.stories.get(story.id).title == "modes"
+        assert switches == []
+        with db.transaction() as tx:
+            assert tx.stories.get(story.id).version == story.version
+        assert switches == [False]
+        db.stories.get(story.id)
+        db.stories.get(story.id)
+        assert switches == [False, True]
 
 
 def test_raw_access_is_reset_and_an_idle_connection_is_checked(app_url: str) -> None:

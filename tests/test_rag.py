@@ -845,9 +845,6 @@ def test_a_routed_search_is_one_round_trip_once_its_route_is_known(app_url: str)
     search in one pipeline, one implicit transaction (no BEGIN, no COMMIT): one round trip,
     and the HNSW settings are gone once it ends. Inside the caller's transaction the route is
     read first and the settings are put back before the savepoint is released."""
-    from aura_db import Config
-    from tests.test_database import _messages
-
     with Database(Config(url=app_url, min_size=1, max_size=1)) as db:
         db.rag_chunks.tuning = SearchTuning(exact_threshold=5, calibrate_from=5, auto_calibrate=False)
         ws = workspace(db)
@@ -900,7 +897,6 @@ def test_a_remembered_route_that_no_longer_holds_is_searched_again(
 def test_a_failed_search_forgets_its_route(app_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A search sent with a remembered route that fails (a stale exact route timing out on a
     workspace grown huge, say) makes the next search read its route first."""
-    from aura_db import Config
     from aura_db.errors import StatementTimeout
 
     with Database(Config(url=app_url, min_size=1, max_size=1)) as db:

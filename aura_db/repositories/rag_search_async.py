@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, ClassVar
 
 import psycopg
@@ -199,6 +199,11 @@ class AsyncRagSearch(AsyncRepository):
                 and not any(v is not None for v in req.filters.values()) and route.candidates <= floor):
             self._small[(req.workspace_id, req.dims)] = route.candidates
 
+    @staticmethod
+    def _check_forced(exact: bool | None, ef_search: int | None) -> None:
+        if ef_search is not None:
+            check_int(_T, "ef_search", ef_search, minimum=1, maximum=1000, required=True)
+        check_bool(_T, "exact", exact, required=False)
 
     async def _routed(self, req: _Request, exact: bool | None, ef_search: int | None, kind: str,
                       row_factory: RowFactory[Any]) -> tuple[Route, list[Any]]:
@@ -215,9 +220,7 @@ class AsyncRagSearch(AsyncRepository):
         (where the settings are put back before the savepoint is released), the route is
         read first: two round trips. An HNSW search that returns fewer rows than asked
         (filters) is searched again exactly, in one more."""
-        if ef_search is not None:
-            check_int(_T, "ef_search", ef_search, minimum=1, maximum=1000, required=True)
-        check_bool(_T, "exact", exact, required=False)
+        self._check_forced(exact, ef_search)
         key = (req.workspace_id, req.dims, req.limit, exact, ef_search,
                tuple(req.filters["content_types"] or ()), req.filters["content_types"] is None,
                req.filters["path_like"])
@@ -274,7 +277,7 @@ class AsyncRagSearch(AsyncRepository):
             return route, await cur.fetchall(), before
 
     @staticmethod
-    def _block(conn: psycopg.AsyncConnection[Any], own: bool) -> Any:
+    def _block(conn: psycopg.AsyncConnection[Any], own: bool) -> AbstractAsyncContextManager[Any]:
         """The transaction a search's statements run in. The search's own (autocommit, no
         transaction open): a pipeline, whose statements up to its Sync the server runs as one
         implicit transaction and commits at the Sync (transaction-local settings end there):
@@ -314,9 +317,7 @@ class AsyncRagSearch(AsyncRepository):
                          ef_search: int | None) -> AsyncIterator[tuple[psycopg.AsyncConnection[Any], Route]]:
         """A transaction (a savepoint in the caller's) with the search settings applied, and the
         route read first (explain_search: the route, then the plan of its statement)."""
-        if ef_search is not None:
-            check_int(_T, "ef_search", ef_search, minimum=1, maximum=1000, required=True)
-        check_bool(_T, "exact", exact, required=False)
+        self._check_forced(exact, ef_search)
         async with self._conn() as conn, conn.pipeline(), conn.transaction():
             before = await self._read_routing(*await self._send_routing(conn, req))
             yield conn, self._route(before, req, exact, ef_search)
