@@ -921,6 +921,30 @@ def test_a_failed_search_forgets_its_route(app_url: str, monkeypatch: pytest.Mon
         assert db.rag_chunks.search(ws, q, 3) == hits
 
 
+def test_a_search_whose_path_is_forced_does_not_count_the_workspace(app_url: str) -> None:
+    """exact=True/False decides the path: the routing statement counts the candidates up to 1
+    instead of up to the exact threshold (an index read per search that decides nothing), the
+    answers are those of the counted search, and explain_search still reports the whole count."""
+    with Database(Config(url=app_url, min_size=1, max_size=1)) as db:
+        # above the calibration floor: an exact search is routed (a smaller workspace's is one
+        # statement that counts nothing)
+        db.rag_chunks.tuning = SearchTuning(exact_threshold=500, calibrate_from=20, auto_calibrate=False)
+        rng = np.random.default_rng(13)
+        ws, q = workspace(db), unit(rng, 384)
+        db.rag_chunks.add_many(ws, chunks_for("a", [unit(rng, 384) for _ in range(40)]))
+        counted = db.rag_chunks.search(ws, q, 5)
+        for exact in (True, False):
+            for _ in range(2):  # the first reads its route, the next sends the remembered one with it
+                assert db.rag_chunks.search(ws, q, 5, exact=exact) == counted
+        candidates = {key[3]: route.candidates for key, route in db.rag_chunks._routes.items()}
+        assert candidates == {None: 40, True: 1, False: 1}
+        for exact in (True, False):
+            plan = db.rag_chunks.explain_search(ws, q, 5, exact=exact)
+            assert plan.candidates == 40 and plan.reason.startswith(f"{'exact' if exact else 'hnsw'} asked for")
+        assert db.rag_chunks.hybrid_search(ws, "text", q, 5, exact=True) == db.rag_chunks.hybrid_search(
+            ws, "text", q, 5)
+
+
 def test_a_search_without_its_hnsw_index_takes_the_exact_path_and_says_why(db: Database) -> None:
     db.rag_chunks.tuning = SearchTuning(exact_threshold=50)
     rng = np.random.default_rng(11)

@@ -233,7 +233,7 @@ class AsyncRagSearch(AsyncRepository):
             if own and guess is not None:
                 try:
                     async with self._block(conn, own):
-                        sent = await self._send_routing(conn, req)
+                        sent = await self._send_routing(conn, req, count=exact is None)
                         cur = await self._send(conn, guess, req, kind, row_factory)
                 except BaseException:  # e.g. a stale exact guess timed out: route the next one afresh
                     self._routes.pop(key, None)
@@ -265,7 +265,7 @@ class AsyncRagSearch(AsyncRepository):
         the settings as they were."""
         async with self._block(conn, own):
             if route is None:
-                before = await self._read_routing(*await self._send_routing(conn, req))
+                before = await self._read_routing(*await self._send_routing(conn, req, count=exact is None))
                 route = self._route(before, req, exact, ef_search)
             else:  # transaction-local: they end with the transaction, or are put back below
                 await self._q("force_custom_plans").aexecute(conn, tuple_row)
@@ -286,11 +286,15 @@ class AsyncRagSearch(AsyncRepository):
             return conn.pipeline()
         return _pipelined_savepoint(conn)
 
-    async def _send_routing(self, conn: psycopg.AsyncConnection[Any],
-                            req: _Request) -> tuple[psycopg.AsyncRawCursor[Any], psycopg.AsyncRawCursor[Any]]:
+    async def _send_routing(
+            self, conn: psycopg.AsyncConnection[Any], req: _Request, *,
+            count: bool = True) -> tuple[psycopg.AsyncRawCursor[Any], psycopg.AsyncRawCursor[Any]]:
         """Send (unread) the statements that plan the search for its parameters and return
-        the settings as they were, the candidates and the calibration (set_search_settings)."""
-        cap = max(self.tuning.exact_threshold, req.limit) + 1
+        the settings as they were, the candidates and the calibration (set_search_settings).
+        Without ``count`` (a search whose path the caller forced: the count decides nothing,
+        neither the route nor an exact fallback), the candidates are counted up to 1: the
+        count reads one index entry instead of up to the exact threshold's."""
+        cap = max(self.tuning.exact_threshold, req.limit) + 1 if count else 1
         custom = await self._q("force_custom_plans").aexecute(conn, dict_row)
         counted = await self._q("set_search_settings").aexecute(
             conn, dict_row, workspace_id=req.workspace_id, dims=req.dims, cap=cap,

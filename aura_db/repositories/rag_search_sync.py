@@ -235,7 +235,7 @@ class RagSearch(Repository):
             if own and guess is not None:
                 try:
                     with self._block(conn, own):
-                        sent = self._send_routing(conn, req)
+                        sent = self._send_routing(conn, req, count=exact is None)
                         cur = self._send(conn, guess, req, kind, row_factory)
                 except BaseException:  # e.g. a stale exact guess timed out: route the next one afresh
                     self._routes.pop(key, None)
@@ -267,7 +267,7 @@ class RagSearch(Repository):
         the settings as they were."""
         with self._block(conn, own):
             if route is None:
-                before = self._read_routing(*self._send_routing(conn, req))
+                before = self._read_routing(*self._send_routing(conn, req, count=exact is None))
                 route = self._route(before, req, exact, ef_search)
             else:  # transaction-local: they end with the transaction, or are put back below
                 self._q("force_custom_plans").execute(conn, tuple_row)
@@ -288,11 +288,15 @@ class RagSearch(Repository):
             return conn.pipeline()
         return _pipelined_savepoint(conn)
 
-    def _send_routing(self, conn: psycopg.Connection[Any],
-                      req: _Request) -> tuple[psycopg.RawCursor[Any], psycopg.RawCursor[Any]]:
+    def _send_routing(
+            self, conn: psycopg.Connection[Any], req: _Request, *,
+            count: bool = True) -> tuple[psycopg.RawCursor[Any], psycopg.RawCursor[Any]]:
         """Send (unread) the statements that plan the search for its parameters and return
-        the settings as they were, the candidates and the calibration (set_search_settings)."""
-        cap = max(self.tuning.exact_threshold, req.limit) + 1
+        the settings as they were, the candidates and the calibration (set_search_settings).
+        Without ``count`` (a search whose path the caller forced: the count decides nothing,
+        neither the route nor an exact fallback), the candidates are counted up to 1: the
+        count reads one index entry instead of up to the exact threshold's."""
+        cap = max(self.tuning.exact_threshold, req.limit) + 1 if count else 1
         custom = self._q("force_custom_plans").execute(conn, dict_row)
         counted = self._q("set_search_settings").execute(
             conn, dict_row, workspace_id=req.workspace_id, dims=req.dims, cap=cap,
