@@ -22,6 +22,7 @@ from tests.fix_db import PgServer, _create_database, _drop_database
 TINY = {"json", "email", "html", "urllib"}
 # low thresholds: the tiny workspaces are calibrated and may take the HNSW path, as big ones do
 TUNING = SearchTuning(exact_threshold=200, calibrate_from=200)
+SWEEP = (10, 40, 200)  # a short recall-vs-latency sweep
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def report(pg_server: PgServer, template_url: str, cache: Path, dataset: Dataset
     name = _create_database(pg_server, str(conninfo_to_dict(template_url)["dbname"]))
     try:
         return run_on(pg_server.url_for(name), size="tiny", dims=384, max_queries=10, rounds=2,
-                      cache=cache, tuning=TUNING, peers=list(PEERS))
+                      cache=cache, tuning=TUNING, peers=list(PEERS), sweep=SWEEP)
     finally:
         _drop_database(pg_server, name)
 
@@ -164,12 +165,15 @@ def test_the_calibrated_workspaces_are_reported(report: RealisticReport) -> None
 def test_the_report_is_written_as_markdown_and_json(report: RealisticReport, tmp_path: Path) -> None:
     md = write(report, tmp_path)
     text = md.read_text(encoding="utf-8")
-    assert text == render(report)
+    png = tmp_path / f"{md.stem}-recall.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert text == render(report, png.name) and f"]({png.name})" in text
     table = [line for line in text.splitlines() if line.startswith("| ") and "chunks" not in line
              and line.count("|") == 13]
     assert len(table) == len(report.rows)
     doc = json.loads(md.with_suffix(".json").read_text(encoding="utf-8"))
     assert len(doc["rows"]) == len(report.rows) and doc["meta"]["k"] == K
+    assert len(doc["sweep"]) == len(report.sweep) and doc["meta"]["sweep_ef_search"] == list(SWEEP)
     assert all(row["ratio"] > 0 for row in doc["rows"])
 
 
@@ -190,3 +194,32 @@ def test_every_peer_is_measured_or_skipped_with_a_reason(report: RealisticReport
             for key in ("recall_same", "recall_cross", "k_share"):
                 value = v[key]
                 assert value is not None and 0.0 <= value <= 1.0, (name, r.workspace, key, v)
+
+
+def test_the_sweep_measures_every_contender_at_every_setting_on_the_largest_workspace(
+        report: RealisticReport) -> None:
+    """aura-db and the bare statement at every ef_search and exactly; an HNSW peer at every
+    ef_search, an index-less peer once, exactly. Exact scans find every neighbour, aura-db at a
+    setting finds what the bare statement at that setting finds (the same index walk: it really
+    searched at that ef_search), and a wider search finds at least as much."""
+    sizes = report.workspaces
+    assert report.meta["sweep_workspace"] == max(report.meta["measured"], key=lambda w: sizes[w]["chunks"])
+    points = {(p.contender, p.ef_search): p for p in report.sweep}
+    assert len(points) == len(report.sweep)
+    for contender in ("aura-db", "bare"):
+        assert {ef for c, ef in points if c == contender} == {None, *SWEEP}
+    for name in PEERS:
+        if missing(name) is None:
+            settings = {ef for c, ef in points if c == name}
+            assert settings == ({None} if name == "langchain PGVector" else set(SWEEP)), (name, settings)
+    for p in report.sweep:
+        assert p.p50 > 0 and 0.0 <= p.recall <= 1.0 and 0.0 <= p.k_share <= 1.0, p
+        if p.ef_search is None:
+            assert p.recall == 1.0 and p.k_share == 1.0, p
+    for ef in SWEEP:
+        assert points["aura-db", ef].recall == pytest.approx(points["bare", ef].recall), ef
+        assert points["aura-db", ef].k_share == 1.0
+    assert points["aura-db", SWEEP[-1]].recall >= points["aura-db", SWEEP[0]].recall
+    text = render(report)
+    assert f"## Recall against latency: {report.meta['sweep_workspace']}" in text
+    assert "| aura-db default (" in text

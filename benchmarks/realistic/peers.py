@@ -43,6 +43,8 @@ PEERS: dict[str, tuple[str, str]] = {
     "llama-index PGVectorStore": ("llama_index.vector_stores.postgres", "llama-index-vector-stores-postgres"),
 }
 
+Search = Callable[[str, np.ndarray, int, str | None], list[Key]]  # workspace, query, k, content_type
+
 
 class Peer(Protocol):
     """A loaded peer: ``search`` returns the (content_id, chunk_index) of its top ``k``."""
@@ -52,7 +54,30 @@ class Peer(Protocol):
 
     def search(self, workspace: str, q: np.ndarray, k: int, content_type: str | None) -> list[Key]: ...
 
+    def at_ef(self, ef: int) -> Peer | None:
+        """The same store searched at ``hnsw.ef_search = ef`` (through the library's own option),
+        or None when it has no vector index (its search is an exact scan at every setting)."""
+        ...
+
     def close(self) -> None: ...
+
+
+class _Tuned:
+    """A peer's store searched at another ``ef_search``: shares the loaded store (closing it
+    closes nothing)."""
+
+    def __init__(self, base: Peer, ef: int, search: Search) -> None:
+        self.name, self.note, self.ef = base.name, f"{base.note}, ef_search {ef}", ef
+        self._base, self._search = base, search
+
+    def search(self, workspace: str, q: np.ndarray, k: int, content_type: str | None) -> list[Key]:
+        return self._search(workspace, q, k, content_type)
+
+    def at_ef(self, ef: int) -> Peer | None:
+        return self._base.at_ef(ef)
+
+    def close(self) -> None:
+        pass
 
 
 Row = tuple[str, str, int, str, str, np.ndarray]  # workspace, content_id, chunk_index, type, text, vector
@@ -175,6 +200,9 @@ class _LangchainPGVector:
         docs = self.stores[workspace].similarity_search_by_vector(q.tolist(), k=k, filter=flt)
         return [self.keys[str(d.id)] for d in docs]
 
+    def at_ef(self, ef: int) -> Peer | None:
+        return None  # no vector index: an exact scan whatever ef_search says
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -186,7 +214,7 @@ class _LangchainPGVectorStore:
     TABLE = "lc_vectorstore"
 
     def __init__(self, url: str, rows: Sequence[Row], dims: int) -> None:
-        from langchain_postgres import Column, PGEngine, PGVectorStore
+        from langchain_postgres import Column, PGEngine
         from langchain_postgres.v2.indexes import HNSWIndex
 
         self.engine = PGEngine.from_connection_string(sqlalchemy_url(url))
@@ -195,9 +223,8 @@ class _LangchainPGVectorStore:
         self.engine.init_vectorstore_table(
             self.TABLE, dims, metadata_columns=columns,
             id_column=Column("langchain_id", "UUID", nullable=False), overwrite_existing=True)
-        self.store = PGVectorStore.create_sync(
-            self.engine, _embeddings(rows), self.TABLE,
-            metadata_columns=["workspace", "content_id", "chunk_index", "content_type"])
+        self.embeddings = _embeddings(rows)
+        self.store = self._store()
         self.keys: dict[str, Key] = {}
         for batch in _batches(rows):
             ids = [_id(r[0], r[1], r[2]) for r in batch]
@@ -209,12 +236,32 @@ class _LangchainPGVectorStore:
         self.store.apply_vector_index(HNSWIndex())
         _analyze(url, self.TABLE)
 
+    def _store(self, ef: int | None = None) -> Any:
+        """A store over the table, at ``hnsw.ef_search = ef`` (its ``index_query_options``, set
+        per query) or at the server's default."""
+        from langchain_postgres import PGVectorStore
+        from langchain_postgres.v2.indexes import HNSWQueryOptions
+
+        options = None if ef is None else HNSWQueryOptions(ef_search=ef)
+        return PGVectorStore.create_sync(
+            self.engine, self.embeddings, self.TABLE,
+            metadata_columns=["workspace", "content_id", "chunk_index", "content_type"],
+            index_query_options=options)
+
     def search(self, workspace: str, q: np.ndarray, k: int, content_type: str | None) -> list[Key]:
+        return self._search(self.store, workspace, q, k, content_type)
+
+    def _search(self, store: Any, workspace: str, q: np.ndarray, k: int,
+                content_type: str | None) -> list[Key]:
         flt: dict[str, Any] = {"workspace": {"$eq": workspace}}
         if content_type is not None:
             flt = {"$and": [flt, {"content_type": {"$eq": content_type}}]}
-        docs = self.store.similarity_search_by_vector(q.tolist(), k=k, filter=flt)
+        docs = store.similarity_search_by_vector(q.tolist(), k=k, filter=flt)
         return [self.keys[str(d.id)] for d in docs]
+
+    def at_ef(self, ef: int) -> Peer | None:
+        store = self._store(ef)
+        return _Tuned(self, ef, lambda w, q, k, t: self._search(store, w, q, k, t))
 
     def close(self) -> None:
         self.engine._run_as_sync(self.engine.close())
@@ -254,15 +301,21 @@ class _LlamaIndex:
         self.store.add([])  # its first call sets the store up: creates the HNSW index, after the load
         _analyze(url, f"data_{self.TABLE}")
 
-    def search(self, workspace: str, q: np.ndarray, k: int, content_type: str | None) -> list[Key]:
+    def search(self, workspace: str, q: np.ndarray, k: int, content_type: str | None,
+               ef: int | None = None) -> list[Key]:
         from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters, VectorStoreQuery
 
         filters = [MetadataFilter(key="workspace", value=workspace)]
         if content_type is not None:
             filters.append(MetadataFilter(key="content_type", value=content_type))
+        # hnsw_ef_search: the query option its documentation gives (SET hnsw.ef_search per query)
+        options = {} if ef is None else {"hnsw_ef_search": ef}
         result = self.store.query(VectorStoreQuery(query_embedding=q.tolist(), similarity_top_k=k,
-                                                   filters=MetadataFilters(filters=filters)))
+                                                   filters=MetadataFilters(filters=filters)), **options)
         return [self.keys[i] for i in result.ids or []]
+
+    def at_ef(self, ef: int) -> Peer | None:
+        return _Tuned(self, ef, lambda w, q, k, t: self.search(w, q, k, t, ef))
 
     def close(self) -> None:
         asyncio.run(self.store.close())

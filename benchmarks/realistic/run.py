@@ -28,6 +28,16 @@ calibrated) and ``db.rag_chunks.add_many`` per workspace; then ``VACUUM ANALYZE`
 With ``peers`` (:mod:`.peers`), LangChain's and LlamaIndex's Postgres stores get the same rows
 and the same queries in the same interleaved rounds, and are reported with their p50, recall
 and share of full answers under the same filter.
+
+Recall against latency (``sweep``): on the largest measured workspace, without a filter, every
+query (same and cross) is searched at each ``hnsw.ef_search`` of :data:`SWEEP` by every
+contender that has an HNSW index, each through its own option (aura-db ``search(...,
+exact=False, ef_search=ef)``, the bare HNSW statement with ``set_config``, LangChain
+PGVectorStore ``index_query_options=HNSWQueryOptions(ef_search=ef)``, LlamaIndex
+``query(..., hnsw_ef_search=ef)``), interleaved per setting; the exact scans (aura-db
+``exact=True``, the bare exact statement, LangChain PGVector, which has no vector index) are one
+more point each. The report has the table, a ``<stem>-recall.png`` plot (recall@10 over p50, one
+line per contender, aura-db's own routed default marked) and the JSON.
 """
 
 from __future__ import annotations
@@ -54,7 +64,8 @@ from ..harness import Stats, each, interleave, split
 from .dataset import DIMS, SUPERSET, Dataset, build, random_like
 from .peers import Peer, missing, open_peer
 
-__all__ = ["K", "Measured", "RealisticReport", "render", "run", "run_on", "write"]
+__all__ = ["SWEEP", "K", "Measured", "RealisticReport", "SweepPoint", "plot", "render", "run", "run_on",
+           "write"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +73,7 @@ K = 10
 TIE = 2e-5  # float32 cosine: pgvector's and numpy's sums differ in the last bits
 DOC = "Documentation"
 Key = tuple[str, int]
+SWEEP = (10, 20, 40, 80, 100, 200, 400)  # hnsw.ef_search settings of the recall-vs-latency sweep
 
 
 @dataclass
@@ -98,6 +110,17 @@ class Measured:
         return self.path if self.ef_search is None else f"{self.path} ef={self.ef_search}"
 
 
+@dataclass(frozen=True)
+class SweepPoint:
+    """One contender at one ``hnsw.ef_search`` (None: its exact scan) on the swept workspace."""
+
+    contender: str
+    ef_search: int | None
+    p50: float  # seconds
+    recall: float  # recall@10 over every query, same and cross
+    k_share: float  # share of queries that got their 10 rows
+
+
 @dataclass
 class RealisticReport:
     """Everything one run measured, with what it ran on."""
@@ -107,6 +130,7 @@ class RealisticReport:
     calibrations: dict[str, dict[str, Any]]  # measured workspace -> its recorded calibration
     rows: list[Measured] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    sweep: list[SweepPoint] = field(default_factory=list)  # on meta["sweep_workspace"], no filter
 
     def to_json(self) -> dict[str, Any]:
         rows = []
@@ -115,35 +139,38 @@ class RealisticReport:
             d["ratio"] = r.ratio
             rows.append(d)
         return {"meta": self.meta, "workspaces": self.workspaces, "calibrations": self.calibrations,
-                "rows": rows, "notes": self.notes}
+                "rows": rows, "notes": self.notes, "sweep": [dataclasses.asdict(p) for p in self.sweep]}
 
 
 # -- entry points ----------------------------------------------------------------------------------
 
 
 def run(url: str | None, *, size: str = "small", dims: int = 768, vectors: str = "tfidf",
-        max_queries: int = 40, rounds: int = 5, peers: Sequence[str] = ()) -> RealisticReport:
+        max_queries: int = 40, rounds: int = 5, peers: Sequence[str] = (),
+        sweep: Sequence[int] = SWEEP) -> RealisticReport:
     """On a throwaway embedded server (or the server at the superuser ``url``), in a fresh
     migrated database: :func:`run_on`."""
     from ..env import database, server
 
     with server(url) as (admin, settings), database(admin) as db_url:
         report = run_on(db_url, size=size, dims=dims, vectors=vectors, max_queries=max_queries,
-                        rounds=rounds, peers=peers)
+                        rounds=rounds, peers=peers, sweep=sweep)
         report.meta["server_settings"] = settings
         return report
 
 
 def run_on(url: str, *, size: str = "small", dims: int = 768, vectors: str = "tfidf",
            max_queries: int = 40, rounds: int = 5, cache: Path | None = None,
-           tuning: SearchTuning | None = None, peers: Sequence[str] = ()) -> RealisticReport:
+           tuning: SearchTuning | None = None, peers: Sequence[str] = (),
+           sweep: Sequence[int] = SWEEP) -> RealisticReport:
     """Build (or read from the cache) the dataset of ``size``, load it into the migrated
     database at ``url`` through aura-db, and measure the chosen workspaces. ``vectors``:
     ``tfidf`` (the dataset's embeddings) or ``random`` (same shape, no structure). ``tuning``
     replaces aura-db's default :class:`SearchTuning` (the smoke test lowers its thresholds so
     that a tiny dataset reaches the calibrated HNSW path too). ``peers``: names of
     :data:`benchmarks.realistic.peers.PEERS` to measure beside aura-db (each skipped with a
-    note when its package is missing)."""
+    note when its package is missing). ``sweep``: the ``hnsw.ef_search`` settings of the
+    recall-vs-latency sweep on the largest measured workspace (empty: no sweep)."""
     if dims not in DIMS:
         raise ValueError(f"dims must be one of {DIMS}, got {dims}")
     kwargs: dict[str, Any] = {} if cache is None else {"cache": cache}
@@ -188,6 +215,12 @@ def run_on(url: str, *, size: str = "small", dims: int = 768, vectors: str = "tf
                         logger.info("%s %s: %s aura %.2f ms bare %.2f ms recall %.3f/%s", name, row.filter,
                                     row.route, 1e3 * row.aura.p50, 1e3 * row.bare.p50, row.recall_same,
                                     row.recall_cross)
+            if sweep:
+                widest = chosen[0]  # largest first
+                report.meta["sweep_workspace"] = widest
+                report.meta["sweep_ef_search"] = list(sweep)
+                report.sweep = _sweep(db, bare, ds, vecs, widest, ids[widest], rounds, loaded, sweep,
+                                      report.notes)
         finally:
             for peer in loaded:
                 peer.close()
@@ -352,18 +385,8 @@ def _measure(db: Database, bare: _Bare, ds: Dataset, vecs: np.ndarray, name: str
 
     on_path = bare.search(path, workspace_id, content_type)
     exact = bare.search("exact", workspace_id, content_type)
-    peer_ops = {}
-    for p in peers:
-        op = _peer_op(p, name, content_type)
-        try:
-            op(queries[0])
-        except Exception as exc:  # one peer's failure leaves the others' and aura-db's numbers
-            logger.exception("peer %s failed on %s", p.name, name)
-            if notes is not None:
-                notes.append(f"{p.name} failed on {name} ({content_type or 'no filter'}): "
-                             f"{type(exc).__name__}: {str(exc)[:200]}")
-            continue
-        peer_ops[p.name] = op
+    peer_ops = {p.name: op for p in peers
+                if (op := _probe(p, name, content_type, queries[0], notes)) is not None}
     contenders = {"aura-db": each(aura), "bare": each(on_path), **{k: each(op) for k, op in peer_ops.items()}}
     samples = interleave(contenders, split(queries, rounds), queries[:3])
     truth = _Truth(ds, vecs, members)
@@ -399,6 +422,69 @@ def _peer_op(peer: Peer, workspace: str, content_type: str | None) -> Callable[[
     return lambda q: peer.search(workspace, q, K, content_type)
 
 
+def _probe(peer: Peer, workspace: str, content_type: str | None, q: np.ndarray,
+           notes: list[str] | None, setting: str = "") -> Callable[[np.ndarray], list[Key]] | None:
+    """The peer's search op once it answered ``q``; None (and a note) when it failed: one
+    peer's failure leaves the others' and aura-db's numbers."""
+    op = _peer_op(peer, workspace, content_type)
+    try:
+        op(q)
+    except Exception as exc:
+        logger.exception("peer %s failed on %s", peer.name, workspace)
+        if notes is not None:
+            notes.append(f"{peer.name} failed on {workspace} ({content_type or 'no filter'}{setting}): "
+                         f"{type(exc).__name__}: {str(exc)[:200]}")
+        return None
+    return op
+
+
+def _sweep(db: Database, bare: _Bare, ds: Dataset, vecs: np.ndarray, name: str, workspace_id: str,
+           rounds: int, peers: Sequence[Peer], settings: Sequence[int],
+           notes: list[str] | None = None) -> list[SweepPoint]:
+    """Recall@10 and p50 of every contender on workspace ``name`` (no filter, same and cross
+    queries together): the exact scans once, then each HNSW contender at every ef_search of
+    ``settings``, the contenders of one setting interleaved."""
+    members = ds.workspaces()[name]
+    queries = [vecs[i] for i in ds.same_queries(name) + ds.cross_queries(name)]
+    truth = _Truth(ds, vecs, members)
+    want = min(K, len(members))
+    points: list[SweepPoint] = []
+
+    def measure(ef: int | None, ops: dict[str, Callable[[np.ndarray], list[Key]]]) -> None:
+        samples = interleave({label: each(op) for label, op in ops.items()}, split(queries, rounds),
+                             queries[:3])
+        for label, op in ops.items():
+            hits = [op(q) for q in queries]
+            points.append(SweepPoint(
+                label, ef, Stats.of(samples[label]).p50,
+                float(np.mean([truth.recall(q, h) for q, h in zip(queries, hits, strict=True)])),
+                float(np.mean([len(set(h)) >= want for h in hits]))))
+
+    def aura(exact: bool, ef: int | None = None) -> Callable[[np.ndarray], list[Key]]:
+        def op(q: np.ndarray) -> list[Key]:
+            hits = db.rag_chunks.search(workspace_id, q, K, exact=exact, ef_search=ef)
+            return [(h.content_id, h.chunk_index) for h in hits]
+        return op
+
+    exact_ops = {"aura-db": aura(True), "bare": bare.search("exact", workspace_id, None)}
+    for p in peers:
+        if p.at_ef(settings[0]) is None and (op := _probe(p, name, None, queries[0], notes)) is not None:
+            exact_ops[p.name] = op  # no vector index: its one point is its exact scan
+    measure(None, exact_ops)
+    for ef in settings:
+        bare.set_ef(ef)
+        ops = {"aura-db": aura(False, ef), "bare": bare.search("hnsw", workspace_id, None)}
+        for p in peers:
+            tuned = p.at_ef(ef)
+            if tuned is not None and (op := _probe(tuned, name, None, queries[0], notes,
+                                                   f", ef_search {ef}")) is not None:
+                ops[p.name] = op
+        measure(ef, ops)
+        logger.info("sweep %s ef_search %d: %s", name, ef, ", ".join(
+            f"{pt.contender} {1e3 * pt.p50:.2f} ms {pt.recall:.3f}" for pt in points[-len(ops):]))
+    return points
+
+
 class _Truth:
     """Exact numpy top-10 over the vectors inserted into a workspace (under a filter)."""
 
@@ -427,8 +513,84 @@ def _f(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def render(report: RealisticReport) -> str:
-    """The markdown report: what ran, the workspaces, then one table row per measurement."""
+def _default(report: RealisticReport) -> SweepPoint | None:
+    """aura-db's own routed search on the swept workspace without a filter (its calibrated
+    default), as a sweep point: recall over the same and cross queries together."""
+    for r in report.rows:
+        if r.workspace == report.meta.get("sweep_workspace") and r.filter == "none":
+            n = r.queries_same + r.queries_cross
+            recall = (r.recall_same * r.queries_same + (r.recall_cross or 0.0) * r.queries_cross) / n
+            return SweepPoint(f"aura-db default ({r.route})", r.ef_search, r.aura.p50, recall, r.k_share)
+    return None
+
+
+def _sweep_lines(report: RealisticReport, png: str | None) -> list[str]:
+    if not report.sweep:
+        return []
+    name = report.meta["sweep_workspace"]
+    lines = ["", f"## Recall against latency: {name} ({report.workspaces[name]['chunks']:,} chunks), "
+             "no filter, every query", "",
+             "Each contender at each `hnsw.ef_search` through its own option (the contenders of one "
+             "setting interleaved); *exact* = its exact scan (LangChain PGVector has no vector index). "
+             "Recall@10 over the same and cross queries together.", ""]
+    if png is not None:
+        lines += [f"![recall against latency per contender]({png})", ""]
+    lines += ["| contender | ef_search | p50 ms | recall@10 | k rows |", "|---|---:|---:|---:|---:|"]
+    default = _default(report)
+    for pt in sorted(report.sweep, key=lambda p: (p.contender != "aura-db", p.contender, p.ef_search or 0)):
+        lines.append(f"| {pt.contender} | {pt.ef_search or 'exact'} | {_ms(pt.p50)} | {pt.recall:.3f} "
+                     f"| {pt.k_share:.2f} |")
+    if default is not None:
+        lines.append(f"| {default.contender} | {default.ef_search or 'exact'} | {_ms(default.p50)} "
+                     f"| {default.recall:.3f} | {default.k_share:.2f} |")
+    return lines
+
+
+def plot(report: RealisticReport, path: Path) -> bool:
+    """Recall@10 over p50 (log), one line per contender across ef_search, its exact scan a
+    square, aura-db's routed default a star (PNG); False when there is no sweep."""
+    if not report.sweep:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    names = sorted({p.contender for p in report.sweep}, key=lambda n: (n != "aura-db", n))
+    for n, name in enumerate(names):
+        color = f"C{n}"
+        hnsw = sorted((p for p in report.sweep if p.contender == name and p.ef_search is not None),
+                      key=lambda p: p.ef_search or 0)
+        if hnsw:
+            ax.plot([1e3 * p.p50 for p in hnsw], [p.recall for p in hnsw], marker="o", color=color,
+                    label=f"{name} (HNSW)")
+            if name == "aura-db":
+                for p in hnsw:
+                    ax.annotate(f"ef {p.ef_search}", (1e3 * p.p50, p.recall), textcoords="offset points",
+                                xytext=(4, -11), fontsize=7, color=color)
+        for p in report.sweep:
+            if p.contender == name and p.ef_search is None:
+                ax.plot([1e3 * p.p50], [p.recall], marker="s", color=color, linestyle="none",
+                        label=f"{name} exact scan")
+    default = _default(report)
+    if default is not None:
+        ax.plot([1e3 * default.p50], [default.recall], marker="*", markersize=14, color="black",
+                linestyle="none", label=default.contender)
+    name = report.meta["sweep_workspace"]
+    ax.set(xscale="log", xlabel="median latency per query (ms, log)", ylabel="recall@10",
+           title=f"{name}: {report.workspaces[name]['chunks']:,} chunks, {report.meta['dims']}-d, no filter")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def render(report: RealisticReport, png: str | None = None) -> str:
+    """The markdown report: what ran, the workspaces, then one table row per measurement, and
+    the recall-against-latency sweep (``png``: the plot's path relative to the report)."""
     m = report.meta
     d = m["dataset"]
     built = "from the cache" if d["from_cache"] else f"built in {d['build_seconds']} s"
@@ -487,19 +649,22 @@ def render(report: RealisticReport) -> str:
     for name, s in report.workspaces.items():
         lines.append(f"| {name}{' (copy of all)' if name == SUPERSET else ''} | {s['chunks']:,} "
                      f"| {s['documentation']:,} | {s['held_out']} |")
+    lines += _sweep_lines(report, png)
     if report.notes:
-        lines += ["", *[f"- {n}" for n in report.notes]]
+        lines += ["", "## Notes", "", *[f"- {n}" for n in report.notes]]
     return "\n".join(lines) + "\n"
 
 
 def write(report: RealisticReport, out: Path) -> Path:
-    """``<out>/<date>-realistic[-<size>-<dims>]. md`` and the JSON beside it; the markdown's path."""
+    """``<out>/<date>-realistic[-<size>-<dims>].md``, the JSON and the sweep's ``-recall.png``
+    beside it; the markdown's path."""
     out.mkdir(parents=True, exist_ok=True)
     m = report.meta
     stem = f"{m['date'][:10]}-realistic"
     if (m["size"], m["dims"], m["vectors"]) != ("small", 768, "tfidf"):
         stem += f"-{m['size']}-{m['dims']}" + ("" if m["vectors"] == "tfidf" else f"-{m['vectors']}")
     md = out / f"{stem}.md"
-    md.write_text(render(report), encoding="utf-8")
+    png = out / f"{stem}-recall.png"
+    md.write_text(render(report, png.name if plot(report, png) else None), encoding="utf-8")
     (out / f"{stem}.json").write_text(json.dumps(report.to_json(), indent=1, default=str), encoding="utf-8")
     return md
