@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import growth
 from .analysis import explain
 from .harness import Case, Row, Stats
 from .workloads import TITLES
@@ -171,6 +172,10 @@ def render(report: Report, plot_name: str | None) -> str:
         if case.workload != current or case.workload == "search_curve":
             current = case.workload
             lines += [f"## {TITLES.get(case.workload, case.workload)}", ""]
+        if case.workload == "search_growth":
+            lines += [f"### {case.title}", "", *growth.lines(case), ""]
+            lines += [f"- {n}" for n in case.notes] + ([""] if case.notes else [])
+            continue
         lines += [f"### {case.title}", "", *_case_table(case), ""]
         if any(r.contender == "aura-db" for r in case.rows) and (ratio := _ratio_line(case)):
             lines += [ratio, ""]

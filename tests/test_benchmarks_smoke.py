@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from benchmarks import growth
 from benchmarks.__main__ import main
 from benchmarks.report import Report, load, render, targets, write
 from benchmarks.run import run_on
@@ -20,8 +21,9 @@ from tests.fix_db import PgServer, _create_database, _drop_database
 
 PEERS = {"aura-db", "psycopg", "sqlalchemy-orm", "aiosql"}
 # cases without every peer: the ef_search curve (psycopg), aura-db's machinery on and off,
-# aura-db with and without row-level security, and the async API (its own peers)
-NOT_PEERS = {"search_curve", "point_read_machinery", "isolation", "async"}
+# aura-db with and without row-level security, the async API (its own peers), and search growth
+# (aura-db and its bare HNSW statement)
+NOT_PEERS = {"search_curve", "search_growth", "point_read_machinery", "isolation", "async"}
 ASYNC_PEERS = ["aura-db", "psycopg", "asyncpg"]
 
 
@@ -125,6 +127,36 @@ def test_a_saved_report_renders_again(report: Report, tmp_path: Path) -> None:
     again = load(tmp_path / f"{report.started:%Y-%m-%d}.json")
     assert [c.title for c in again.cases] == [c.title for c in report.cases]
     assert render(again, None) == render(report, None)
+
+
+def test_search_growth_has_every_size_and_a_projection_multiplied_out_from_it(report: Report) -> None:
+    """A row for aura-db and one for the bare statement at each size, with the load, build and
+    storage figures of that size; storage grows with the chunks; the projection multiplies the
+    largest size's storage per chunk out and extrapolates the fitted build time."""
+    (case,) = report.cases_of("search_growth")
+    sizes = [*SIZES["tiny"].search_growth, SIZES["tiny"].search_rows]
+    aura = [r for r in case.rows if r.contender == "aura-db"]
+    assert [r.extra["chunks"] for r in aura] == sizes
+    assert [r.extra["chunks"] for r in case.rows if r.contender == "psycopg"] == sizes
+    for r in aura:
+        assert r.extra["load_rows_per_s"] > 0 and r.extra["build_s"] > 0 and r.extra["hnsw_mb"] > 0
+        assert r.variant.startswith(f"{r.extra['chunks']:,.0f} chunks, ")
+    assert aura[0].extra["table_mb"] < aura[-1].extra["table_mb"]
+    projected, build_e, _ = growth.project(case)
+    one, ten = projected
+    top = aura[-1].extra
+    assert (one.chunks, ten.chunks) == (1_000_000, 10_000_000)
+    assert one.table_gb == pytest.approx(1e6 * top["table_mb"] / top["chunks"] / 1024)
+    assert ten.hnsw_gb == pytest.approx(10 * one.hnsw_gb) and ten.copy_s == pytest.approx(10 * one.copy_s)
+    assert ten.build_s == pytest.approx(one.build_s * 10 ** build_e)
+    text = render(report, None)
+    assert "| 10,000,000 |" in text and f"N^{build_e:.2f}" in text
+
+
+def test_the_projection_fits_a_power_law_through_the_points() -> None:
+    a, e = growth.fit([1e4, 3e4, 1e5], [2.0 * n ** 1.2 for n in (1e4, 3e4, 1e5)])
+    assert (a, e) == (pytest.approx(2.0), pytest.approx(1.2))
+    assert growth.fit([10.0], [5.0]) == (0.5, 1.0)
 
 
 def test_cli_rejects_an_unknown_workload(capsys: pytest.CaptureFixture[str]) -> None:

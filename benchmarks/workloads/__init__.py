@@ -35,6 +35,7 @@ TITLES = {
     "ingest": "5. Bulk ingest of 768-d RAG chunks",
     "search": "6. Top-10 vector search",
     "search_curve": "6b. Recall vs latency over hnsw.ef_search",
+    "search_growth": "6c. Growth with the chunk count, and a projection to 1M and 10M chunks",
     "concurrency": "7. Concurrency: threads sharing the pool, mixed read/write",
     "isolation": "8. Row-level security per workspace: the cost of the policies",
     "async": "9. The async API: AsyncDatabase, raw psycopg async and asyncpg",

@@ -1,4 +1,5 @@
-"""Workloads 5 and 6: bulk ingest of 768-d RAG chunks, and top-10 search (HNSW vs exact)."""
+"""Workloads 5 and 6: bulk ingest of 768-d RAG chunks, and top-10 search (HNSW vs exact), with
+how search, load, index build and storage grow with the chunk count (``search_growth``)."""
 
 from __future__ import annotations
 
@@ -134,10 +135,23 @@ def _orm_values(c: Chunk) -> dict[str, Any]:
 def search(bench: Bench) -> list[Case]:
     """Top-10 cosine search over N chunks: aura-db's search (routed: exact up to its threshold,
     else HNSW), every peer through the HNSW index at the same ef_search, exact scans, and a
-    recall/latency curve over ef_search."""
+    recall/latency curve over ef_search; first the same search at the smaller sizes of
+    ``search_growth`` (each loaded alone), for the growth case."""
     size = bench.size
-    workspace, vectors, build = search_data(bench)
     queries = list(embeddings(size.search_queries, seed=4242))
+    growth = Case("search_growth", f"top-{K} search, COPY load, HNSW build and storage from "
+                  f"{min((*size.search_growth, size.search_rows)):,} to {size.search_rows:,} chunks x {DIMS}",
+                  "query", notes=[
+                      "each size loaded alone into an emptied table (binary COPY, one stream), the HNSW "
+                      "index (m=16, ef_construction=64) built after the load with maintenance_work_mem "
+                      "1GB, VACUUM ANALYZE, the workspace calibrated as an index build through the "
+                      "repository does; aura-db = its default (routed) search, psycopg = aura-db's HNSW "
+                      "statement on a plain pool with the HNSW settings set once per session; table = "
+                      "pg_table_size(rag_chunks) (heap, TOAST, maps), HNSW = pg_relation_size of the index"])
+    for n in size.search_growth:
+        _grow(bench, growth, n, queries)
+    workspace, vectors, loaded = search_data(bench)
+    build = None if loaded is None else loaded[1]
     truth = _truth(vectors, np.array(queries))
     ef = default_ef_search()
     head = Case("search", f"top-{K} of {size.search_rows:,} x {DIMS}, ef_search={ef}", "query", notes=[
@@ -160,16 +174,51 @@ def search(bench: Bench) -> list[Case]:
                      "query", notes=["raw psycopg, SET LOCAL hnsw.ef_search then aura-db's HNSW "
                                      "statement; the exact scan turns index scans off for the query"])
         _measure_search(bench, curve, _curve_ops(bench, workspace), queries, truth)
-    return [head, curve]
+    _grown(bench, growth, size.search_rows, loaded, route, head.rows[0], head.row(f"{PSYCOPG}: plain pool"))
+    return [head, curve, growth]
+
+
+def _grow(bench: Bench, case: Case, n: int, queries: list[Any]) -> None:
+    """One smaller size of the growth case: ``n`` chunks loaded alone, aura-db's default search
+    and the bare HNSW statement interleaved on the same queries."""
+    workspace = _workspace(bench, SEARCH_WORKSPACE)
+    vectors = embeddings(n, seed=2024)
+    loaded = _load_for_search(bench, chunks(workspace, vectors, seed=1))
+    rag = aura_rag(bench.db)
+    rag.calibrate(workspace, DIMS)
+    route = rag.route(workspace, queries[0], K)
+    ops = {f"{AURA}: {rag.label}.search": lambda q: rag.search(workspace, q, K, None),
+           f"{PSYCOPG}: plain pool": _search_ops(bench, workspace)[f"{PSYCOPG}: plain pool"]}
+    measured = Case("search", "", "query")
+    with _peer_settings(bench, default_ef_search()):
+        _measure_search(bench, measured, ops, queries, _truth(vectors, np.array(queries)))
+    _grown(bench, case, n, loaded, route, *measured.rows)
+
+
+def _grown(bench: Bench, case: Case, n: int, loaded: tuple[float, float] | None, route: str,
+           aura: Row, raw: Row) -> None:
+    """Add the growth rows of size ``n``: aura-db's search with the load, build and storage
+    figures of that size, and the bare statement's."""
+    with bench.pool.connection() as conn:
+        row = conn.execute("SELECT pg_table_size('rag_chunks'), pg_relation_size(%s::regclass)",
+                           (INDEX,)).fetchone()
+    assert row is not None
+    extra = {"chunks": float(n), "table_mb": row[0] / 2**20, "hnsw_mb": row[1] / 2**20, **aura.extra}
+    if loaded is not None:
+        extra |= {"load_rows_per_s": n / loaded[0], "build_s": loaded[1]}
+    case.rows.append(Row(aura.contender, f"{n:,} chunks, {route} path", aura.stats, extra))
+    case.rows.append(Row(raw.contender, f"{n:,} chunks, HNSW statement", raw.stats,
+                         {"chunks": float(n), **raw.extra}))
 
 
 SEARCH_WORKSPACE = "/bench/search"
 
 
-def search_data(bench: Bench) -> tuple[str, np.ndarray, float | None]:
+def search_data(bench: Bench) -> tuple[str, np.ndarray, tuple[float, float] | None]:
     """The search workspace with its ``search_rows`` chunks and HNSW index: loaded (and the
     index built) unless an earlier workload of this run left exactly them in place; returns the
-    workspace id, its vectors and the index build time in seconds (None when reused)."""
+    workspace id, its vectors and the seconds the load and the index build took (None when
+    reused)."""
     workspace = _workspace(bench, SEARCH_WORKSPACE)
     vectors = embeddings(bench.size.search_rows, seed=2024)
     with bench.pool.connection() as conn:
@@ -219,14 +268,18 @@ def _on_every_connection(bench: Bench, statements: Sequence[sql.Composed | sql.S
             raw.commit()  # SQLAlchemy did not begin this transaction: its commit() is a no-op
 
 
-def _load_for_search(bench: Bench, data: list[Chunk]) -> float:
+def _load_for_search(bench: Bench, data: list[Chunk]) -> tuple[float, float]:
+    """``data`` alone in rag_chunks: one binary COPY, then the HNSW index built; the seconds
+    each took (the load's include its commit)."""
     _truncate(bench)
     with _without_index(bench) as definition:
+        began = time.perf_counter()
         with bench.pool.connection() as conn, conn.cursor() as cur, cur.copy(raw_sql.COPY_CHUNKS) as cp:
             cp.set_types(raw_sql.COPY_CHUNK_TYPES)
             for chunk in data:
                 cp.write_row(chunk.values())
-        return _build_index(bench, definition)
+        load = time.perf_counter() - began
+        return load, _build_index(bench, definition)
 
 
 def _truth(vectors: np.ndarray, queries: np.ndarray) -> list[set[tuple[str, int]]]:
