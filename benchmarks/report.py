@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 from . import growth
 from .analysis import explain
 from .harness import Case, Row, Stats
+from .realistic.run import summary
 from .workloads import TITLES
 from .workloads.isolation import RLS_OFF, RLS_ON
 from .workloads.reads import MACHINERY_OFF, SAME_BACKEND
@@ -160,8 +162,9 @@ def _ratio_line(case: Case) -> str:
     return f"aura-db ({ref.variant}) takes " + ", ".join(parts) + " (time ratios of medians)."
 
 
-def render(report: Report, plot_name: str | None) -> str:
-    """The whole report as markdown."""
+def render(report: Report, plot_name: str | None, realistic: Sequence[str] = ()) -> str:
+    """The whole report as markdown; ``realistic``: the lines of a section on the realistic
+    benchmark's latest run (:func:`benchmarks.realistic.run.summary`)."""
     lines = [f"# aura-db benchmarks — {report.started:%Y-%m-%d} (`--size {report.size}`)", ""]
     if report.size != "full":
         lines += [f"> Run at `--size {report.size}`, not the full sizes of the issue: see the row "
@@ -182,6 +185,8 @@ def render(report: Report, plot_name: str | None) -> str:
         lines += [f"- {n}" for n in case.notes] + ([""] if case.notes else [])
         if case.workload == "search_curve" and plot_name:
             lines += [f"![recall vs latency]({plot_name})", ""]
+    if realistic:
+        lines += ["## 10. Realistic data: recall against latency per contender", "", *realistic, ""]
     lines += ["## Where the time goes", ""] + [f"- {n}" for n in explain(report.cases)] + [""]
     lines += ["## Notes", ""] + [f"- {n}" for n in report.notes]
     return "\n".join(lines).rstrip() + "\n"
@@ -253,8 +258,32 @@ def write(report: Report, out: Path, latest: Path | None = None) -> Path:
     (out / f"{stem}.json").write_text(json.dumps(_jsonable(report), indent=1, default=str), encoding="utf-8")
     if latest is not None:
         rel = png.relative_to(latest.parent) if has_plot and png.is_relative_to(latest.parent) else png
-        latest.write_text(render(report, str(rel) if has_plot else None), encoding="utf-8")
+        found = newest_realistic(out)
+        realistic = [] if found is None else summary(found, latest.parent)
+        latest.write_text(render(report, str(rel) if has_plot else None, realistic), encoding="utf-8")
     return md
+
+
+_SIZE_RANK = {"full": 2, "small": 1}
+
+
+def newest_realistic(out: Path) -> Path | None:
+    """The newest realistic report under ``out`` with a recall-against-latency sweep (of one
+    date, the largest size; 768-d TF-IDF before other dimensions and the random vectors)."""
+    best: tuple[tuple[str, int, int], Path] | None = None
+    for md in out.glob("*-realistic*.md"):
+        js = md.with_suffix(".json")
+        if not js.exists():
+            continue
+        data = json.loads(js.read_text(encoding="utf-8"))
+        if not data.get("sweep"):
+            continue
+        meta = data["meta"]
+        key = (md.name[:10], _SIZE_RANK.get(meta["size"], 0),
+               int(meta["dims"] == 768 and meta["vectors"] == "tfidf"))
+        if best is None or key > best[0]:
+            best = (key, md)
+    return None if best is None else best[1]
 
 
 def _jsonable(report: Report) -> dict[str, Any]:

@@ -223,3 +223,27 @@ def test_the_sweep_measures_every_contender_at_every_setting_on_the_largest_work
     text = render(report)
     assert f"## Recall against latency: {report.meta['sweep_workspace']}" in text
     assert "| aura-db default (" in text
+
+
+def test_results_md_gets_the_newest_sweep_with_the_fastest_setting_per_contender(
+        report: RealisticReport, tmp_path: Path) -> None:
+    """benchmarks/RESULTS.md's realistic section: the newest report with a sweep, linked with
+    its plot relative to RESULTS.md, and per contender its fastest setting reaching 0.95."""
+    from benchmarks.realistic.run import summary
+    from benchmarks.report import newest_realistic
+
+    results = tmp_path / "results"
+    assert newest_realistic(results.parent) is None
+    md = write(report, results)
+    assert newest_realistic(results) == md
+    lines = summary(md, tmp_path)
+    assert f"([its report](results/{md.name})" in lines[0]
+    assert f"](results/{md.stem}-recall.png)" in "\n".join(lines)
+    rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in lines if line.startswith("| ")
+            and not line.startswith("| contender")}
+    assert set(rows) == {p.contender for p in report.sweep}
+    for contender, cells in rows.items():
+        mine = [p for p in report.sweep if p.contender == contender and p.recall >= 0.95]
+        fastest = min(mine, key=lambda p: p.p50)
+        assert cells[1] == ("exact scan" if fastest.ef_search is None else f"ef_search {fastest.ef_search}")
+        assert float(cells[2]) == pytest.approx(1e3 * fastest.p50, abs=0.006)

@@ -46,6 +46,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -65,7 +66,7 @@ from .dataset import DIMS, SUPERSET, Dataset, build, random_like
 from .peers import Peer, missing, open_peer
 
 __all__ = ["SWEEP", "K", "Measured", "RealisticReport", "SweepPoint", "plot", "render", "run", "run_on",
-           "write"]
+           "summary", "write"]
 
 logger = logging.getLogger(__name__)
 
@@ -668,3 +669,36 @@ def write(report: RealisticReport, out: Path) -> Path:
     md.write_text(render(report, png.name if plot(report, png) else None), encoding="utf-8")
     (out / f"{stem}.json").write_text(json.dumps(report.to_json(), indent=1, default=str), encoding="utf-8")
     return md
+
+
+def summary(md: Path, base: Path, target: float = 0.95) -> list[str]:
+    """Markdown lines for another report (benchmarks/RESULTS.md, at ``base``) on the realistic
+    run whose report is ``md``: its link and plot, and per contender the fastest setting of its
+    sweep reaching recall@10 >= ``target`` (or its best recall when none does). Empty when the
+    run has no sweep."""
+    data = json.loads(md.with_suffix(".json").read_text(encoding="utf-8"))
+    points = [SweepPoint(**p) for p in data.get("sweep", [])]
+    if not points:
+        return []
+    meta = data["meta"]
+    name = meta["sweep_workspace"]
+    png = md.with_name(f"{md.stem}-recall.png")
+    rel = Path(os.path.relpath(md, base))
+    lines = [f"Recall against latency per contender on real code and documentation: the largest "
+             f"workspace ({name}, {data['workspaces'][name]['chunks']:,} chunks, {meta['dims']}-d "
+             f"{meta['vectors']} embeddings of the Python standard library, no filter, held-out and "
+             f"cross-workspace queries) of the `python -m benchmarks.realistic --size {meta['size']}` "
+             f"run of {meta['date']} ([its report]({rel}): every workspace size and filter, the peers' "
+             "recall and share of full answers).", ""]
+    if png.exists():
+        lines += [f"![recall against latency per contender]({Path(os.path.relpath(png, base))})", ""]
+    lines += [f"| contender | fastest setting with recall@10 >= {target} | p50 ms | recall@10 | k rows |",
+              "|---|---|---:|---:|---:|"]
+    for contender in sorted({p.contender for p in points}, key=lambda c: (c != "aura-db", c)):
+        mine = [p for p in points if p.contender == contender]
+        good = [p for p in mine if p.recall >= target]
+        best = min(good, key=lambda p: p.p50) if good else max(mine, key=lambda p: (p.recall, -p.p50))
+        how = "exact scan" if best.ef_search is None else f"ef_search {best.ef_search}"
+        lines.append(f"| {contender} | {how if good else f'none (best: {how})'} | {_ms(best.p50)} "
+                     f"| {best.recall:.3f} | {best.k_share:.2f} |")
+    return lines
