@@ -33,11 +33,24 @@ logger = logging.getLogger(__name__)
 
 
 class _Pool(AsyncConnectionPool[AsyncAuraConnection]):
-    """psycopg_pool's pool with quicker reconnects, remembering whether connects fail.
-    (``_add_connection`` and ``_connect`` are psycopg_pool internals: tests/test_pool.py pins
-    their signatures.)"""
+    """psycopg_pool's pool with quicker reconnects, remembering whether connects fail, lending
+    the connection returned last first. (``_add_connection``, ``_connect``,
+    ``_get_ready_connection`` and the ``_pool`` deque are psycopg_pool internals:
+    tests/test_pool.py pins them.)"""
 
     connects_failing = False  # the last connect attempt failed
+
+    async def _get_ready_connection(self, timeout: float | None) -> AsyncAuraConnection | None:
+        """Last in, first out: psycopg_pool lends the connection idle longest (returns go to the
+        right of its deque, loans come from the left), so calls in a row rotate through every
+        connection the pool ever opened, each backend cold (CPU caches, its own catalog caches
+        and prepared statements): a vector search measured 0.5-1.4 ms slower on a pool of 4
+        than on a pool of 1. The one returned last is moved to the left end and lent; the rest
+        keep their order, so the connection idle longest stays the one the pool closes when it
+        shrinks (from the left). Runs under the pool's lock."""
+        if len(self._pool) > 1:
+            self._pool.rotate(1)
+        return await super()._get_ready_connection(timeout)
 
     async def _add_connection(self, attempt: AttemptWithBackoff | None, growing: bool = False) -> None:
         await super()._add_connection(attempt or QuickReconnect(timeout=self.reconnect_timeout), growing)

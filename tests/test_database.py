@@ -406,3 +406,22 @@ def test_a_transaction_using_only_repositories_skips_the_reset(app_url: str) -> 
         lines = _messages(db, in_transaction)
     assert not [line for line in lines if "DISCARD" in line]
     assert sum("ReadyForQuery" in line for line in lines) == 4  # BEGIN, actor, SELECT, COMMIT
+
+
+def test_the_pool_lends_the_connection_returned_last(app_url: str) -> None:
+    """Last in, first out: calls in a row stay on one backend (a warm one) instead of rotating
+    through every connection the pool holds; the others stay idle, the one idle longest first
+    in line to be closed when the pool shrinks."""
+    with Database(Config(url=app_url, min_size=3, max_size=3)) as db:
+        pid = "SELECT pg_backend_pid()"
+        with db._connector() as a, db._connector() as b, db._connector() as c:
+            pids = [conn.execute(pid).fetchone()[0] for conn in (a, b, c)]  # type: ignore[index]
+        # returned c, b, a (the with blocks end innermost first): a came back last
+        seen = []
+        for _ in range(5):
+            with db._connector() as conn:
+                seen.append(conn.execute(pid).fetchone()[0])  # type: ignore[index]
+        assert len(set(pids)) == 3 and seen == [pids[0]] * 5
+        with db._connector() as first, db._connector() as second:
+            assert {first.execute(pid).fetchone()[0], second.execute(pid).fetchone()[0]} == {  # type: ignore[index]
+                pids[0], pids[1]}  # the two returned last, not c, idle longest

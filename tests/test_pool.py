@@ -3,6 +3,7 @@ changes them fails here, by name, rather than somewhere in the pool's behaviour.
 
 from __future__ import annotations
 
+import collections
 import inspect
 
 import psycopg
@@ -21,6 +22,8 @@ def _params(fn: object) -> list[str]:
 def test_pool_internals_overridden_by_aura_db_keep_their_signatures() -> None:
     assert _params(ConnectionPool._add_connection) == ["self", "attempt", "growing"]
     assert _params(ConnectionPool._connect) == ["self", "timeout"]
+    assert _params(ConnectionPool._get_ready_connection) == ["self", "timeout"]
+    assert isinstance(ConnectionPool("", open=False)._pool, collections.deque)
     assert _params(AttemptWithBackoff.update_delay) == ["self", "now"]
     for name in ("INITIAL_DELAY", "DELAY_BACKOFF", "delay"):
         assert hasattr(AttemptWithBackoff(timeout=1), name), name
