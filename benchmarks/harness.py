@@ -111,9 +111,13 @@ def timed(units: int, work: Callable[[], object]) -> list[float]:
 
 
 def interleave(contenders: Mapping[str, Batch], batches: Sequence[Sequence[Any]],
-               warmup: Sequence[Any]) -> dict[str, list[float]]:
+               warmup: Sequence[Any], settle: Sequence[Any] = ()) -> dict[str, list[float]]:
     """Run every contender on ``warmup`` (not recorded), then on each batch in turn, rotating
-    the order every round; return every contender's samples."""
+    the order every round; return every contender's samples. ``settle``: items each contender
+    runs, unrecorded, right before each of its batches: with a rotation the contender after a
+    heavy one is always the same, and its first calls would pay for what that one left behind
+    (CPU caches, the OS page cache its scans churned). Give items that are not in the batches
+    (the warm-up's), so that no contender warms the pages of the batch's own queries."""
     names = list(contenders)
     for name in names:
         contenders[name](warmup)
@@ -122,6 +126,8 @@ def interleave(contenders: Mapping[str, Batch], batches: Sequence[Sequence[Any]]
         k = r % len(names)
         for name in names[k:] + names[:k]:
             gc.collect()  # nobody pays for the previous contender's garbage
+            if settle:
+                contenders[name](settle)
             samples[name].extend(contenders[name](batch))
     return samples
 

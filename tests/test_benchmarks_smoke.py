@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 from psycopg.conninfo import conninfo_to_dict
@@ -189,3 +190,23 @@ def test_the_capacity_measurement_runs_and_adds_up(pg_server: PgServer, tmp_path
               "corpus": {"root": "", "files": len(docs), "definitions": 0, "max_chars": capacity.MAX_CHARS,
                          "workspaces": capacity.WORKSPACES, "zipf": capacity.ZIPF}}
     assert "| 600 | 384 |" in capacity.markdown(report)
+
+
+def test_interleave_rotates_the_order_and_settles_each_contender_before_its_batch() -> None:
+    """Every contender runs the warm-up, then per round the settle items (unrecorded) right
+    before its batch; the order rotates; only the batches' samples are returned."""
+    from benchmarks.harness import interleave
+
+    calls: list[tuple[str, tuple[int, ...]]] = []
+
+    def contender(name: str) -> Any:
+        def batch(items: Any) -> list[float]:
+            calls.append((name, tuple(items)))
+            return [float(i) for i in items]
+        return batch
+
+    samples = interleave({"a": contender("a"), "b": contender("b")}, [[1, 2], [3]], [0], settle=[9])
+    assert calls == [("a", (0,)), ("b", (0,)),
+                     ("a", (9,)), ("a", (1, 2)), ("b", (9,)), ("b", (1, 2)),
+                     ("b", (9,)), ("b", (3,)), ("a", (9,)), ("a", (3,))]
+    assert samples == {"a": [1.0, 2.0, 3.0], "b": [1.0, 2.0, 3.0]}

@@ -389,7 +389,7 @@ def _measure(db: Database, bare: _Bare, ds: Dataset, vecs: np.ndarray, name: str
     peer_ops = {p.name: op for p in peers
                 if (op := _probe(p, name, content_type, queries[0], notes)) is not None}
     contenders = {"aura-db": each(aura), "bare": each(on_path), **{k: each(op) for k, op in peer_ops.items()}}
-    samples = interleave(contenders, split(queries, rounds), queries[:3])
+    samples = interleave(contenders, split(queries, rounds), queries[:3], settle=queries[:2])
     truth = _Truth(ds, vecs, members)
     ops = {"aura": aura, "bare": on_path, "exact": exact, **peer_ops}
     found = {label: [op(q) for q in queries] for label, op in ops.items()}
@@ -453,7 +453,7 @@ def _sweep(db: Database, bare: _Bare, ds: Dataset, vecs: np.ndarray, name: str, 
 
     def measure(ef: int | None, ops: dict[str, Callable[[np.ndarray], list[Key]]]) -> None:
         samples = interleave({label: each(op) for label, op in ops.items()}, split(queries, rounds),
-                             queries[:3])
+                             queries[:3], settle=queries[:2])
         for label, op in ops.items():
             hits = [op(q) for q in queries]
             points.append(SweepPoint(

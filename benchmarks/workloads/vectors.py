@@ -293,7 +293,8 @@ SearchOp = Callable[[Any], list[tuple[str, int]]]
 def _measure_search(bench: Bench, case: Case, ops: dict[str, SearchOp], queries: list[Any],
                     truth: list[set[tuple[str, int]]]) -> None:
     contenders: dict[str, Batch] = {k: each(op) for k, op in ops.items()}
-    samples = interleave(contenders, split(queries, bench.size.rounds), queries[: max(3, len(queries) // 20)])
+    warmup = queries[: max(3, len(queries) // 20)]
+    samples = interleave(contenders, split(queries, bench.size.rounds), warmup, settle=warmup[:2])
     for key, values in samples.items():
         found = [set(ops[key](q)) for q in queries]
         recall = float(np.mean([len(f & t) / K for f, t in zip(found, truth, strict=True)]))
