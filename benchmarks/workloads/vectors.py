@@ -51,11 +51,17 @@ def _build_index(bench: Bench, definition: str) -> float:
     """Create the HNSW index again; its build time in seconds."""
     with bench.pool.connection() as conn:
         conn.autocommit = True
-        conn.execute("SET maintenance_work_mem = '1GB'")
-        began = time.perf_counter()
-        conn.execute(definition)  # pg_get_indexdef's text of our own migration's index
-        took = time.perf_counter() - began
-        conn.execute("VACUUM ANALYZE rag_chunks")
+        try:
+            conn.execute("SET maintenance_work_mem = '1GB'")
+            began = time.perf_counter()
+            conn.execute(definition)  # pg_get_indexdef's text of our own migration's index
+            took = time.perf_counter() - began
+            conn.execute("VACUUM ANALYZE rag_chunks")
+        finally:
+            # back as the pool lent it: left in autocommit, the exact scan's SET LOCALs on this
+            # connection would be no-ops and its "exact" searches would take the index
+            conn.execute("RESET maintenance_work_mem")
+            conn.autocommit = False
     return took
 
 
@@ -343,7 +349,9 @@ def _exact(bench: Bench, workspace: str) -> SearchOp:
         with bench.pool.connection() as conn:
             conn.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_seqscan = on; "
                          "SET LOCAL enable_sort = on")
-            return _hits(conn.execute(raw_sql.SEARCH_CHUNKS, _params(workspace, q)))
+            # never prepared: on a connection whose plan_cache_mode is back at auto a generic
+            # plan cached after five runs would be made with the index and ignore the SET LOCALs
+            return _hits(conn.execute(raw_sql.SEARCH_CHUNKS, _params(workspace, q), prepare=False))
     return op
 
 
