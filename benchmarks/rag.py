@@ -9,7 +9,7 @@ HNSW query) through aura-db's pool, and the report says so.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from psycopg import sql
 
@@ -18,7 +18,17 @@ from aura_db import Database
 from . import raw_sql
 from .data import Chunk
 
-__all__ = ["AuraRag", "aura_rag", "default_ef_search"]
+__all__ = ["AuraRag", "Route", "aura_rag", "default_ef_search"]
+
+
+class Route(NamedTuple):
+    """The path aura-db's default search takes and the hnsw.ef_search it sets on it (its
+    calibrated one, else its default)."""
+    path: str
+    ef_search: int
+
+    def __str__(self) -> str:
+        return self.path if self.path == "exact" else f"{self.path} (ef_search {self.ef_search})"
 
 
 class AuraRag(Protocol):
@@ -33,8 +43,8 @@ class AuraRag(Protocol):
         forces the exact (True) or the HNSW (False) path, None lets aura-db route."""
         ...
 
-    def route(self, workspace_id: str, vector: Any, k: int) -> str:
-        """The path a default search takes: "exact" or "hnsw"."""
+    def route(self, workspace_id: str, vector: Any, k: int) -> Route:
+        """The path a default search takes ("exact" or "hnsw") and the ef_search it runs at."""
         ...
 
     def calibrate(self, workspace_id: str, dims: int) -> str:
@@ -82,8 +92,9 @@ class _Repository:
         hits = self.repo.search(workspace_id, vector, k, ef_search=ef_search, exact=exact)
         return [(h.content_id, h.chunk_index) for h in hits]
 
-    def route(self, workspace_id: str, vector: Any, k: int) -> str:
-        return str(self.repo.explain_search(workspace_id, vector, k).path)
+    def route(self, workspace_id: str, vector: Any, k: int) -> Route:
+        plan = self.repo.explain_search(workspace_id, vector, k)
+        return Route(str(plan.path), plan.ef_search or default_ef_search())
 
     def calibrate(self, workspace_id: str, dims: int) -> str:
         """Calibrate the workspace as an index build through the repository would have (the
@@ -119,8 +130,8 @@ class _Fallback:
                                                         "workspace_id": workspace_id, "limit": k})
         return [(r[1], r[2]) for r in rows]
 
-    def route(self, workspace_id: str, vector: Any, k: int) -> str:
-        return "hnsw"
+    def route(self, workspace_id: str, vector: Any, k: int) -> Route:
+        return Route("hnsw", default_ef_search())
 
     def calibrate(self, workspace_id: str, dims: int) -> str:
         return "no calibration in this tree"

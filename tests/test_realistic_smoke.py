@@ -121,6 +121,36 @@ def test_the_second_build_comes_from_the_cache(dataset: Dataset, cache: Path) ->
     assert again.chunks == dataset.chunks and again.graph.edges == dataset.graph.edges
     for dims in DIMS:
         assert np.array_equal(again.vectors[dims], dataset.vectors[dims])
+    assert again.model is not None and dataset.model is not None
+    assert again.model.terms == dataset.model.terms
+    assert np.array_equal(again.model.components, dataset.model.components)
+
+
+def test_the_query_model_embeds_a_text_as_the_chunks_were_embedded(dataset: Dataset) -> None:
+    """Embedding a chunk's own text through the kept model gives its stored vector: queries and
+    chunks live in one space."""
+    model = dataset.model
+    assert model is not None
+    for i in (0, len(dataset.chunks) // 2, len(dataset.chunks) - 1):
+        c = dataset.chunks[i]
+        for dims in DIMS:
+            v = model.embed(f"{c.name.replace('.', ' ')} {c.content}", dims)
+            assert float(v @ dataset.vectors[dims][i]) == pytest.approx(1.0, abs=1e-4), (i, dims)
+    assert not model.embed("zzzqqqxxyy", 384).any()  # no known term: the zero vector
+
+
+def test_identifier_queries_name_one_definition_each(dataset: Dataset) -> None:
+    queries = dataset.identifier_queries("email")
+    assert len(queries) == 10 and len({t for t, _ in queries}) == 10  # max_queries, distinct
+    inserted = set(dataset.workspaces()["email"])
+    for text, i in queries:
+        c = dataset.chunks[i]
+        assert i in inserted and c.workspace == "email" and c.kind in ("function", "class", "method")
+        assert c.name.rpartition(".")[2] == text and len(text) >= 4 and not text.startswith("__")
+        others = [j for j in inserted if j != i and dataset.chunks[j].name.rpartition(".")[2] == text
+                  and dataset.chunks[j].kind in ("function", "class", "method")]
+        assert not others, (text, others)
+    assert dataset.identifier_queries("email") == queries  # deterministic
 
 
 def test_the_report_has_a_row_per_measured_workspace_and_filter(report: RealisticReport) -> None:
@@ -174,6 +204,7 @@ def test_the_report_is_written_as_markdown_and_json(report: RealisticReport, tmp
     doc = json.loads(md.with_suffix(".json").read_text(encoding="utf-8"))
     assert len(doc["rows"]) == len(report.rows) and doc["meta"]["k"] == K
     assert len(doc["sweep"]) == len(report.sweep) and doc["meta"]["sweep_ef_search"] == list(SWEEP)
+    assert len(doc["hybrid"]) == len(report.hybrid) > 0
     assert all(row["ratio"] > 0 for row in doc["rows"])
 
 
@@ -225,6 +256,27 @@ def test_the_sweep_measures_every_contender_at_every_setting_on_the_largest_work
     assert "| aura-db default (" in text
 
 
+def test_hybrid_search_is_measured_with_identifier_queries(report: RealisticReport) -> None:
+    """aura-db's hybrid and vector-only searches and LangChain PGVectorStore's two hybrid
+    fusions (when installed) on the largest workspace: fractions, MRR at least the first-place
+    share, and full-text helping an exact identifier (hybrid puts the definition first more
+    often than the vector alone)."""
+    sizes = report.workspaces
+    assert report.meta["hybrid_workspace"] == max(report.meta["measured"], key=lambda w: sizes[w]["chunks"])
+    points = {p.contender: p for p in report.hybrid}
+    expected = {"aura-db hybrid_search", "aura-db search (vector only)"}
+    if missing("langchain PGVectorStore") is None:
+        expected |= {"langchain PGVectorStore hybrid (weighted sum, its default)",
+                     "langchain PGVectorStore hybrid (RRF k 60)"}
+    assert set(points) == expected
+    for p in report.hybrid:
+        assert p.p50 > 0 and 0.0 <= p.first <= p.mrr <= 1.0 and p.k_share == 1.0, p
+    assert points["aura-db hybrid_search"].first > points["aura-db search (vector only)"].first
+    text = render(report)
+    assert f"## Hybrid search: identifier queries on {report.meta['hybrid_workspace']}" in text
+    assert text.count("| aura-db hybrid_search | ") == 1
+
+
 def test_results_md_gets_the_newest_sweep_with_the_fastest_setting_per_contender(
         report: RealisticReport, tmp_path: Path) -> None:
     """benchmarks/RESULTS.md's realistic section: the newest report with a sweep, linked with
@@ -241,7 +293,11 @@ def test_results_md_gets_the_newest_sweep_with_the_fastest_setting_per_contender
     assert f"](results/{md.stem}-recall.png)" in "\n".join(lines)
     rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in lines if line.startswith("| ")
             and not line.startswith("| contender")}
-    assert set(rows) == {p.contender for p in report.sweep}
+    hybrid = {p.contender for p in report.hybrid}
+    assert set(rows) == {p.contender for p in report.sweep} | hybrid
+    rows = {c: cells for c, cells in rows.items() if c not in hybrid}
+    assert any(line.startswith(f"#### Hybrid search: identifier queries on {report.meta['hybrid_workspace']} (")
+               for line in lines)
     for contender, cells in rows.items():
         mine = [p for p in report.sweep if p.contender == contender and p.recall >= 0.95]
         fastest = min(mine, key=lambda p: p.p50)

@@ -20,6 +20,10 @@ What is built, deterministically from ``seed`` and the interpreter's ``Lib/``:
   embedding), L2-normalised float32. A stand-in for an embedding model, made offline.
 * queries: per workspace, held-out chunks of its own (not inserted anywhere) and chunks of the
   other workspaces (the cross-workspace case: "code like this" from another project).
+* identifier queries (:meth:`Dataset.identifier_queries`, for hybrid search): the bare name of a
+  function, class or method defined once in the workspace (``raw_decode``), its defining chunk
+  the one expected first, embedded by the same TF-IDF + SVD (:class:`QueryModel`, kept with the
+  cache) as the chunks;
 * a code graph (:class:`Graph`): module, class and function nodes; ``Contains``, ``Calls``
   (resolved by simple name within the module, ``self.x()`` within the class, only when
   unambiguous) and ``Inherits`` edges.
@@ -54,6 +58,7 @@ __all__ = [
     "ChunkRecord",
     "Dataset",
     "Graph",
+    "QueryModel",
     "build",
     "random_like",
     "random_vectors",
@@ -94,6 +99,29 @@ class ChunkRecord:
     content: str
 
 
+@dataclass(frozen=True)
+class QueryModel:
+    """The fitted embedding, to embed a query text as the chunks were: the TF-IDF vocabulary
+    (term -> column) and idf, and the SVD components (768 x terms)."""
+
+    terms: dict[str, int]
+    idf: np.ndarray
+    components: np.ndarray
+
+    def embed(self, text: str, dims: int) -> np.ndarray:
+        """``text``'s unit embedding of ``dims`` (zeros when none of its terms is known)."""
+        counts = Counter(t for t in _tokens(text) if t in self.terms)
+        out = np.zeros(dims, np.float32)
+        if not counts:
+            return out
+        cols = np.array([self.terms[t] for t in counts])
+        weights = (1.0 + np.log(np.array(list(counts.values()), np.float32))) * self.idf[cols]
+        weights /= np.linalg.norm(weights)  # TfidfVectorizer's l2 norm
+        reduced = self.components[:dims, cols] @ weights
+        norm = float(np.linalg.norm(reduced))
+        return (reduced / norm).astype(np.float32) if norm > 0 else out
+
+
 @dataclass
 class Graph:
     """The code graph: ``nodes`` maps a dotted name to its kind (module, class, function; a
@@ -124,6 +152,7 @@ class Dataset:
     superset: bool = False
     from_cache: bool = False
     build_seconds: float = 0.0
+    model: QueryModel | None = field(default=None, repr=False)
     _held: set[int] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
@@ -174,6 +203,24 @@ class Dataset:
         return sorted(others[int(i)] for i in rng.choice(len(others), min(self.max_queries, len(others)),
                                                          replace=False))
 
+    def identifier_queries(self, workspace: str, limit: int | None = None) -> list[tuple[str, int]]:
+        """``(identifier, defining chunk)`` for hybrid search, at most ``limit`` (default
+        ``max_queries``) drawn with the seed: the last part of the name of a function, class or
+        method inserted in ``workspace``, at least 4 characters, not a dunder, and the last part
+        of no other chunk's name there (its defining chunk is the one right answer)."""
+        members = self.workspaces()[workspace]
+        by_name: dict[str, list[int]] = defaultdict(list)
+        for i in members:
+            c = self.chunks[i]
+            if c.kind in ("function", "class", "method"):
+                by_name[c.name.rpartition(".")[2]].append(i)
+        names = sorted(n for n, found in by_name.items()
+                       if len(found) == 1 and len(n) >= 4 and not n.startswith("__"))
+        rng = np.random.default_rng([self.seed, zlib.crc32(workspace.encode()), 3])
+        count = min(self.max_queries if limit is None else limit, len(names))
+        return [(names[int(j)], by_name[names[int(j)]][0])
+                for j in sorted(rng.choice(len(names), count, replace=False))]
+
     def sizes(self) -> dict[str, dict[str, int]]:
         """Per workspace: chunks inserted, of which Documentation, and held-out queries."""
         out = {}
@@ -201,16 +248,18 @@ def build(size: str = "small", *, seed: int = 0, max_queries: int = 40, cache: P
     stem = f"stdlib-py{params['python']}-{size if size != 'full' else 'small'}-{key}"
     loaded = _load(cache, stem) if cache is not None else None
     if loaded is not None:
-        chunks, vectors, graph = loaded
-        return Dataset(key, params, chunks, vectors, graph, seed, max_queries, superset, from_cache=True)
+        chunks, vectors, graph, model = loaded
+        return Dataset(key, params, chunks, vectors, graph, seed, max_queries, superset, from_cache=True,
+                       model=model)
     began = time.perf_counter()
     chunks, graph = _parse(root, packages)
-    vectors, chunks = _embed(chunks, seed)
+    vectors, chunks, model = _embed(chunks, seed)
     took = time.perf_counter() - began
     if cache is not None:
-        _save(cache, stem, params, chunks, vectors, graph)
+        _save(cache, stem, params, chunks, vectors, graph, model)
     logger.info("dataset %s: %d chunks embedded in %.1f s", stem, len(chunks), took)
-    return Dataset(key, params, chunks, vectors, graph, seed, max_queries, superset, build_seconds=took)
+    return Dataset(key, params, chunks, vectors, graph, seed, max_queries, superset, build_seconds=took,
+                   model=model)
 
 
 def random_vectors(n: int, dims: int, seed: int = 0) -> np.ndarray:
@@ -437,10 +486,12 @@ def _tokens(text: str) -> list[str]:
     return out
 
 
-def _embed(chunks: list[ChunkRecord], seed: int) -> tuple[dict[int, np.ndarray], list[ChunkRecord]]:
+def _embed(chunks: list[ChunkRecord], seed: int,
+           ) -> tuple[dict[int, np.ndarray], list[ChunkRecord], QueryModel]:
     """TF-IDF (sublinear tf, identifiers split, terms in 2+ chunks and at most half of them)
     then a randomized truncated SVD to 768 components; the 384-d embedding is the first 384.
-    Rows are L2-normalised float32; chunks whose vector is (nearly) zero are dropped."""
+    Rows are L2-normalised float32; chunks whose vector is (nearly) zero are dropped. Also the
+    fitted model, to embed queries the same way."""
     from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -452,8 +503,12 @@ def _embed(chunks: list[ChunkRecord], seed: int) -> tuple[dict[int, np.ndarray],
     components = min(top, matrix.shape[1] - 1, matrix.shape[0] - 1)
     svd = TruncatedSVD(n_components=components, algorithm="randomized", n_iter=4, random_state=seed)
     reduced = svd.fit_transform(matrix).astype(np.float32)
+    basis = svd.components_.astype(np.float32)
     if components < top:  # a tiny corpus: fewer components than dimensions, the rest are zero
         reduced = np.hstack([reduced, np.zeros((reduced.shape[0], top - components), np.float32)])
+        basis = np.vstack([basis, np.zeros((top - components, basis.shape[1]), np.float32)])
+    model = QueryModel({str(t): int(i) for t, i in tfidf.vocabulary_.items()},
+                       tfidf.idf_.astype(np.float32), basis)
     vectors: dict[int, np.ndarray] = {}
     keep = np.ones(len(chunks), bool)
     for dims in DIMS:
@@ -464,16 +519,18 @@ def _embed(chunks: list[ChunkRecord], seed: int) -> tuple[dict[int, np.ndarray],
     for dims in DIMS:
         part = vectors[dims][keep]
         vectors[dims] = np.ascontiguousarray(part / np.linalg.norm(part, axis=1, keepdims=True), np.float32)
-    return vectors, [c for c, k in zip(chunks, keep, strict=True) if k]
+    return vectors, [c for c, k in zip(chunks, keep, strict=True) if k], model
 
 
 # -- the cache -------------------------------------------------------------------------------------
 
 
 def _save(cache: Path, stem: str, params: dict[str, Any], chunks: list[ChunkRecord],
-          vectors: dict[int, np.ndarray], graph: Graph) -> None:
+          vectors: dict[int, np.ndarray], graph: Graph, model: QueryModel) -> None:
     cache.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, Any] = {f"v{d}": v for d, v in vectors.items()}
+    terms = sorted(model.terms, key=model.terms.__getitem__)
+    arrays |= {"terms": np.array(terms), "idf": model.idf, "components": model.components}
     np.savez(cache / f"{stem}.npz", **arrays)
     doc = {"params": params, "chunks": [asdict(c) for c in chunks],
            "graph": {"nodes": graph.nodes, "edges": graph.edges}}
@@ -482,7 +539,8 @@ def _save(cache: Path, stem: str, params: dict[str, Any], chunks: list[ChunkReco
     tmp.replace(cache / f"{stem}.json")  # written last: its presence means the .npz is complete
 
 
-def _load(cache: Path, stem: str) -> tuple[list[ChunkRecord], dict[int, np.ndarray], Graph] | None:
+def _load(cache: Path, stem: str,
+          ) -> tuple[list[ChunkRecord], dict[int, np.ndarray], Graph, QueryModel] | None:
     meta, arrays = cache / f"{stem}.json", cache / f"{stem}.npz"
     if not (meta.exists() and arrays.exists()):
         return None
@@ -490,6 +548,9 @@ def _load(cache: Path, stem: str) -> tuple[list[ChunkRecord], dict[int, np.ndarr
         doc = json.loads(meta.read_text(encoding="utf-8"))
         with np.load(arrays) as npz:
             vectors = {d: np.asarray(npz[f"v{d}"], np.float32) for d in DIMS}
+            # a cache written before the query model was kept lacks these: built again
+            model = QueryModel({str(t): i for i, t in enumerate(npz["terms"])},
+                               np.asarray(npz["idf"], np.float32), np.asarray(npz["components"], np.float32))
     except (OSError, ValueError, KeyError) as exc:
         logger.warning("dataset cache %s unreadable (%s): building again", stem, exc)
         return None
@@ -498,4 +559,4 @@ def _load(cache: Path, stem: str) -> tuple[list[ChunkRecord], dict[int, np.ndarr
     graph = Graph(dict(doc["graph"]["nodes"]), edges)
     if any(len(v) != len(chunks) for v in vectors.values()):
         return None
-    return chunks, vectors, graph
+    return chunks, vectors, graph, model

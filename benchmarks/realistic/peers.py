@@ -14,6 +14,11 @@ metadata filter. What each library does by default is what is measured:
 * ``llama-index PGVectorStore``: loaded without an index, then opened with the ``hnsw_kwargs``
   of its documentation (m 16, ef_construction 64, ef_search 40), which builds the index.
 
+Hybrid search (``hybrid()``): LangChain PGVectorStore's, on the ``content_tsv`` column and GIN
+index its documentation advises (english configuration, ``plainto_tsquery``), each leg taking
+the same 40 candidates as aura-db's, fused by its default weighted sum and by reciprocal rank
+fusion. LlamaIndex's hybrid mode needs a table made for it and is not measured.
+
 A peer whose package is missing is skipped with a line in the report (``pip install
 aura-db[peers]``). The packages pin an older SQLAlchemy than the ``bench`` extra's; see the
 ``peers`` extra in pyproject.toml.
@@ -30,7 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 from psycopg.conninfo import conninfo_to_dict
 
-__all__ = ["PEERS", "Peer", "missing", "open_peer"]
+__all__ = ["CANDIDATES", "PEERS", "HybridSearch", "Peer", "missing", "open_peer"]
 
 Key = tuple[str, int]
 _NS = uuid.UUID("5f0c8b9e-6d1e-4c1e-9a51-0a0db0be0c47")
@@ -44,6 +49,8 @@ PEERS: dict[str, tuple[str, str]] = {
 }
 
 Search = Callable[[str, np.ndarray, int, str | None], list[Key]]  # workspace, query, k, content_type
+HybridSearch = Callable[[str, str, np.ndarray, int], list[Key]]  # workspace, text, query vector, k
+CANDIDATES = 40  # each leg's candidates in a hybrid search: aura-db's default, max(4 * k, 40)
 
 
 class Peer(Protocol):
@@ -51,12 +58,17 @@ class Peer(Protocol):
 
     name: str
     note: str
+    indexed: bool  # has a vector index (else its every search is an exact scan)
 
     def search(self, workspace: str, q: np.ndarray, k: int, content_type: str | None) -> list[Key]: ...
 
     def at_ef(self, ef: int) -> Peer | None:
         """The same store searched at ``hnsw.ef_search = ef`` (through the library's own option),
         or None when it has no vector index (its search is an exact scan at every setting)."""
+        ...
+
+    def hybrid(self) -> dict[str, HybridSearch]:
+        """Its hybrid (full-text + vector) searches by label; empty when it has none."""
         ...
 
     def close(self) -> None: ...
@@ -66,8 +78,10 @@ class _Tuned:
     """A peer's store searched at another ``ef_search``: shares the loaded store (closing it
     closes nothing)."""
 
+    indexed = True
+
     def __init__(self, base: Peer, ef: int, search: Search) -> None:
-        self.name, self.note, self.ef = base.name, f"{base.note}, ef_search {ef}", ef
+        self.name, self.note = base.name, f"{base.note}, ef_search {ef}"
         self._base, self._search = base, search
 
     def search(self, workspace: str, q: np.ndarray, k: int, content_type: str | None) -> list[Key]:
@@ -75,6 +89,9 @@ class _Tuned:
 
     def at_ef(self, ef: int) -> Peer | None:
         return self._base.at_ef(ef)
+
+    def hybrid(self) -> dict[str, HybridSearch]:
+        return self._base.hybrid()
 
     def close(self) -> None:
         pass
@@ -169,6 +186,7 @@ def open_peer(name: str, url: str, rows: Sequence[Row], dims: int) -> Peer:
 class _LangchainPGVector:
     name = "langchain PGVector"
     note = "langchain-postgres PGVector (JSONB, a collection per workspace, no vector index: exact scan)"
+    indexed = False
 
     def __init__(self, url: str, rows: Sequence[Row], dims: int) -> None:
         from langchain_postgres import PGVector
@@ -203,6 +221,9 @@ class _LangchainPGVector:
     def at_ef(self, ef: int) -> Peer | None:
         return None  # no vector index: an exact scan whatever ef_search says
 
+    def hybrid(self) -> dict[str, HybridSearch]:
+        return {}
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -210,11 +231,14 @@ class _LangchainPGVector:
 class _LangchainPGVectorStore:
     name = "langchain PGVectorStore"
     note = ("langchain-postgres PGVectorStore (v2: metadata columns, HNSWIndex() applied after the "
-            "load, pgvector's default ef_search 40)")
+            "load, pgvector's default ef_search 40; made for hybrid search as its documentation "
+            "advises: a tsvector column filled at insert and a GIN index)")
+    indexed = True
     TABLE = "lc_vectorstore"
 
     def __init__(self, url: str, rows: Sequence[Row], dims: int) -> None:
         from langchain_postgres import Column, PGEngine
+        from langchain_postgres.v2.hybrid_search_config import HybridSearchConfig
         from langchain_postgres.v2.indexes import HNSWIndex
 
         self.engine = PGEngine.from_connection_string(sqlalchemy_url(url))
@@ -222,23 +246,28 @@ class _LangchainPGVectorStore:
                    Column("chunk_index", "INTEGER"), Column("content_type", "TEXT")]
         self.engine.init_vectorstore_table(
             self.TABLE, dims, metadata_columns=columns,
-            id_column=Column("langchain_id", "UUID", nullable=False), overwrite_existing=True)
+            id_column=Column("langchain_id", "UUID", nullable=False), overwrite_existing=True,
+            hybrid_search_config=HybridSearchConfig())  # adds content_tsv
         self.embeddings = _embeddings(rows)
+        # the loader fills content_tsv (a store made with a HybridSearchConfig); the search
+        # stores have none: with one, every vector search would keep its primary_top_k rows
+        loader = self._store(hybrid=HybridSearchConfig(tsv_column="content_tsv"))
         self.store = self._store()
         self.keys: dict[str, Key] = {}
         for batch in _batches(rows):
             ids = [_id(r[0], r[1], r[2]) for r in batch]
             self.keys.update({i: (r[1], r[2]) for i, r in zip(ids, batch, strict=True)})
-            self.store.add_embeddings(
+            loader.add_embeddings(
                 texts=[r[4] for r in batch], embeddings=[r[5].tolist() for r in batch],
                 metadatas=[{"workspace": r[0], "content_id": r[1], "chunk_index": r[2],
                             "content_type": r[3]} for r in batch], ids=ids)
-        self.store.apply_vector_index(HNSWIndex())
+        loader.apply_vector_index(HNSWIndex())
+        loader.apply_hybrid_search_index()
         _analyze(url, self.TABLE)
 
-    def _store(self, ef: int | None = None) -> Any:
+    def _store(self, ef: int | None = None, hybrid: Any = None) -> Any:
         """A store over the table, at ``hnsw.ef_search = ef`` (its ``index_query_options``, set
-        per query) or at the server's default."""
+        per query) or at the server's default; ``hybrid``: its HybridSearchConfig."""
         from langchain_postgres import PGVectorStore
         from langchain_postgres.v2.indexes import HNSWQueryOptions
 
@@ -246,7 +275,7 @@ class _LangchainPGVectorStore:
         return PGVectorStore.create_sync(
             self.engine, self.embeddings, self.TABLE,
             metadata_columns=["workspace", "content_id", "chunk_index", "content_type"],
-            index_query_options=options)
+            index_query_options=options, hybrid_search_config=hybrid)
 
     def search(self, workspace: str, q: np.ndarray, k: int, content_type: str | None) -> list[Key]:
         return self._search(self.store, workspace, q, k, content_type)
@@ -263,6 +292,31 @@ class _LangchainPGVectorStore:
         store = self._store(ef)
         return _Tuned(self, ef, lambda w, q, k, t: self._search(store, w, q, k, t))
 
+    def hybrid(self) -> dict[str, HybridSearch]:
+        """Its hybrid search (a vector query and a ts_rank_cd query on content_tsv, fused in
+        Python), each leg taking :data:`CANDIDATES` rows as aura-db's do: with its default
+        fusion (weighted sum of min-max normalised scores) and with reciprocal rank fusion
+        (rrf_k 60, aura-db's)."""
+        from langchain_postgres.v2.hybrid_search_config import (
+            HybridSearchConfig,
+            reciprocal_rank_fusion,
+            weighted_sum_ranking,
+        )
+
+        def op(fusion: Any, params: dict[str, Any]) -> HybridSearch:
+            def run(workspace: str, text: str, q: np.ndarray, k: int) -> list[Key]:
+                # a config per query: the library writes the query and fetch_top_k into it
+                config = HybridSearchConfig(tsv_column="content_tsv", fts_query=text,
+                                            fusion_function=fusion, fusion_function_parameters=dict(params),
+                                            primary_top_k=CANDIDATES, secondary_top_k=CANDIDATES)
+                docs = self.store.similarity_search_by_vector(
+                    q.tolist(), k=k, filter={"workspace": {"$eq": workspace}}, hybrid_search_config=config)
+                return [self.keys[str(d.id)] for d in docs]
+            return run
+
+        return {f"{self.name} hybrid (weighted sum, its default)": op(weighted_sum_ranking, {}),
+                f"{self.name} hybrid (RRF k 60)": op(reciprocal_rank_fusion, {"rrf_k": 60})}
+
     def close(self) -> None:
         self.engine._run_as_sync(self.engine.close())
 
@@ -271,6 +325,7 @@ class _LlamaIndex:
     name = "llama-index PGVectorStore"
     note = ("llama-index PGVectorStore (JSON metadata filters; HNSW index from its documented "
             "hnsw_kwargs, built after the load: m 16, ef_construction 64, ef_search 40)")
+    indexed = True
     TABLE = "chunks"  # the library prefixes data_
     HNSW = {"hnsw_m": 16, "hnsw_ef_construction": 64, "hnsw_ef_search": 40,
             "hnsw_dist_method": "vector_cosine_ops"}
@@ -316,6 +371,9 @@ class _LlamaIndex:
 
     def at_ef(self, ef: int) -> Peer | None:
         return _Tuned(self, ef, lambda w, q, k, t: self.search(w, q, k, t, ef))
+
+    def hybrid(self) -> dict[str, HybridSearch]:
+        return {}  # its hybrid mode needs a table made for it (hybrid_search=True): not measured
 
     def close(self) -> None:
         asyncio.run(self.store.close())

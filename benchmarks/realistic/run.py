@@ -38,6 +38,14 @@ PGVectorStore ``index_query_options=HNSWQueryOptions(ef_search=ef)``, LlamaIndex
 ``exact=True``, the bare exact statement, LangChain PGVector, which has no vector index) are one
 more point each. The report has the table, a ``<stem>-recall.png`` plot (recall@10 over p50, one
 line per contender, aura-db's own routed default marked) and the JSON.
+
+Hybrid search (``hybrid``): on the same workspace, identifier queries
+(:meth:`~benchmarks.realistic.dataset.Dataset.identifier_queries`: the bare name of a function,
+class or method defined once there, embedded by the dataset's own TF-IDF + SVD) through
+``db.rag_chunks.hybrid_search(workspace, name, vector, 10)``, through aura-db's vector-only
+search for reference, and through each peer's hybrid search, interleaved; ranking quality is
+the share of queries whose defining chunk comes first and its mean reciprocal rank in the top
+10 (0 when absent).
 """
 
 from __future__ import annotations
@@ -63,10 +71,10 @@ from aura_db.repositories import Chunk, SearchTuning
 
 from ..harness import Stats, each, interleave, split
 from .dataset import DIMS, SUPERSET, Dataset, build, random_like
-from .peers import Peer, missing, open_peer
+from .peers import HybridSearch, Peer, missing, open_peer
 
-__all__ = ["SWEEP", "K", "Measured", "RealisticReport", "SweepPoint", "plot", "render", "run", "run_on",
-           "summary", "write"]
+__all__ = ["SWEEP", "HybridPoint", "K", "Measured", "RealisticReport", "SweepPoint", "plot", "render", "run",
+           "run_on", "summary", "write"]
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +130,17 @@ class SweepPoint:
     k_share: float  # share of queries that got their 10 rows
 
 
+@dataclass(frozen=True)
+class HybridPoint:
+    """One contender's identifier queries on the hybrid workspace: latency and ranking."""
+
+    contender: str
+    p50: float  # seconds
+    first: float  # share of queries whose defining chunk came first
+    mrr: float  # mean reciprocal rank of the defining chunk within the top 10 (0 when absent)
+    k_share: float  # share of queries that got their 10 rows
+
+
 @dataclass
 class RealisticReport:
     """Everything one run measured, with what it ran on."""
@@ -132,6 +151,7 @@ class RealisticReport:
     rows: list[Measured] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sweep: list[SweepPoint] = field(default_factory=list)  # on meta["sweep_workspace"], no filter
+    hybrid: list[HybridPoint] = field(default_factory=list)  # on meta["hybrid_workspace"]
 
     def to_json(self) -> dict[str, Any]:
         rows = []
@@ -140,7 +160,8 @@ class RealisticReport:
             d["ratio"] = r.ratio
             rows.append(d)
         return {"meta": self.meta, "workspaces": self.workspaces, "calibrations": self.calibrations,
-                "rows": rows, "notes": self.notes, "sweep": [dataclasses.asdict(p) for p in self.sweep]}
+                "rows": rows, "notes": self.notes, "sweep": [dataclasses.asdict(p) for p in self.sweep],
+                "hybrid": [dataclasses.asdict(p) for p in self.hybrid]}
 
 
 # -- entry points ----------------------------------------------------------------------------------
@@ -148,14 +169,14 @@ class RealisticReport:
 
 def run(url: str | None, *, size: str = "small", dims: int = 768, vectors: str = "tfidf",
         max_queries: int = 40, rounds: int = 5, peers: Sequence[str] = (),
-        sweep: Sequence[int] = SWEEP) -> RealisticReport:
+        sweep: Sequence[int] = SWEEP, hybrid: bool = True) -> RealisticReport:
     """On a throwaway embedded server (or the server at the superuser ``url``), in a fresh
     migrated database: :func:`run_on`."""
     from ..env import database, server
 
     with server(url) as (admin, settings), database(admin) as db_url:
         report = run_on(db_url, size=size, dims=dims, vectors=vectors, max_queries=max_queries,
-                        rounds=rounds, peers=peers, sweep=sweep)
+                        rounds=rounds, peers=peers, sweep=sweep, hybrid=hybrid)
         report.meta["server_settings"] = settings
         return report
 
@@ -163,7 +184,7 @@ def run(url: str | None, *, size: str = "small", dims: int = 768, vectors: str =
 def run_on(url: str, *, size: str = "small", dims: int = 768, vectors: str = "tfidf",
            max_queries: int = 40, rounds: int = 5, cache: Path | None = None,
            tuning: SearchTuning | None = None, peers: Sequence[str] = (),
-           sweep: Sequence[int] = SWEEP) -> RealisticReport:
+           sweep: Sequence[int] = SWEEP, hybrid: bool = True) -> RealisticReport:
     """Build (or read from the cache) the dataset of ``size``, load it into the migrated
     database at ``url`` through aura-db, and measure the chosen workspaces. ``vectors``:
     ``tfidf`` (the dataset's embeddings) or ``random`` (same shape, no structure). ``tuning``
@@ -171,7 +192,9 @@ def run_on(url: str, *, size: str = "small", dims: int = 768, vectors: str = "tf
     that a tiny dataset reaches the calibrated HNSW path too). ``peers``: names of
     :data:`benchmarks.realistic.peers.PEERS` to measure beside aura-db (each skipped with a
     note when its package is missing). ``sweep``: the ``hnsw.ef_search`` settings of the
-    recall-vs-latency sweep on the largest measured workspace (empty: no sweep)."""
+    recall-vs-latency sweep on the largest measured workspace (empty: no sweep). ``hybrid``:
+    measure hybrid search with identifier queries there too (not with random vectors: a query
+    text has no random embedding)."""
     if dims not in DIMS:
         raise ValueError(f"dims must be one of {DIMS}, got {dims}")
     kwargs: dict[str, Any] = {} if cache is None else {"cache": cache}
@@ -222,6 +245,10 @@ def run_on(url: str, *, size: str = "small", dims: int = 768, vectors: str = "tf
                 report.meta["sweep_ef_search"] = list(sweep)
                 report.sweep = _sweep(db, bare, ds, vecs, widest, ids[widest], rounds, loaded, sweep,
                                       report.notes)
+            if hybrid and vectors == "tfidf":
+                widest = chosen[0]
+                report.meta["hybrid_workspace"] = widest
+                report.hybrid = _hybrid(db, ds, dims, widest, ids[widest], rounds, loaded, report.notes)
         finally:
             for peer in loaded:
                 peer.close()
@@ -469,7 +496,7 @@ def _sweep(db: Database, bare: _Bare, ds: Dataset, vecs: np.ndarray, name: str, 
 
     exact_ops = {"aura-db": aura(True), "bare": bare.search("exact", workspace_id, None)}
     for p in peers:
-        if p.at_ef(settings[0]) is None and (op := _probe(p, name, None, queries[0], notes)) is not None:
+        if not p.indexed and (op := _probe(p, name, None, queries[0], notes)) is not None:
             exact_ops[p.name] = op  # no vector index: its one point is its exact scan
     measure(None, exact_ops)
     for ef in settings:
@@ -484,6 +511,62 @@ def _sweep(db: Database, bare: _Bare, ds: Dataset, vecs: np.ndarray, name: str, 
         logger.info("sweep %s ef_search %d: %s", name, ef, ", ".join(
             f"{pt.contender} {1e3 * pt.p50:.2f} ms {pt.recall:.3f}" for pt in points[-len(ops):]))
     return points
+
+
+def _hybrid(db: Database, ds: Dataset, dims: int, name: str, workspace_id: str, rounds: int,
+            peers: Sequence[Peer], notes: list[str]) -> list[HybridPoint]:
+    """Identifier queries on workspace ``name`` through aura-db's hybrid and vector-only
+    searches and every peer's hybrid search, interleaved; where each put the defining chunk."""
+    assert ds.model is not None
+    model = ds.model
+    vectors = {text: model.embed(text, dims) for text, _ in ds.identifier_queries(name)}
+    unknown = [t for t, v in vectors.items() if not v.any()]
+    if unknown:  # no term of the name in the vocabulary: no embedding to search with
+        notes.append(f"hybrid: {len(unknown)} identifier queries left out (no known term): {unknown[:5]}")
+    texts = [t for t in vectors if t not in unknown]
+    expected = {t: (ds.chunks[i].content_id, ds.chunks[i].chunk_index)
+                for t, i in ds.identifier_queries(name) if t in texts}
+    if not texts:
+        return []
+
+    def aura_hybrid(text: str) -> list[Key]:
+        hits = db.rag_chunks.hybrid_search(workspace_id, text, vectors[text], K)
+        return [(h.content_id, h.chunk_index) for h in hits]
+
+    def aura_vector(text: str) -> list[Key]:
+        return [(h.content_id, h.chunk_index) for h in db.rag_chunks.search(workspace_id, vectors[text], K)]
+
+    ops: dict[str, Callable[[str], list[Key]]] = {
+        "aura-db hybrid_search": aura_hybrid, "aura-db search (vector only)": aura_vector}
+    for p in peers:
+        for label, search in p.hybrid().items():
+            op = _hybrid_op(search, name, vectors)
+            try:
+                op(texts[0])
+            except Exception as exc:  # one peer's failure leaves the others' numbers
+                logger.exception("peer %s failed in hybrid search", label)
+                notes.append(f"{label} failed on {name}: {type(exc).__name__}: {str(exc)[:200]}")
+                continue
+            ops[label] = op
+    samples = interleave({label: each(fn) for label, fn in ops.items()}, split(texts, rounds),
+                         texts[:3], settle=texts[:2])
+    want = min(K, len(ds.workspaces()[name]))
+    points = []
+    for label, fn in ops.items():
+        hits = [fn(t) for t in texts]
+        ranks = [h.index(expected[t]) + 1 if expected[t] in h else None
+                 for t, h in zip(texts, hits, strict=True)]
+        points.append(HybridPoint(label, Stats.of(samples[label]).p50,
+                                  float(np.mean([r == 1 for r in ranks])),
+                                  float(np.mean([1 / r if r else 0.0 for r in ranks])),
+                                  float(np.mean([len(set(h)) >= want for h in hits]))))
+        logger.info("hybrid %s: %s %.2f ms, first %.2f", name, label, 1e3 * points[-1].p50, points[-1].first)
+    return points
+
+
+def _hybrid_op(search: HybridSearch, workspace: str, vectors: dict[str, np.ndarray],
+               ) -> Callable[[str], list[Key]]:
+    return lambda text: search(workspace, text, vectors[text], K)
 
 
 class _Truth:
@@ -545,6 +628,22 @@ def _sweep_lines(report: RealisticReport, png: str | None) -> list[str]:
         lines.append(f"| {default.contender} | {default.ef_search or 'exact'} | {_ms(default.p50)} "
                      f"| {default.recall:.3f} | {default.k_share:.2f} |")
     return lines
+
+
+def _hybrid_lines(points: Sequence[HybridPoint], name: str, chunks: int, heading: str = "##") -> list[str]:
+    """The hybrid section: what was asked, one row per contender."""
+    if not points:
+        return []
+    ref = next((p for p in points if p.contender == "aura-db hybrid_search"), points[0])
+    return ["", f"{heading} Hybrid search: identifier queries on {name} ({chunks:,} chunks)", "",
+            "The bare name of a function, class or method defined once in the workspace "
+            "(`raw_decode`), embedded by the dataset's TF-IDF + SVD, searched for the top 10; "
+            "*first* = share of queries whose defining chunk came first, MRR@10 = its mean "
+            "reciprocal rank (0 when not in the top 10); each leg takes 40 candidates; ratio = p50 "
+            "/ aura-db hybrid_search's.", "",
+            "| contender | p50 ms | ratio | first | MRR@10 | k rows |", "|---|---:|---:|---:|---:|---:|",
+            *[f"| {p.contender} | {_ms(p.p50)} | {p.p50 / ref.p50:.2f} | {p.first:.3f} | {p.mrr:.3f} "
+              f"| {p.k_share:.2f} |" for p in points]]
 
 
 def plot(report: RealisticReport, path: Path) -> bool:
@@ -651,6 +750,9 @@ def render(report: RealisticReport, png: str | None = None) -> str:
         lines.append(f"| {name}{' (copy of all)' if name == SUPERSET else ''} | {s['chunks']:,} "
                      f"| {s['documentation']:,} | {s['held_out']} |")
     lines += _sweep_lines(report, png)
+    if report.hybrid:
+        name = report.meta["hybrid_workspace"]
+        lines += _hybrid_lines(report.hybrid, name, report.workspaces[name]["chunks"])
     if report.notes:
         lines += ["", "## Notes", "", *[f"- {n}" for n in report.notes]]
     return "\n".join(lines) + "\n"
@@ -701,4 +803,8 @@ def summary(md: Path, base: Path, target: float = 0.95) -> list[str]:
         how = "exact scan" if best.ef_search is None else f"ef_search {best.ef_search}"
         lines.append(f"| {contender} | {how if good else f'none (best: {how})'} | {_ms(best.p50)} "
                      f"| {best.recall:.3f} | {best.k_share:.2f} |")
+    hybrid = [HybridPoint(**p) for p in data.get("hybrid", [])]
+    if hybrid:
+        name = meta["hybrid_workspace"]
+        lines += _hybrid_lines(hybrid, name, data["workspaces"][name]["chunks"], "####")
     return lines

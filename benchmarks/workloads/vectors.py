@@ -19,7 +19,7 @@ from ..data import DIMS, Chunk, chunks, embeddings
 from ..env import POOL_SIZE, Bench
 from ..harness import Batch, Case, Row, Stats, each, interleave, split, timed
 from ..orm import RagChunk
-from ..rag import aura_rag, default_ef_search
+from ..rag import Route, aura_rag, default_ef_search
 from .common import AIOSQL, AURA, PSYCOPG, SQLALCHEMY, measure
 
 __all__ = ["INDEX", "SEARCH_WORKSPACE", "K", "hnsw_settings", "ingest", "search", "search_data"]
@@ -159,20 +159,22 @@ def search(bench: Bench) -> list[Case]:
     workspace, vectors, loaded = search_data(bench)
     build = None if loaded is None else loaded[1]
     truth = _truth(vectors, np.array(queries))
-    ef = default_ef_search()
+    calibrated = aura_rag(bench.db).calibrate(workspace, DIMS)
+    route = aura_rag(bench.db).route(workspace, queries[0], K)
+    ef = route.ef_search
     head = Case("search", f"top-{K} of {size.search_rows:,} x {DIMS}, ef_search={ef}", "query", notes=[
         "HNSW index (m=16, ef_construction=64) " + (
             "left by an earlier workload of this run" if build is None
             else f"built in {build:.1f} s after the load"),
         f"aura-db's default search: counts the workspace's chunks (up to its exact threshold; "
         f"not at all when its calibration proves it larger), then the exact or the HNSW path "
-        f"(ef_search={ef}, iterative scan), one round trip once the route is known (the routing "
+        f"(ef_search={ef}: its calibrated one, else its default {default_ef_search()}; iterative "
+        f"scan), one round trip once the route is known (the routing "
         f"statement and the route's statements in one pipeline); the peers send aura-db's HNSW "
         f"statement with the same settings "
         f"(ef_search, iterative scan, planner forced onto the index) set once per session",
         "recall@10 against an exact numpy cosine search of the same vectors"])
-    head.notes.insert(0, aura_rag(bench.db).calibrate(workspace, DIMS))
-    route = aura_rag(bench.db).route(workspace, queries[0], K)
+    head.notes.insert(0, calibrated)
     head.notes.insert(0, f"aura-db's default search took the {route} path at this size")
     with _peer_settings(bench, ef):
         _measure_search(bench, head, _search_ops(bench, workspace), queries, truth)
@@ -196,12 +198,12 @@ def _grow(bench: Bench, case: Case, n: int, queries: list[Any]) -> None:
     ops = {f"{AURA}: {rag.label}.search": lambda q: rag.search(workspace, q, K, None),
            f"{PSYCOPG}: plain pool": _search_ops(bench, workspace)[f"{PSYCOPG}: plain pool"]}
     measured = Case("search", "", "query")
-    with _peer_settings(bench, default_ef_search()):
+    with _peer_settings(bench, route.ef_search):
         _measure_search(bench, measured, ops, queries, _truth(vectors, np.array(queries)))
     _grown(bench, case, n, loaded, route, *measured.rows)
 
 
-def _grown(bench: Bench, case: Case, n: int, loaded: tuple[float, float] | None, route: str,
+def _grown(bench: Bench, case: Case, n: int, loaded: tuple[float, float] | None, route: Route,
            aura: Row, raw: Row) -> None:
     """Add the growth rows of size ``n``: aura-db's search with the load, build and storage
     figures of that size, and the bare statement's."""
@@ -213,8 +215,8 @@ def _grown(bench: Bench, case: Case, n: int, loaded: tuple[float, float] | None,
     if loaded is not None:
         extra |= {"load_rows_per_s": n / loaded[0], "build_s": loaded[1]}
     case.rows.append(Row(aura.contender, f"{n:,} chunks, {route} path", aura.stats, extra))
-    case.rows.append(Row(raw.contender, f"{n:,} chunks, HNSW statement", raw.stats,
-                         {"chunks": float(n), **raw.extra}))
+    case.rows.append(Row(raw.contender, f"{n:,} chunks, HNSW statement (ef_search {route.ef_search})",
+                         raw.stats, {"chunks": float(n), **raw.extra}))
 
 
 SEARCH_WORKSPACE = "/bench/search"
