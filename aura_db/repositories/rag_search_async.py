@@ -121,6 +121,14 @@ class AsyncRagSearch(AsyncRepository):
         text rank). ``query_text`` uses web-search syntax ("quoted phrases", -exclusions, or).
         Raises :class:`InvalidValue` for bad arguments.
         """
+        req = self._hybrid_request(workspace_id, query_text, embedding, limit, content_types, path_prefix,
+                                   vector_weight, text_weight, rrf_k, candidates)
+        return (await self._routed(req, exact, ef_search, "hybrid", _hybrid_hit))[1]
+
+    def _hybrid_request(self, workspace_id: str, query_text: str, embedding: object, limit: int,
+                        content_types: Sequence[RagContentType | str] | None, path_prefix: str | None,
+                        vector_weight: float, text_weight: float, rrf_k: int,
+                        candidates: int | None) -> _Request:
         req = self._request(workspace_id, embedding, limit, content_types, path_prefix)
         check_text(_T, "query_text", query_text, allow_blank=True)
         weights = [check_number(_T, name, w) for name, w in
@@ -131,7 +139,7 @@ class AsyncRagSearch(AsyncRepository):
         wide = check_int(_T, "candidates", candidates, minimum=1, maximum=10_000)
         req.filters.update(query_text=query_text, vector_weight=weights[0], text_weight=weights[1],
                            rrf_k=rrf_k, candidates=wide or max(4 * req.limit, 40))
-        return (await self._routed(req, exact, ef_search, "hybrid", _hybrid_hit))[1]
+        return req
 
     @reads
     async def explain_search(self, workspace_id: str, embedding: object, limit: int = 10, *,
@@ -152,6 +160,25 @@ class AsyncRagSearch(AsyncRepository):
             async with self._searching(req, exact, ef_search) as (conn, route):
                 query = await self._settle(conn, route, req, "search")
                 row = await self._explain(conn, query, self._args(query, req))
+        return self._search_plan(route, query, row)
+
+    @reads
+    async def explain_hybrid_search(self, workspace_id: str, query_text: str, embedding: object,
+                                    limit: int = 10, *,
+                                    content_types: Sequence[RagContentType | str] | None = None,
+                                    path_prefix: str | None = None, candidates: int | None = None,
+                                    ef_search: int | None = None, exact: bool | None = None) -> SearchPlan:
+        """How :meth:`hybrid_search` would run with these arguments: its route and the EXPLAIN
+        plan of its statement (both legs' indexes), planned with the same settings."""
+        req = self._hybrid_request(workspace_id, query_text, embedding, limit, content_types, path_prefix,
+                                   1.0, 1.0, 60, candidates)
+        async with self._searching(req, exact, ef_search) as (conn, route):
+            query = await self._settle(conn, route, req, "hybrid")
+            row = await self._explain(conn, query, self._args(query, req))
+        return self._search_plan(route, query, row)
+
+    @staticmethod
+    def _search_plan(route: Route, query: Query, row: Any) -> SearchPlan:
         nodes: list[str] = []
         indexes: list[str] = []
         _walk(row[0][0]["Plan"], nodes, indexes)
@@ -355,7 +382,8 @@ class AsyncRagSearch(AsyncRepository):
             return self._q(f"{kind}_exact")
         # sent unread: in the pipeline it shares the search's round trip
         await self._q("set_hnsw_settings").aexecute(conn, tuple_row, ef_search=route.ef_search,
-                                                    max_scan_tuples=self.tuning.max_scan_tuples)
+                                                    max_scan_tuples=self.tuning.max_scan_tuples,
+                                                    bitmap_scans=kind == "hybrid")
         return self._q(f"{kind}_hnsw_{req.dims}")
 
     @staticmethod
