@@ -664,7 +664,9 @@ def test_prepared_statements_are_never_served_a_generic_plan(recall_db: Any) -> 
     # every statement of a search, the one that counts the route's rows included: a generic
     # plan of that count cannot see the cap and read 7x the entries it needs (1.45 vs 0.21 ms)
     # (a statement without parameters has one plan only: generic and custom are the same)
+    # (route_calibrated, planned once by design, runs only outside transactions: in other tests)
     generic = dict(tx_generic)
+    generic.pop("route_calibrated", None)
     assert generic == {}
     assert plans["search_hnsw_768"] == 0 and plans["search_exact"] == 0
     assert plans["search_exact_small"] == 0
@@ -919,6 +921,41 @@ def test_a_remembered_route_that_no_longer_holds_is_searched_again(
     sent.clear()
     assert db.rag_chunks.search(ws, q, 5) == truth  # exact now remembered: one search
     assert [n for n in sent if n.startswith("search_")] == ["search_exact"], sent
+
+
+def test_a_calibrated_workspace_is_routed_without_counting_it(
+        db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once an unfiltered search took the calibrated HNSW path, the next ones route with
+    route_calibrated (no count, its plan cached) ahead of the remembered route's statements;
+    when the calibration no longer proves the workspace above its threshold (chunks deleted
+    since), the full routing statement decides, in a second round trip, and the answer is the
+    same as the route's own."""
+    rng = np.random.default_rng(9)
+    ws, q = workspace(db), unit(rng, 384)
+    db.rag_chunks.tuning = SearchTuning(auto_calibrate=False)
+    db.rag_chunks.add_many(ws, chunks_for("a", [unit(rng, 384) for _ in range(2_000)]))
+    with psycopg.connect(db_url, autocommit=True) as owner:
+        owner.execute("ANALYZE rag_chunks")
+        # measured as HNSW-worthy from 10 candidates: threshold sqrt(10 * 2000) = 141
+        owner.execute("INSERT INTO rag_search_calibrations (workspace_id, embedding_dims, ef_search, recall, "
+                      "recall_target, queries, chunks, exact_below) VALUES (%s, 384, 40, 1.0, 0.95, 10, 2000, 10) "
+                      "ON CONFLICT (workspace_id, embedding_dims) DO UPDATE SET ef_search = 40, chunks = 2000, "
+                      "changed_chunks = 0, exact_below = 10",
+                      (ws,))
+        forced = db.rag_chunks.search(ws, q, 5, exact=False, ef_search=40)
+        assert db.rag_chunks.search(ws, q, 5) == forced  # routed: counted, the route remembered
+        sent = statements_sent(monkeypatch)
+        assert db.rag_chunks.search(ws, q, 5) == forced
+        assert sent == ["route_calibrated", "force_custom_plans", "set_hnsw_settings", "search_hnsw_384"], sent
+        owner.execute("UPDATE rag_search_calibrations SET changed_chunks = 1990 WHERE workspace_id = %s", (ws,))
+        sent.clear()
+        assert db.rag_chunks.search(ws, q, 5) == forced  # 2000 chunks counted: still above 141
+        assert sent[:4] == ["route_calibrated", "force_custom_plans", "set_hnsw_settings", "search_hnsw_384"]
+        assert sent[4:] == ["force_custom_plans", "set_search_settings", "set_hnsw_settings", "search_hnsw_384"], sent
+        assert db.rag_chunks.search(ws, q, 5, content_types=["Unknown"]) == forced  # filtered: counted
+        sent.clear()
+        assert db.rag_chunks.search(ws, q, 5, content_types=["Unknown"]) == forced
+        assert "route_calibrated" not in sent and "set_search_settings" in sent, sent
 
 
 def test_a_failed_search_forgets_its_route(app_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -260,17 +260,22 @@ class RagSearch(Repository):
             rows: list[Any] | None = None
             before: dict[str, Any] | None = None
             if own and guess is not None:
+                calibrated = (exact is None and guess.path == "hnsw" and guess.calibrated
+                              and all(req.filters[f] is None for f in _FILTERS))
                 try:
                     with self._block(conn, own):
-                        sent = self._send_routing(conn, req, count=exact is None)
+                        sent = self._send_routing(conn, req, count=exact is None, calibrated=calibrated)
                         cur = self._send(conn, guess, req, kind, row_factory)
                 except BaseException:  # e.g. a stale exact guess timed out: route the next one afresh
                     self._routes.pop(key, None)
                     raise
                 before = self._read_routing(*sent)
-                route = self._route(before, req, exact, ef_search)
-                if (route.path, route.ef_search) == (guess.path, guess.ef_search):
-                    rows = cur.fetchall()
+                if before["candidates"] is None:  # route_calibrated proved nothing: route afresh
+                    before = None
+                else:
+                    route = self._route(before, req, exact, ef_search)
+                    if (route.path, route.ef_search) == (guess.path, guess.ef_search):
+                        rows = cur.fetchall()
                 cur.close()
             if rows is None or route is None:
                 route, rows, before = self._search_route(
@@ -316,14 +321,21 @@ class RagSearch(Repository):
         return _pipelined_savepoint(conn)
 
     def _send_routing(
-            self, conn: psycopg.Connection[Any], req: _Request, *,
-            count: bool = True) -> tuple[psycopg.RawCursor[Any], psycopg.RawCursor[Any]]:
+            self, conn: psycopg.Connection[Any], req: _Request, *, count: bool = True,
+            calibrated: bool = False) -> tuple[psycopg.RawCursor[Any], psycopg.RawCursor[Any]]:
         """Send (unread) the statements that plan the search for its parameters and return
         the settings as they were, the candidates and the calibration (set_search_settings).
         Without ``count`` (a search whose path the caller forced: the count decides nothing,
         neither the route nor an exact fallback), the candidates are counted up to 1: the
-        count reads one index entry instead of up to the exact threshold's."""
+        count reads one index entry instead of up to the exact threshold's. ``calibrated``
+        (an unfiltered search whose previous one took the calibrated HNSW path): the routing
+        statement without the count, route_calibrated, first (its plan cached), whose
+        candidates are None when it cannot prove the workspace above its threshold."""
         cap = max(self.tuning.exact_threshold, req.limit) + 1 if count else 1
+        if calibrated:
+            counted = self._q("route_calibrated").execute(
+                conn, dict_row, workspace_id=req.workspace_id, dims=req.dims, cap=cap)
+            return self._q("force_custom_plans").execute(conn, dict_row), counted
         custom = self._q("force_custom_plans").execute(conn, dict_row)
         counted = self._q("set_search_settings").execute(
             conn, dict_row, workspace_id=req.workspace_id, dims=req.dims, cap=cap,
