@@ -924,7 +924,7 @@ def test_a_remembered_route_that_no_longer_holds_is_searched_again(
 
 
 def test_a_calibrated_workspace_is_routed_without_counting_it(
-        db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        db: Database, db_url: str, app_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Once an unfiltered search took the calibrated HNSW path, the next ones route with
     route_calibrated (no count, its plan cached) ahead of the remembered route's statements;
     when the calibration no longer proves the workspace above its threshold (chunks deleted
@@ -947,6 +947,14 @@ def test_a_calibrated_workspace_is_routed_without_counting_it(
         sent = statements_sent(monkeypatch)
         assert db.rag_chunks.search(ws, q, 5) == forced
         assert sent == ["route_calibrated", "force_custom_plans", "set_hnsw_settings", "search_hnsw_384"], sent
+        # a backend that never searched: route_calibrated (first in its pipeline) plans no
+        # rag_chunks index, so pgvector (and its hnsw.* settings) is not loaded when it runs
+        with Database(Config(url=app_url, min_size=1, max_size=1)) as fresh:
+            fresh.rag_chunks.tuning = db.rag_chunks.tuning
+            fresh.rag_chunks._routes.update(db.rag_chunks._routes)  # the route this process remembers
+            sent.clear()
+            assert fresh.rag_chunks.search(ws, q, 5) == forced
+            assert sent == ["route_calibrated", "force_custom_plans", "set_hnsw_settings", "search_hnsw_384"], sent
         owner.execute("UPDATE rag_search_calibrations SET changed_chunks = 1990 WHERE workspace_id = %s", (ws,))
         sent.clear()
         assert db.rag_chunks.search(ws, q, 5) == forced  # 2000 chunks counted: still above 141

@@ -353,10 +353,13 @@ CROSS JOIN LATERAL (
 -- whose count must see its cap, took 0.14 ms of every search). `candidates` is NULL when the
 -- calibration no longer proves the workspace bigger than its threshold (deletes since, a
 -- recalibration, none): the search then reads set_search_settings in a second round trip.
+-- Sent only as a search's own implicit transaction, whose settings end with it: the settings
+-- it returns are never put back, and pgvector's may be NULL (unlike set_search_settings this
+-- statement plans no rag_chunks index, so a fresh backend may not have loaded pgvector yet).
 WITH before AS MATERIALIZED (
-    SELECT current_setting('hnsw.ef_search') AS ef_search,
-           current_setting('hnsw.iterative_scan') AS iterative_scan,
-           current_setting('hnsw.max_scan_tuples') AS max_scan_tuples,
+    SELECT current_setting('hnsw.ef_search', true) AS ef_search,
+           current_setting('hnsw.iterative_scan', true) AS iterative_scan,
+           current_setting('hnsw.max_scan_tuples', true) AS max_scan_tuples,
            current_setting('enable_seqscan') AS enable_seqscan,
            current_setting('enable_bitmapscan') AS enable_bitmapscan,
            current_setting('enable_sort') AS enable_sort
