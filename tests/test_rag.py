@@ -471,13 +471,19 @@ def test_recall_small_workspace_is_exact(recall_db: Any) -> None:
 
 def test_recall_on_random_vectors(random_recall_db: Any) -> None:
     db, ids, queries = random_recall_db
-    # the calibration found no ef_search meeting the target on this data: exact it is (at
-    # ef_search 1000, HNSW reaches ~0.95 on fresh queries: no headroom)
+    # on this data only the widest rung can meet the target (at ef_search 1000 HNSW reaches
+    # ~0.95 on fresh queries: no headroom), and the calibration then takes it only when it
+    # answered faster than the exact scan did: a timing, so either outcome is right, but exact
+    # means no rung met the target and HNSW means ef_search 1000 did, and faster
     [calibration] = db.rag_chunks.search_calibrations(ids["/r/large"])
-    assert (calibration.chunks, calibration.ef_search, calibration.path) == (15_000, None, "exact")
-    assert 0.5 < calibration.recall < 0.99  # at ef_search 1000: 0.82-0.96 measured
+    assert calibration.chunks == 15_000 and calibration.ef_search in (None, 1000)
     plan = db.rag_chunks.explain_search(ids["/r/large"], queries[0], 10)
-    assert (plan.path, plan.calibrated, plan.candidates) == ("exact", True, 10_001)
+    if calibration.ef_search is None:
+        assert calibration.path == "exact" and 0.5 < calibration.recall < 0.99  # 0.82-0.96 measured
+        assert (plan.path, plan.calibrated, plan.candidates) == ("exact", True, 10_001)
+    else:  # seen under load (CI's URL mode), where the exact scan was the slower
+        assert calibration.path == "hnsw" and calibration.recall >= calibration.recall_target
+        assert (plan.path, plan.calibrated, plan.ef_search) == ("hnsw", True, 1000)
     for path, expected in (("/r/large", 0.95), ("/r/medium", 1.0), ("/r/small", 1.0)):
         recall, lengths = _recall(db, ids[path], queries)
         print(f"\nrecall@10 {path}: {recall:.3f}")
