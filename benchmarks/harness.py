@@ -112,10 +112,10 @@ def timed(units: int, work: Callable[[], object]) -> list[float]:
 
 def interleave(contenders: Mapping[str, Batch], batches: Sequence[Sequence[Any]],
                warmup: Sequence[Any], settle: Sequence[Any] = ()) -> dict[str, list[float]]:
-    """Run every contender on ``warmup`` (not recorded), then on each batch in turn, rotating
-    the order every round; return every contender's samples. ``settle``: items each contender
-    runs, unrecorded, right before each of its batches: with a rotation the contender after a
-    heavy one is always the same, and its first calls would pay for what that one left behind
+    """Run every contender on ``warmup`` (not recorded), then on each batch in turn, the order
+    rotated every two rounds and reversed every other one; return every contender's samples.
+    ``settle``: items each contender runs, unrecorded, right before each of its batches: the
+    contender after a heavy one would pay for what that one left behind in its first calls
     (CPU caches, the OS page cache its scans churned). Give items that are not in the batches
     (the warm-up's), so that no contender warms the pages of the batch's own queries."""
     names = list(contenders)
@@ -123,8 +123,13 @@ def interleave(contenders: Mapping[str, Batch], batches: Sequence[Sequence[Any]]
         contenders[name](warmup)
     samples: dict[str, list[float]] = {name: [] for name in names}
     for r, batch in enumerate(batches):
-        k = r % len(names)
-        for name in names[k:] + names[:k]:
+        k = (r // 2) % len(names)
+        order = names[k:] + names[:k]
+        # every other round the previous round's order backwards: each contender comes before
+        # each other one as often as after it (a plain rotation puts the one listed first
+        # before the second in all rounds but one, and whatever the first leaves warm or cold
+        # in the caches they share, the second gets)
+        for name in reversed(order) if r % 2 else order:
             gc.collect()  # nobody pays for the previous contender's garbage
             if settle:
                 contenders[name](settle)

@@ -192,9 +192,10 @@ def test_the_capacity_measurement_runs_and_adds_up(pg_server: PgServer, tmp_path
     assert "| 600 | 384 |" in capacity.markdown(report)
 
 
-def test_interleave_rotates_the_order_and_settles_each_contender_before_its_batch() -> None:
+def test_interleave_balances_the_order_and_settles_each_contender_before_its_batch() -> None:
     """Every contender runs the warm-up, then per round the settle items (unrecorded) right
-    before its batch; the order rotates; only the batches' samples are returned."""
+    before its batch; the order rotates and reverses so that each contender comes before each
+    other one as often as after it; only the batches' samples are returned."""
     from benchmarks.harness import interleave
 
     calls: list[tuple[str, tuple[int, ...]]] = []
@@ -210,3 +211,10 @@ def test_interleave_rotates_the_order_and_settles_each_contender_before_its_batc
                      ("a", (9,)), ("a", (1, 2)), ("b", (9,)), ("b", (1, 2)),
                      ("b", (9,)), ("b", (3,)), ("a", (9,)), ("a", (3,))]
     assert samples == {"a": [1.0, 2.0, 3.0], "b": [1.0, 2.0, 3.0]}
+    # three contenders, four rounds: each comes before each other one in two rounds of four
+    calls.clear()
+    interleave({n: contender(n) for n in "abc"}, [[1], [2], [3], [4]], [], settle=[])
+    orders = ["".join(name for name, items in calls if items == (i,)) for i in (1, 2, 3, 4)]
+    assert orders == ["abc", "cba", "bca", "acb"]
+    for x, y in ("ab", "ac", "bc"):
+        assert sum(o.index(x) < o.index(y) for o in orders) == 2, (x, y, orders)
