@@ -195,7 +195,8 @@ def render(report: Report, plot_name: str | None, realistic: Sequence[str] = ())
 def _header(report: Report) -> list[str]:
     lines = ["Every number is a time per unit (call, page, row, query, operation) measured in this "
              "one run, on one server and database, with the contenders interleaved round by round "
-             "(rotating order) after a warm-up. **aura-db ÷ this** below 1 means aura-db is faster.",
+             "(the order rotated, and reversed every other round) after a warm-up. **aura-db ÷ "
+             "this** below 1 means aura-db is faster.",
              "", "| machine and versions | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in report.machine.items()]
     if report.settings:

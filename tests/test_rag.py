@@ -932,7 +932,8 @@ def test_a_remembered_route_that_no_longer_holds_is_searched_again(
 def test_a_calibrated_workspace_is_routed_without_counting_it(
         db: Database, db_url: str, app_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Once an unfiltered search took the calibrated HNSW path, the next ones route with
-    route_calibrated (no count, its plan cached) ahead of the remembered route's statements;
+    route_calibrated (no count, its plan cached) ahead of the remembered route's statements, as
+    do searches forced onto the HNSW path (filtered too: the count decides nothing there);
     when the calibration no longer proves the workspace above its threshold (chunks deleted
     since), the full routing statement decides, in a second round trip, and the answer is the
     same as the route's own."""
@@ -949,8 +950,19 @@ def test_a_calibrated_workspace_is_routed_without_counting_it(
                       "changed_chunks = 0, exact_below = 10",
                       (ws,))
         forced = db.rag_chunks.search(ws, q, 5, exact=False, ef_search=40)
-        assert db.rag_chunks.search(ws, q, 5) == forced  # routed: counted, the route remembered
+        # (every chunk is Unknown: the filter keeps them all, the answer is the same)
+        assert db.rag_chunks.search(ws, q, 5, exact=False, ef_search=40, content_types=["Unknown"]) == forced
         sent = statements_sent(monkeypatch)
+        # forced onto the HNSW path (its route remembered): nothing to count, filters or not
+        for types in (None, ["Unknown"]):
+            sent.clear()
+            assert db.rag_chunks.search(ws, q, 5, exact=False, ef_search=40, content_types=types) == forced
+            assert sent == ["route_calibrated", "force_custom_plans", "set_hnsw_settings",
+                            "search_hnsw_384"], (types, sent)
+        sent.clear()
+        assert db.rag_chunks.search(ws, q, 5) == forced  # routed: counted, the route remembered
+        assert "set_search_settings" in sent, sent
+        sent.clear()
         assert db.rag_chunks.search(ws, q, 5) == forced
         assert sent == ["route_calibrated", "force_custom_plans", "set_hnsw_settings", "search_hnsw_384"], sent
         # a backend that never searched: route_calibrated (first in its pipeline) plans no
@@ -1001,7 +1013,7 @@ def test_a_failed_search_forgets_its_route(app_url: str, monkeypatch: pytest.Mon
 
 def test_a_search_whose_path_is_forced_does_not_count_the_workspace(app_url: str) -> None:
     """exact=True/False decides the path: the routing statement counts the candidates up to 1
-    instead of up to the exact threshold (an index read per search that decides nothing), the
+    (exact=True) or not at all (exact=False, route_calibrated) instead of up to the exact threshold (an index read per search that decides nothing), the
     answers are those of the counted search, and explain_search still reports the whole count."""
     with Database(Config(url=app_url, min_size=1, max_size=1)) as db:
         # above the calibration floor: an exact search is routed (a smaller workspace's is one
@@ -1015,7 +1027,8 @@ def test_a_search_whose_path_is_forced_does_not_count_the_workspace(app_url: str
             for _ in range(2):  # the first reads its route, the next sends the remembered one with it
                 assert db.rag_chunks.search(ws, q, 5, exact=exact) == counted
         candidates = {key[3]: route.candidates for key, route in db.rag_chunks._routes.items()}
-        assert candidates == {None: 40, True: 1, False: 1}
+        # exact=False, its route remembered: routed by route_calibrated, which counts nothing
+        assert candidates == {None: 40, True: 1, False: 0}
         for exact in (True, False):
             plan = db.rag_chunks.explain_search(ws, q, 5, exact=exact)
             assert plan.candidates == 40 and plan.reason.startswith(f"{'exact' if exact else 'hnsw'} asked for")

@@ -260,8 +260,11 @@ class RagSearch(Repository):
             rows: list[Any] | None = None
             before: dict[str, Any] | None = None
             if own and guess is not None:
-                calibrated = (exact is None and guess.path == "hnsw" and guess.calibrated
-                              and all(req.filters[f] is None for f in _FILTERS))
+                # route_calibrated (no count, its plan cached) when the count decides nothing:
+                # the HNSW path forced (exact=False: filters or not), or an unfiltered search
+                # whose workspace the calibration may prove above its threshold
+                calibrated = guess.path == "hnsw" and (exact is False or (
+                    exact is None and guess.calibrated and all(req.filters[f] is None for f in _FILTERS)))
                 try:
                     with self._block(conn, own):
                         sent = self._send_routing(conn, req, count=exact is None, calibrated=calibrated)
@@ -270,6 +273,8 @@ class RagSearch(Repository):
                     self._routes.pop(key, None)
                     raise
                 before = self._read_routing(*sent)
+                if exact is False:  # forced onto the HNSW path: nothing was counted
+                    before["candidates"] = 0
                 if before["candidates"] is None:  # route_calibrated proved nothing: route afresh
                     before = None
                 else:
@@ -328,9 +333,10 @@ class RagSearch(Repository):
         Without ``count`` (a search whose path the caller forced: the count decides nothing,
         neither the route nor an exact fallback), the candidates are counted up to 1: the
         count reads one index entry instead of up to the exact threshold's. ``calibrated``
-        (an unfiltered search whose previous one took the calibrated HNSW path): the routing
-        statement without the count, route_calibrated, first (its plan cached), whose
-        candidates are None when it cannot prove the workspace above its threshold."""
+        (an unfiltered search whose previous one took the calibrated HNSW path, or a search
+        forced onto the HNSW path): the routing statement without the count, route_calibrated,
+        first (its plan cached), whose candidates are None when it cannot prove the workspace
+        above its threshold."""
         cap = max(self.tuning.exact_threshold, req.limit) + 1 if count else 1
         if calibrated:
             counted = self._q("route_calibrated").execute(

@@ -348,7 +348,8 @@ CROSS JOIN LATERAL (
 
 -- name: route_calibrated^
 -- The routing statement of an unfiltered search in a workspace whose previous such search took
--- the calibrated HNSW path: set_search_settings without the count, sent before
+-- the calibrated HNSW path, and of a search forced onto the HNSW path (exact=False: the count
+-- decides nothing there, filters or not): set_search_settings without the count, sent before
 -- force_custom_plans so that its plan is made once and cached (planning set_search_settings,
 -- whose count must see its cap, took 0.14 ms of every search). `candidates` is NULL when the
 -- calibration no longer proves the workspace bigger than its threshold (deletes since, a
