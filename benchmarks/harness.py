@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import statistics
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,13 +111,22 @@ def timed(units: int, work: Callable[[], object]) -> list[float]:
 
 
 def interleave(contenders: Mapping[str, Batch], batches: Sequence[Sequence[Any]],
-               warmup: Sequence[Any], settle: Sequence[Any] = ()) -> dict[str, list[float]]:
+               warmup: Sequence[Any], settle: Sequence[Any] = (),
+               apart: Collection[str] = ()) -> dict[str, list[float]]:
     """Run every contender on ``warmup`` (not recorded), then on each batch in turn, the order
     rotated every two rounds and reversed every other one; return every contender's samples.
     ``settle``: items each contender runs, unrecorded, right before each of its batches: the
     contender after a heavy one would pay for what that one left behind in its first calls
     (CPU caches, the OS page cache its scans churned). Give items that are not in the batches
-    (the warm-up's), so that no contender warms the pages of the batch's own queries."""
+    (the warm-up's), so that no contender warms the pages of the batch's own queries.
+    ``apart``: contenders interleaved among themselves only, after all the others (ones whose
+    every call scans a table: they evict the pages of the indexes the others share, and
+    whoever ran after them paid for reading those back)."""
+    rest = {k: v for k, v in contenders.items() if k not in apart}
+    if len(rest) < len(contenders):
+        away = {k: v for k, v in contenders.items() if k in apart}
+        return (interleave(rest, batches, warmup, settle) if rest else {}) | interleave(
+            away, batches, warmup, settle)
     names = list(contenders)
     for name in names:
         contenders[name](warmup)

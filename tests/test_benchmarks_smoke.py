@@ -218,3 +218,9 @@ def test_interleave_balances_the_order_and_settles_each_contender_before_its_bat
     assert orders == ["abc", "cba", "bca", "acb"]
     for x, y in ("ab", "ac", "bc"):
         assert sum(o.index(x) < o.index(y) for o in orders) == 2, (x, y, orders)
+    # apart: b interleaved on its own, after a and c have run every batch
+    calls.clear()
+    samples = interleave({n: contender(n) for n in "abc"}, [[1], [2]], [0], settle=[], apart={"b"})
+    assert calls == [("a", (0,)), ("c", (0,)), ("a", (1,)), ("c", (1,)), ("c", (2,)), ("a", (2,)),
+                     ("b", (0,)), ("b", (1,)), ("b", (2,))]
+    assert samples == {"a": [1.0, 2.0], "c": [1.0, 2.0], "b": [1.0, 2.0]}

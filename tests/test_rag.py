@@ -1013,8 +1013,9 @@ def test_a_failed_search_forgets_its_route(app_url: str, monkeypatch: pytest.Mon
 
 def test_a_search_whose_path_is_forced_does_not_count_the_workspace(app_url: str) -> None:
     """exact=True/False decides the path: the routing statement counts the candidates up to 1
-    (exact=True) or not at all (exact=False, route_calibrated) instead of up to the exact threshold (an index read per search that decides nothing), the
-    answers are those of the counted search, and explain_search still reports the whole count."""
+    (exact=True) or not at all (exact=False, route_calibrated) instead of up to the exact
+    threshold (an index read per search that decides nothing), the answers are those of the
+    counted search, and explain_search still reports the whole count."""
     with Database(Config(url=app_url, min_size=1, max_size=1)) as db:
         # above the calibration floor: an exact search is routed (a smaller workspace's is one
         # statement that counts nothing)

@@ -420,15 +420,9 @@ def _measure(db: Database, bare: _Bare, ds: Dataset, vecs: np.ndarray, name: str
     # pages of everyone's indexes from shared buffers: interleaved among themselves, after the
     # others (in one rotation with them, aura-db came right after them every round and paid for
     # reading its index back: 2.55x the bare statement on the largest workspace, 1.1-1.2x alone).
-    scanning = {p.name for p in peers if not p.indexed}
-    indexed = {k: op for k, op in peer_ops.items() if k not in scanning}
-    groups = ({"aura-db": aura, "bare": on_path, **indexed},
-              {k: op for k, op in peer_ops.items() if k in scanning})
-    samples: dict[str, list[float]] = {}
-    for group in groups:
-        if group:
-            samples |= interleave({k: each(op) for k, op in group.items()}, split(queries, rounds),
-                                  queries[:3], settle=queries[:2])
+    contenders = {"aura-db": each(aura), "bare": each(on_path), **{k: each(op) for k, op in peer_ops.items()}}
+    samples = interleave(contenders, split(queries, rounds), queries[:3], settle=queries[:2],
+                         apart={p.name for p in peers if not p.indexed})
     truth = _Truth(ds, vecs, members)
     ops = {"aura": aura, "bare": on_path, "exact": exact, **peer_ops}
     found = {label: [op(q) for q in queries] for label, op in ops.items()}
