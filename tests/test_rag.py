@@ -4,6 +4,7 @@ recall against exact scans (also once statements are prepared), hybrid RRF, main
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import re
@@ -675,12 +676,10 @@ def test_prepared_statements_are_never_served_a_generic_plan(recall_db: Any) -> 
     generic.pop("route_calibrated", None)
     assert generic == {}
     assert plans["search_hnsw_768"] == 0 and plans["search_exact"] == 0
-    assert plans["search_exact_small"] == 0
-    # the small workspace is searched by search_exact_small once a routed search found it
-    # small: 14 exact searches of the large workspace and the small one's first, then the
-    # small one's 27 in one statement (custom plans are counted once psycopg prepared, run 6)
-    assert counts["search_hnsw_768"] >= 9 and counts["search_exact"] >= 9
-    assert counts["search_exact_small"] >= 20
+    # search_exact: the 28 exact=True searches, the small workspace's routed first search and
+    # its 13 others, sent alone once a routed search found it small (custom plans are counted
+    # once psycopg prepared, from run 6)
+    assert counts["search_hnsw_768"] >= 9 and counts["search_exact"] >= 37
 
 
 def test_search_settings_never_leak(recall_db: Any) -> None:
@@ -1232,28 +1231,38 @@ def test_a_calibrated_workspace_below_the_exact_threshold_takes_the_faster_hnsw_
     assert plan.path == "exact" and plan.reason == "800 candidates, at most 10000"
 
 
-def test_a_small_workspace_is_searched_in_one_statement_until_it_grows(db: Database) -> None:
+def test_a_small_workspace_is_searched_in_one_statement_until_it_is_counted_again(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     """A routed search that counts a workspace at or below the calibration floor (the exact
-    route is then the only one) lets the next searches skip routing: one statement,
-    search_exact_small, which counts the workspace again and sends it back to routing once it
-    has grown past the floor. Its hits are the routed exact search's, filters included."""
+    route is then the only one) lets the next searches skip routing for recount_after seconds:
+    the exact statement alone, nothing counted (the statement the routed exact path sends, so
+    the same hits, filters included). An ingest through the same repository forgets the count
+    at once; one by another process is seen at the next count, the answer exact meanwhile."""
     rng = np.random.default_rng(77)
     ws, target = workspace(db), unit(rng, 384)
-    db.rag_chunks.tuning = SearchTuning(calibrate_from=30, auto_calibrate=False)
+    db.rag_chunks.tuning = SearchTuning(calibrate_from=30, auto_calibrate=False, recount_after=3600)
     db.rag_chunks.add_many(ws, chunks_for("a", [unit(rng, 384) for _ in range(19)] + [near(rng, target)]))
-    assert db.rag_chunks.explain_search(ws, target, 5).query == "search_exact"  # not searched yet
+    first = db.rag_chunks.explain_search(ws, target, 5)  # not searched yet: routed
+    assert (first.query, first.reason) == ("search_exact", "20 candidates, at most 10000")
+    sent = statements_sent(monkeypatch)
     routed = db.rag_chunks.search(ws, target, 5)
+    assert "set_search_settings" in sent, sent
     plan = db.rag_chunks.explain_search(ws, target, 5)
-    assert (plan.path, plan.query, plan.ef_search) == ("exact", "search_exact_small", None)
-    assert plan.reason.startswith("the workspace held fewer than 31 chunks at its last search")
+    assert (plan.path, plan.query, plan.ef_search, plan.candidates) == ("exact", "search_exact", None, 20)
+    assert plan.reason == ("the workspace held 20 chunks (at most 30, so never calibrated) when a search "
+                           "counted them: the exact statement alone, no routing round trip, counted "
+                           "again 3600s after")
     assert plan.indexes and plan.indexes[0].startswith("ix_rag_chunks_workspace_")
+    sent.clear()
     assert db.rag_chunks.search(ws, target, 5) == routed and routed[0].content_id == "a"
     assert db.rag_chunks.search(ws, target, 5, content_types=["Markdown"]) == []
     assert db.rag_chunks.search(ws, target, 5, min_score=2.0) == []
+    assert sent == ["search_exact"] * 3, sent
     # forced routes are routed as asked
     assert db.rag_chunks.explain_search(ws, target, 5, exact=False).path == "hnsw"
-    assert db.rag_chunks.explain_search(ws, target, 5, ef_search=50).query == "search_exact"
-    # another process grows the workspace past the floor: the answer is still exact, then routed
+    assert db.rag_chunks.explain_search(ws, target, 5, ef_search=50).reason.startswith("20 candidates")
+    # another process grows the workspace past the floor: the answer is still exact, and the
+    # next count (recount_after elapsed) routes it
     other = Database(db.config)
     try:
         other.rag_chunks.add_many(ws, chunks_for("b", [near(rng, target, 0.01)] + [unit(rng, 384) for _ in range(20)]))
@@ -1262,4 +1271,16 @@ def test_a_small_workspace_is_searched_in_one_statement_until_it_grows(db: Datab
     grown = db.rag_chunks.search(ws, target, 5)
     assert grown[0].content_id == "b"
     assert [h.id for h in grown] == [h.id for h in db.rag_chunks.search(ws, target, 5, exact=True)]
-    assert db.rag_chunks.explain_search(ws, target, 5).query == "search_exact"
+    assert db.rag_chunks.explain_search(ws, target, 5).reason.startswith("the workspace held 20 chunks")
+    db.rag_chunks.tuning = dataclasses.replace(db.rag_chunks.tuning, recount_after=0)
+    sent.clear()
+    assert [h.id for h in db.rag_chunks.search(ws, target, 5)] == [h.id for h in grown]
+    assert "set_search_settings" in sent, sent
+    assert db.rag_chunks.explain_search(ws, target, 5).reason == "41 candidates, at most 10000"
+    # a workspace counted small is forgotten by an ingest through the same repository
+    db.rag_chunks.tuning = dataclasses.replace(db.rag_chunks.tuning, calibrate_from=1000)
+    db.rag_chunks.search(ws, target, 5)
+    db.rag_chunks.tuning = dataclasses.replace(db.rag_chunks.tuning, recount_after=3600)
+    assert db.rag_chunks.explain_search(ws, target, 5).reason.startswith("the workspace held 41 chunks")
+    db.rag_chunks.add_many(ws, chunks_for("c", [unit(rng, 384)]))
+    assert db.rag_chunks.explain_search(ws, target, 5).reason == "42 candidates, at most 10000"

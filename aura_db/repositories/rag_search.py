@@ -147,6 +147,12 @@ class SearchTuning:
     :attr:`calibration_floor`, and when one finds more chunks changed since the last calibration than
     half of those it measured (seconds of work at 10-20k chunks, ~15 s at 100k; off: call
     calibrate_search yourself).
+    ``recount_after``: seconds for which a workspace a routed search counted at or below
+    :attr:`calibration_floor` (only the exact path can serve it) is searched with the exact
+    statement alone, nothing counted; then the next search is routed (and counts) again. An
+    ingest through the same repository forgets the count at once; one by another process or
+    repository is seen within this time (the answer is exact meanwhile, only dearer if the
+    workspace grew far past the floor). 0: route every search.
     """
 
     exact_threshold: int = 10_000
@@ -157,6 +163,7 @@ class SearchTuning:
     calibration_queries: int = 40
     ef_ladder: tuple[int, ...] = (40, 100, 200, 400, 1000)
     auto_calibrate: bool = True
+    recount_after: float = 5.0
 
     @property
     def calibration_floor(self) -> int:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -68,10 +69,10 @@ class RagSearch(Repository):
     def __init__(self, connector: Connector, catalog: QueryCatalog | None = None,
                  retry: RetryPolicy | None = None) -> None:
         super().__init__(connector, catalog, retry)
-        # (workspace, dims) -> the chunks a routed search counted in a workspace holding at most
-        # the calibration floor: searched in one statement (search_exact_small) until that
-        # statement finds it grown past the floor
-        self._small: dict[tuple[str, int], int] = {}
+        # (workspace, dims) -> (the chunks a routed search counted in a workspace holding at most
+        # the calibration floor, when): searched with the exact statement alone, no count, for
+        # tuning.recount_after seconds (an ingest through this repository forgets it at once)
+        self._small: dict[tuple[str, int], tuple[int, float]] = {}
         # (workspace, dims, limit, forced route, filters) -> the route its last search took: the
         # next search sends that route's statement with the routing one (see _routed)
         self._routes: dict[tuple[Any, ...], Route] = {}
@@ -90,25 +91,19 @@ class RagSearch(Repository):
         """
         req = self._request(workspace_id, embedding, limit, content_types, path_prefix)
         floor = check_number(_T, "min_score", min_score)
-        small = self._small_cap(req, exact, ef_search)
-        if small is not None:
-            rows = self._search_small(req, small)
+        if self._small_held(req, exact, ef_search) is not None:
+            rows = self._search_small(req)
         else:
             route, rows = self._routed(req, exact, ef_search, "search", _hit)
             self._remember(req, route, exact, ef_search)
         return [h for h in rows if floor is None or h.score >= floor]
 
-    def _search_small(self, req: _Request, cap: int) -> list[SearchHit]:
-        """The exact path of a workspace known to be small, in one statement (one round trip)."""
-        query = self._q("search_exact_small")
+    def _search_small(self, req: _Request) -> list[SearchHit]:
+        """The exact path of a workspace known to be small: its statement alone, the one the
+        routed exact path sends (one round trip, nothing counted, no settings)."""
+        query = self._q("search_exact")
         with self._conn() as conn:
-            rows = query.many(conn, tuple_row, **self._args(query, req), cap=cap)
-        key = (req.workspace_id, req.dims)
-        if rows[0][0] >= cap:  # it has grown: route the next search again
-            self._small.pop(key, None)
-        else:
-            self._small[key] = rows[0][0]
-        return [SearchHit(*row[1:]) for row in rows if row[1] is not None]
+            return query.many(conn, _hit, **self._args(query, req))
 
     @reads
     def hybrid_search(self, workspace_id: str, query_text: str, embedding: object, limit: int = 10, *,
@@ -151,13 +146,15 @@ class RagSearch(Repository):
         """How :meth:`search` would run with these arguments: its route and EXPLAIN plan
         (node types and index names), planned with the same settings."""
         req = self._request(workspace_id, embedding, limit, content_types, path_prefix)
-        small = self._small_cap(req, exact, ef_search)
-        if small is not None:  # what search would do: search_exact_small, no routing
-            query = self._q("search_exact_small")
-            route = Route("exact", None, small - 1, False, f"the workspace held fewer than {small} "
-                          "chunks at its last search: one statement, no routing round trip")
+        held = self._small_held(req, exact, ef_search)
+        if held is not None:  # what search would do: the exact statement alone, no routing
+            query = self._q("search_exact")
+            route = Route("exact", None, held, False, (
+                f"the workspace held {held} chunks (at most {self.tuning.calibration_floor}, so "
+                f"never calibrated) when a search counted them: the exact statement alone, no "
+                f"routing round trip, counted again {self.tuning.recount_after:g}s after"))
             with self._conn() as conn:
-                row = self._explain(conn, query, {**self._args(query, req), "cap": small})
+                row = self._explain(conn, query, self._args(query, req))
         else:
             with self._searching(req, exact, ef_search) as (conn, route):
                 query = self._settle(conn, route, req, "search")
@@ -210,15 +207,27 @@ class RagSearch(Repository):
 
     # -- the route --------------------------------------------------------------------------------
 
-    def _small_cap(self, req: _Request, exact: bool | None, ef_search: int | None) -> int | None:
-        """The cap of search_exact_small when this search can take it (a workspace a routed
-        search found this small, and neither ef_search nor exact=False asked for), else None."""
+    def _small_held(self, req: _Request, exact: bool | None, ef_search: int | None) -> int | None:
+        """The chunks a routed search counted in this workspace when this search can skip
+        routing (the workspace was found at most the calibration floor less than
+        ``tuning.recount_after`` seconds ago, and neither ef_search nor exact=False asked for
+        another path), else None."""
         if exact is False or ef_search is not None:
             return None
         check_bool(_T, "exact", exact, required=False)
-        held = self._small.get((req.workspace_id, req.dims))
-        floor = self.tuning.calibration_floor  # as of now: tuning may have changed since
-        return floor + 1 if held is not None and held <= floor else None
+        known = self._small.get((req.workspace_id, req.dims))
+        if known is None:
+            return None
+        held, counted = known
+        tuning = self.tuning  # as of now: tuning may have changed since
+        if held <= tuning.calibration_floor and time.monotonic() - counted < tuning.recount_after:
+            return held
+        return None
+
+    def _forget_small(self, workspace_id: str) -> None:
+        """An ingest into ``workspace_id`` may have grown it: its next search is routed."""
+        for key in [k for k in self._small if k[0] == workspace_id]:
+            self._small.pop(key, None)
 
     def _remember(self, req: _Request, route: Route, exact: bool | None, ef_search: int | None) -> None:
         """After a routed search: remember a workspace that holds so few chunks (counted with no
@@ -226,7 +235,9 @@ class RagSearch(Repository):
         floor = self.tuning.calibration_floor
         if (route.path == "exact" and not route.calibrated and exact is None and ef_search is None
                 and not any(v is not None for v in req.filters.values()) and route.candidates <= floor):
-            self._small[(req.workspace_id, req.dims)] = route.candidates
+            if len(self._small) >= _MAX_ROUTES:
+                self._small.clear()
+            self._small[(req.workspace_id, req.dims)] = (route.candidates, time.monotonic())
 
     @staticmethod
     def _check_forced(exact: bool | None, ef_search: int | None) -> None:

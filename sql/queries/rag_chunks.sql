@@ -426,31 +426,6 @@ FROM (
 ) nearest
 ORDER BY distance, id;
 
--- name: search_exact_small
--- The exact path in one statement, for a workspace a previous search found to hold fewer than
--- %(cap)s chunks (so few that the exact path is the only route a search can take, and too few to
--- be calibrated): no routing round trip, no settings to set and restore. Its nearest chunks as
--- search_exact finds them, each row carrying `held`, the workspace's chunks counted up to
--- %(cap)s (through ix_rag_chunks_workspace_content_type, as set_search_settings counts); one row
--- with no chunk when none matches. When `held` reaches %(cap)s the workspace has grown: the
--- answer is still exact, and the next search is routed again.
-SELECT h.held, nearest.id, nearest.content_id, nearest.chunk_index, nearest.content,
-       nearest.source_path, nearest.content_type, nearest.title, 1 - nearest.distance AS score
-FROM (SELECT count(*) AS held FROM (
-          SELECT 1 FROM rag_chunks WHERE workspace_id = %(workspace_id)s
-          ORDER BY workspace_id, content_type
-          LIMIT %(cap)s) s) h
-LEFT JOIN LATERAL (
-    SELECT id, content_id, chunk_index, content, source_path, content_type, title, embedding <=> %(embedding)s::vector AS distance
-    FROM rag_chunks
-    WHERE workspace_id = %(workspace_id)s AND embedding_dims = %(dims)s
-      AND (%(content_types)s::text[] IS NULL OR content_type = ANY (%(content_types)s::text[]))
-      AND (%(path_like)s::text IS NULL OR source_path LIKE %(path_like)s::text ESCAPE '\')
-    ORDER BY distance, id
-    LIMIT %(limit)s
-) nearest ON true
-ORDER BY nearest.distance, nearest.id;
-
 -- name: search_hnsw_384
 -- Approximate nearest chunks of size 384 through ix_rag_chunks_embedding_384, re-sorted.
 WITH nearest AS MATERIALIZED (
