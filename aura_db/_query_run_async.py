@@ -44,6 +44,21 @@ class AsyncQueryRunner(QueryBase):
         values, make, _ = await self._atyped(conn, row_factory, build, args, many=True)
         return list(map(make, values))
 
+    async def amany_planned(self, conn: psycopg.AsyncConnection[Any], row_factory: BaseRowFactory[R], /,
+                            **args: Any) -> list[R]:
+        """:meth:`amany`, the statement never prepared: the server plans it for these arguments
+        on every run (as ``plan_cache_mode = force_custom_plan`` would, without a setting to
+        set), where a prepared statement may be served a generic plan that cannot see them
+        (e.g. ``$1::text[] IS NULL OR col = ANY ($1)`` then filters instead of using an index)."""
+        self._expect(Shape.MANY)
+        build = TYPED_ROWS.get(row_factory)
+        if build is None:
+            async with self._acursor(conn, row_factory) as cur:
+                await cur.execute(self.sql, self.bind(args), prepare=False)
+                return await cur.fetchall()
+        values, make, _ = await self._atyped(conn, row_factory, build, args, many=True, prepare=False)
+        return list(map(make, values))
+
     async def aone(self, conn: psycopg.AsyncConnection[Any], row_factory: BaseRowFactory[R], /,
                    **args: Any) -> R:
         """Run a *one* query: exactly one row, else :class:`NoRows` / :class:`MultipleRows`."""
@@ -161,7 +176,7 @@ class AsyncQueryRunner(QueryBase):
 
     async def _atyped(self, conn: psycopg.AsyncConnection[Any], row_factory: object,
                       build: Callable[[list[str]], Callable[[Any], Any]], args: Mapping[str, Any], *,
-                      many: bool) -> tuple[Any, Callable[[Any], Any], int]:
+                      many: bool, prepare: bool | None = None) -> tuple[Any, Callable[[Any], Any], int]:
         # A typed row (typed_row): a binary tuple cursor kept for this query (its values come
         # out of psycopg's C loader as tuples), and the row maker kept with it, checked against
         # the result's shape (four libpq calls) rather than rebuilt from every column name on
@@ -179,7 +194,7 @@ class AsyncQueryRunner(QueryBase):
         else:
             cur, shape, make = kept
         try:
-            await cur.execute(self.sql, self.bind(args))
+            await cur.execute(self.sql, self.bind(args), prepare=prepare)
             values = await cur.fetchall() if many else await cur.fetchone()
             res = cur.pgresult
             now = result_shape(res)

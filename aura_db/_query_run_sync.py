@@ -46,6 +46,21 @@ class QueryRunner(QueryBase):
         values, make, _ = self._typed(conn, row_factory, build, args, many=True)
         return list(map(make, values))
 
+    def many_planned(self, conn: psycopg.Connection[Any], row_factory: BaseRowFactory[R], /,
+                     **args: Any) -> list[R]:
+        """:meth:`many`, the statement never prepared: the server plans it for these arguments
+        on every run (as ``plan_cache_mode = force_custom_plan`` would, without a setting to
+        set), where a prepared statement may be served a generic plan that cannot see them
+        (e.g. ``$1::text[] IS NULL OR col = ANY ($1)`` then filters instead of using an index)."""
+        self._expect(Shape.MANY)
+        build = TYPED_ROWS.get(row_factory)
+        if build is None:
+            with self._cursor(conn, row_factory) as cur:
+                cur.execute(self.sql, self.bind(args), prepare=False)
+                return cur.fetchall()
+        values, make, _ = self._typed(conn, row_factory, build, args, many=True, prepare=False)
+        return list(map(make, values))
+
     def one(self, conn: psycopg.Connection[Any], row_factory: BaseRowFactory[R], /,
             **args: Any) -> R:
         """Run a *one* query: exactly one row, else :class:`NoRows` / :class:`MultipleRows`."""
@@ -163,7 +178,7 @@ class QueryRunner(QueryBase):
 
     def _typed(self, conn: psycopg.Connection[Any], row_factory: object,
                build: Callable[[list[str]], Callable[[Any], Any]], args: Mapping[str, Any], *,
-               many: bool) -> tuple[Any, Callable[[Any], Any], int]:
+               many: bool, prepare: bool | None = None) -> tuple[Any, Callable[[Any], Any], int]:
         # A typed row (typed_row): a binary tuple cursor kept for this query (its values come
         # out of psycopg's C loader as tuples), and the row maker kept with it, checked against
         # the result's shape (four libpq calls) rather than rebuilt from every column name on
@@ -181,7 +196,7 @@ class QueryRunner(QueryBase):
         else:
             cur, shape, make = kept
         try:
-            cur.execute(self.sql, self.bind(args))
+            cur.execute(self.sql, self.bind(args), prepare=prepare)
             values = cur.fetchall() if many else cur.fetchone()
             res = cur.pgresult
             now = result_shape(res)

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from aura_db import (
     MultipleRows,
@@ -274,6 +274,22 @@ def test_statement_carries_its_tag_and_gets_prepared(db_url: str) -> None:
     assert all(s.startswith("/* aura-db:whoami meta.sql:1 */ SELECT query") for s in seen)
     assert prepared == (1,)
 
+
+
+def test_many_planned_is_never_prepared_and_returns_what_many_does(db_url: str) -> None:
+    """many_planned: the server plans the statement for its arguments on every run (no
+    prepared statement, so no generic plan), rows as many's, typed rows included."""
+    q = parse("-- name: upto\nSELECT n FROM generate_series(1, %(count)s::int) AS n;\n", "meta.sql")["upto"]
+    with psycopg.connect(db_url, autocommit=True) as c:
+        for count in range(8):
+            assert q.many_planned(c, dict_row, count=count) == q.many(c, dict_row, count=count)
+        prepared = c.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
+        assert prepared == (1,)  # many's, after five runs; many_planned's none
+        for _ in range(8):
+            assert q.many_planned(c, tuple_row, count=3) == [(1,), (2,), (3,)]
+        assert c.execute("SELECT count(*) FROM pg_prepared_statements").fetchone() == (1,)
+        with pytest.raises(QueryShapeError):
+            parse("-- name: one^\nSELECT 1;\n", "meta.sql")["one"].many_planned(c, tuple_row)
 
 # -- the shipped catalog and the schema check ----------------------------------------------------
 

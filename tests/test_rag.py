@@ -676,10 +676,11 @@ def test_prepared_statements_are_never_served_a_generic_plan(recall_db: Any) -> 
     generic.pop("route_calibrated", None)
     assert generic == {}
     assert plans["search_hnsw_768"] == 0 and plans["search_exact"] == 0
-    # search_exact: the 28 exact=True searches, the small workspace's routed first search and
-    # its 13 others, sent alone once a routed search found it small (custom plans are counted
-    # once psycopg prepared, from run 6)
-    assert counts["search_hnsw_768"] >= 9 and counts["search_exact"] >= 37
+    # search_exact prepared: the 28 exact=True searches and the small workspace's routed first
+    # one (custom plans are counted once psycopg prepared, from run 6); its 13 others, sent
+    # alone once a routed search found it small, are never prepared (many_planned): planned
+    # for their arguments, not served the generic plan the server chose for this one after 5
+    assert counts["search_hnsw_768"] >= 9 and counts["search_exact"] >= 24
 
 
 def test_search_settings_never_leak(recall_db: Any) -> None:
@@ -1016,9 +1017,10 @@ def test_a_search_whose_path_is_forced_does_not_count_the_workspace(app_url: str
     threshold (an index read per search that decides nothing), the answers are those of the
     counted search, and explain_search still reports the whole count."""
     with Database(Config(url=app_url, min_size=1, max_size=1)) as db:
-        # above the calibration floor: an exact search is routed (a smaller workspace's is one
-        # statement that counts nothing)
-        db.rag_chunks.tuning = SearchTuning(exact_threshold=500, calibrate_from=20, auto_calibrate=False)
+        # recount_after=0: every search is routed (a workspace within its threshold is otherwise
+        # searched with the exact statement alone, counting nothing, once a search counted it)
+        db.rag_chunks.tuning = SearchTuning(exact_threshold=500, calibrate_from=20, auto_calibrate=False,
+                                            recount_after=0)
         rng = np.random.default_rng(13)
         ws, q = workspace(db), unit(rng, 384)
         db.rag_chunks.add_many(ws, chunks_for("a", [unit(rng, 384) for _ in range(40)]))
@@ -1233,23 +1235,24 @@ def test_a_calibrated_workspace_below_the_exact_threshold_takes_the_faster_hnsw_
 
 def test_a_small_workspace_is_searched_in_one_statement_until_it_is_counted_again(
         db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A routed search that counts a workspace at or below the calibration floor (the exact
-    route is then the only one) lets the next searches skip routing for recount_after seconds:
-    the exact statement alone, nothing counted (the statement the routed exact path sends, so
-    the same hits, filters included). An ingest through the same repository forgets the count
-    at once; one by another process is seen at the next count, the answer exact meanwhile."""
+    """A routed search without filters that counts a workspace at or below its exact threshold
+    (the exact route is then the only one, whatever the filter or limit) lets the next searches
+    skip routing for recount_after seconds: the exact statement alone, nothing counted (the
+    statement the routed exact path sends, so the same hits, filters included). An ingest
+    through the same repository forgets the count at once; one by another process is seen at
+    the next count, the answer exact meanwhile."""
     rng = np.random.default_rng(77)
     ws, target = workspace(db), unit(rng, 384)
-    db.rag_chunks.tuning = SearchTuning(calibrate_from=30, auto_calibrate=False, recount_after=3600)
+    db.rag_chunks.tuning = SearchTuning(exact_threshold=30, auto_calibrate=False, recount_after=3600)
     db.rag_chunks.add_many(ws, chunks_for("a", [unit(rng, 384) for _ in range(19)] + [near(rng, target)]))
     first = db.rag_chunks.explain_search(ws, target, 5)  # not searched yet: routed
-    assert (first.query, first.reason) == ("search_exact", "20 candidates, at most 10000")
+    assert (first.query, first.reason) == ("search_exact", "20 candidates, at most 30")
     sent = statements_sent(monkeypatch)
     routed = db.rag_chunks.search(ws, target, 5)
     assert "set_search_settings" in sent, sent
     plan = db.rag_chunks.explain_search(ws, target, 5)
     assert (plan.path, plan.query, plan.ef_search, plan.candidates) == ("exact", "search_exact", None, 20)
-    assert plan.reason == ("the workspace held 20 chunks (at most 30, so never calibrated) when a search "
+    assert plan.reason == ("the workspace held 20 chunks, at most its exact threshold, when a search "
                            "counted them: the exact statement alone, no routing round trip, counted "
                            "again 3600s after")
     assert plan.indexes and plan.indexes[0].startswith("ix_rag_chunks_workspace_")
@@ -1261,8 +1264,11 @@ def test_a_small_workspace_is_searched_in_one_statement_until_it_is_counted_agai
     # forced routes are routed as asked
     assert db.rag_chunks.explain_search(ws, target, 5, exact=False).path == "hnsw"
     assert db.rag_chunks.explain_search(ws, target, 5, ef_search=50).reason.startswith("20 candidates")
-    # another process grows the workspace past the floor: the answer is still exact, and the
-    # next count (recount_after elapsed) routes it
+    sent.clear()  # a filtered search does not make it forget the count
+    db.rag_chunks.search(ws, target, 5, content_types=["Markdown"], exact=True)
+    assert db.rag_chunks.search(ws, target, 5) == routed and sent[-1:] == ["search_exact"], sent
+    # another process grows the workspace past its threshold: the answer is still exact, and
+    # the next count (recount_after elapsed) routes it onto the HNSW path
     other = Database(db.config)
     try:
         other.rag_chunks.add_many(ws, chunks_for("b", [near(rng, target, 0.01)] + [unit(rng, 384) for _ in range(20)]))
@@ -1274,13 +1280,14 @@ def test_a_small_workspace_is_searched_in_one_statement_until_it_is_counted_agai
     assert db.rag_chunks.explain_search(ws, target, 5).reason.startswith("the workspace held 20 chunks")
     db.rag_chunks.tuning = dataclasses.replace(db.rag_chunks.tuning, recount_after=0)
     sent.clear()
-    assert [h.id for h in db.rag_chunks.search(ws, target, 5)] == [h.id for h in grown]
-    assert "set_search_settings" in sent, sent
+    assert db.rag_chunks.search(ws, target, 5)[0].content_id == "b"
+    assert "set_search_settings" in sent and "search_hnsw_384" in sent, sent
+    assert db.rag_chunks.explain_search(ws, target, 5).reason == "more than 30 candidates"
+    # a workspace counted within its threshold is forgotten by an ingest through this repository
+    # (a new tuning forgot the count made under the old one: routed again)
+    db.rag_chunks.tuning = dataclasses.replace(db.rag_chunks.tuning, exact_threshold=10_000, recount_after=3600)
     assert db.rag_chunks.explain_search(ws, target, 5).reason == "41 candidates, at most 10000"
-    # a workspace counted small is forgotten by an ingest through the same repository
-    db.rag_chunks.tuning = dataclasses.replace(db.rag_chunks.tuning, calibrate_from=1000)
     db.rag_chunks.search(ws, target, 5)
-    db.rag_chunks.tuning = dataclasses.replace(db.rag_chunks.tuning, recount_after=3600)
     assert db.rag_chunks.explain_search(ws, target, 5).reason.startswith("the workspace held 41 chunks")
     db.rag_chunks.add_many(ws, chunks_for("c", [unit(rng, 384)]))
     assert db.rag_chunks.explain_search(ws, target, 5).reason == "42 candidates, at most 10000"

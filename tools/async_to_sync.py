@@ -48,6 +48,7 @@ NAMES = {
     "aiter": "iter",
     # the query runners (aura_db/_query_run_async.py): the async twins sit on the same Query
     "amany": "many",
+    "amany_planned": "many_planned",
     "aone": "one",
     "aoptional": "optional",
     "ascalar": "scalar",

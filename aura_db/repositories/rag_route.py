@@ -23,6 +23,9 @@ class Route:
     candidates: int
     calibrated: bool
     reason: str  # one clause for explain_search
+    # the candidates are at most the workspace's threshold whatever the limit: when they were
+    # counted without a filter, every search of the workspace takes the exact path
+    settled: bool = False
 
 
 EXACT_FALLBACK = Route("exact", None, 0, False, "the HNSW path returned fewer rows than asked")
@@ -39,7 +42,9 @@ def decide(before: dict[str, Any], index: str, threshold: int, ef_for: Callable[
     count, calibrated = int(before["candidates"]), bool(before["calibrated"])
     own = before.get("calibrated_threshold")
     measured = own is not None and own < threshold
-    threshold = max(min(threshold, own) if own is not None else threshold, limit)
+    base = min(threshold, own) if own is not None else threshold
+    settled = exact is None and ef_search is None and count <= base
+    threshold = max(base, limit)
     which = " (the threshold its calibration measured)" if measured else ""
     if exact is not None:
         reason = f"{'exact' if exact else 'hnsw'} asked for"
@@ -54,6 +59,6 @@ def decide(before: dict[str, Any], index: str, threshold: int, ef_for: Callable[
     else:
         exact, reason = False, f"more than {threshold} candidates{which}"
     if exact:
-        return Route("exact", None, count, calibrated, reason)
+        return Route("exact", None, count, calibrated, reason, settled)
     ef = ef_search if ef_search is not None else ef_for(before["calibrated_ef"])
     return Route("hnsw", ef, count, calibrated, reason)

@@ -147,12 +147,13 @@ class SearchTuning:
     :attr:`calibration_floor`, and when one finds more chunks changed since the last calibration than
     half of those it measured (seconds of work at 10-20k chunks, ~15 s at 100k; off: call
     calibrate_search yourself).
-    ``recount_after``: seconds for which a workspace a routed search counted at or below
-    :attr:`calibration_floor` (only the exact path can serve it) is searched with the exact
-    statement alone, nothing counted; then the next search is routed (and counts) again. An
-    ingest through the same repository forgets the count at once; one by another process or
-    repository is seen within this time (the answer is exact meanwhile, only dearer if the
-    workspace grew far past the floor). 0: route every search.
+    ``recount_after``: seconds for which a workspace a routed search counted, without a
+    filter, at or below its exact threshold (only the exact path can serve it, whatever the
+    filter) is searched with the exact statement alone, nothing counted; then the next search
+    is routed (and counts) again. An ingest through the same repository forgets the count at
+    once; one by another process or repository is seen within this time (the answer is exact
+    meanwhile, only dearer if the workspace grew far past its threshold); a new
+    :class:`SearchTuning` forgets every count. 0: route every search.
     """
 
     exact_threshold: int = 10_000

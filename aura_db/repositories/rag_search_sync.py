@@ -69,10 +69,12 @@ class RagSearch(Repository):
     def __init__(self, connector: Connector, catalog: QueryCatalog | None = None,
                  retry: RetryPolicy | None = None) -> None:
         super().__init__(connector, catalog, retry)
-        # (workspace, dims) -> (the chunks a routed search counted in a workspace holding at most
-        # the calibration floor, when): searched with the exact statement alone, no count, for
-        # tuning.recount_after seconds (an ingest through this repository forgets it at once)
-        self._small: dict[tuple[str, int], tuple[int, float]] = {}
+        # (workspace, dims) -> (the chunks a routed search counted, without a filter, in a
+        # workspace holding at most its exact threshold, when): whatever the filter its searches
+        # take the exact path, so they send the exact statement alone, nothing counted, for
+        # tuning.recount_after seconds (an ingest through this repository forgets it at once, a
+        # new tuning all of them: its thresholds decided the count)
+        self._small: dict[tuple[str, int], tuple[int, float, SearchTuning]] = {}
         # (workspace, dims, limit, forced route, filters) -> the route its last search took: the
         # next search sends that route's statement with the routing one (see _routed)
         self._routes: dict[tuple[Any, ...], Route] = {}
@@ -100,10 +102,12 @@ class RagSearch(Repository):
 
     def _search_small(self, req: _Request) -> list[SearchHit]:
         """The exact path of a workspace known to be small: its statement alone, the one the
-        routed exact path sends (one round trip, nothing counted, no settings)."""
+        routed exact path sends (one round trip, nothing counted, no settings), never prepared
+        so that it is planned for its workspace and filters (the routed path sets
+        force_custom_plan for that)."""
         query = self._q("search_exact")
         with self._conn() as conn:
-            return query.many(conn, _hit, **self._args(query, req))
+            return query.many_planned(conn, _hit, **self._args(query, req))
 
     @reads
     def hybrid_search(self, workspace_id: str, query_text: str, embedding: object, limit: int = 10, *,
@@ -150,9 +154,9 @@ class RagSearch(Repository):
         if held is not None:  # what search would do: the exact statement alone, no routing
             query = self._q("search_exact")
             route = Route("exact", None, held, False, (
-                f"the workspace held {held} chunks (at most {self.tuning.calibration_floor}, so "
-                f"never calibrated) when a search counted them: the exact statement alone, no "
-                f"routing round trip, counted again {self.tuning.recount_after:g}s after"))
+                f"the workspace held {held} chunks, at most its exact threshold, when a search "
+                f"counted them: the exact statement alone, no routing round trip, counted again "
+                f"{self.tuning.recount_after:g}s after"), True)
             with self._conn() as conn:
                 row = self._explain(conn, query, self._args(query, req))
         else:
@@ -209,7 +213,7 @@ class RagSearch(Repository):
 
     def _small_held(self, req: _Request, exact: bool | None, ef_search: int | None) -> int | None:
         """The chunks a routed search counted in this workspace when this search can skip
-        routing (the workspace was found at most the calibration floor less than
+        routing (an unfiltered search found it at most its exact threshold less than
         ``tuning.recount_after`` seconds ago, and neither ef_search nor exact=False asked for
         another path), else None."""
         if exact is False or ef_search is not None:
@@ -218,9 +222,8 @@ class RagSearch(Repository):
         known = self._small.get((req.workspace_id, req.dims))
         if known is None:
             return None
-        held, counted = known
-        tuning = self.tuning  # as of now: tuning may have changed since
-        if held <= tuning.calibration_floor and time.monotonic() - counted < tuning.recount_after:
+        held, counted, tuning = known
+        if tuning is self.tuning and time.monotonic() - counted < tuning.recount_after:
             return held
         return None
 
@@ -230,14 +233,17 @@ class RagSearch(Repository):
             self._small.pop(key, None)
 
     def _remember(self, req: _Request, route: Route, exact: bool | None, ef_search: int | None) -> None:
-        """After a routed search: remember a workspace that holds so few chunks (counted with no
-        filter) that only the exact route is ever taken and no calibration is made."""
-        floor = self.tuning.calibration_floor
-        if (route.path == "exact" and not route.calibrated and exact is None and ef_search is None
-                and not any(v is not None for v in req.filters.values()) and route.candidates <= floor):
+        """After a routed search: remember a workspace whose chunks (counted with no filter)
+        are so few that every search of it takes the exact path (see :meth:`_small_held`)."""
+        if exact is not None or ef_search is not None or any(v is not None for v in req.filters.values()):
+            return
+        key = (req.workspace_id, req.dims)
+        if route.path == "exact" and route.settled:
             if len(self._small) >= _MAX_ROUTES:
                 self._small.clear()
-            self._small[(req.workspace_id, req.dims)] = (route.candidates, time.monotonic())
+            self._small[key] = (route.candidates, time.monotonic(), self.tuning)
+        else:
+            self._small.pop(key, None)
 
     @staticmethod
     def _check_forced(exact: bool | None, ef_search: int | None) -> None:
