@@ -67,11 +67,8 @@ class AsyncRagSearch(AsyncRepository):
     def __init__(self, connector: AsyncConnector, catalog: QueryCatalog | None = None,
                  retry: RetryPolicy | None = None) -> None:
         super().__init__(connector, catalog, retry)
-        # (workspace, dims) -> (the chunks a routed search counted, without a filter, in a
-        # workspace holding at most its exact threshold, when): whatever the filter its searches
-        # take the exact path, so they send the exact statement alone, nothing counted, for
-        # tuning.recount_after seconds (an ingest through this repository forgets it at once, a
-        # new tuning all of them: its thresholds decided the count)
+        # (workspace, dims) -> (chunks counted without a filter, at most the exact threshold;
+        # when; the tuning that decided it): see _small_held, _remember and _forget_small
         self._small: dict[tuple[str, int], tuple[int, float, SearchTuning]] = {}
         # (workspace, dims, limit, forced route, filters) -> the route its last search took: the
         # next search sends that route's statement with the routing one (see _routed)
@@ -99,10 +96,8 @@ class AsyncRagSearch(AsyncRepository):
         return [h for h in rows if floor is None or h.score >= floor]
 
     async def _search_small(self, req: _Request) -> list[SearchHit]:
-        """The exact path of a workspace known to be small: its statement alone, the one the
-        routed exact path sends (one round trip, nothing counted, no settings), never prepared
-        so that it is planned for its workspace and filters (the routed path sets
-        force_custom_plan for that)."""
+        """The exact path's statement alone (see _small_held), never prepared: planned for its
+        workspace and filters, as force_custom_plan makes the routed path's."""
         query = self._q("search_exact")
         async with self._conn() as conn:
             return await query.amany_planned(conn, _hit, **self._args(query, req))
@@ -210,10 +205,8 @@ class AsyncRagSearch(AsyncRepository):
     # -- the route --------------------------------------------------------------------------------
 
     def _small_held(self, req: _Request, exact: bool | None, ef_search: int | None) -> int | None:
-        """The chunks a routed search counted in this workspace when this search can skip
-        routing (an unfiltered search found it at most its exact threshold less than
-        ``tuning.recount_after`` seconds ago, and neither ef_search nor exact=False asked for
-        another path), else None."""
+        """The chunks an unfiltered search counted in this workspace, at most its exact threshold,
+        less than ``tuning.recount_after`` s ago (so this search can skip routing), else None."""
         if exact is False or ef_search is not None:
             return None
         check_bool(_T, "exact", exact, required=False)
@@ -221,9 +214,7 @@ class AsyncRagSearch(AsyncRepository):
         if known is None:
             return None
         held, counted, tuning = known
-        if tuning is self.tuning and time.monotonic() - counted < tuning.recount_after:
-            return held
-        return None
+        return held if tuning is self.tuning and time.monotonic() - counted < tuning.recount_after else None
 
     def _forget_small(self, workspace_id: str) -> None:
         """An ingest into ``workspace_id`` may have grown it: its next search is routed."""
@@ -231,8 +222,7 @@ class AsyncRagSearch(AsyncRepository):
             self._small.pop(key, None)
 
     def _remember(self, req: _Request, route: Route, exact: bool | None, ef_search: int | None) -> None:
-        """After a routed search: remember a workspace whose chunks (counted with no filter)
-        are so few that every search of it takes the exact path (see :meth:`_small_held`)."""
+        """After a routed search: remember a workspace every search of which is exact."""
         if exact is not None or ef_search is not None or any(v is not None for v in req.filters.values()):
             return
         key = (req.workspace_id, req.dims)
