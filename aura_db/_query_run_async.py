@@ -35,14 +35,7 @@ class AsyncQueryRunner(QueryBase):
     async def amany(self, conn: psycopg.AsyncConnection[Any], row_factory: BaseRowFactory[R], /,
                     **args: Any) -> list[R]:
         """Run a *many* query and return every row."""
-        self._expect(Shape.MANY)
-        build = TYPED_ROWS.get(row_factory)
-        if build is None:
-            async with self._acursor(conn, row_factory) as cur:
-                await cur.execute(self.sql, self.bind(args))
-                return await cur.fetchall()
-        values, make, _ = await self._atyped(conn, row_factory, build, args, many=True)
-        return list(map(make, values))
+        return await self._amany(conn, row_factory, args, None)
 
     async def amany_planned(self, conn: psycopg.AsyncConnection[Any], row_factory: BaseRowFactory[R], /,
                             **args: Any) -> list[R]:
@@ -50,13 +43,17 @@ class AsyncQueryRunner(QueryBase):
         on every run (as ``plan_cache_mode = force_custom_plan`` would, without a setting to
         set), where a prepared statement may be served a generic plan that cannot see them
         (e.g. ``$1::text[] IS NULL OR col = ANY ($1)`` then filters instead of using an index)."""
+        return await self._amany(conn, row_factory, args, False)
+
+    async def _amany(self, conn: psycopg.AsyncConnection[Any], row_factory: BaseRowFactory[R],
+                     args: Mapping[str, Any], prepare: bool | None) -> list[R]:
         self._expect(Shape.MANY)
         build = TYPED_ROWS.get(row_factory)
         if build is None:
             async with self._acursor(conn, row_factory) as cur:
-                await cur.execute(self.sql, self.bind(args), prepare=False)
+                await cur.execute(self.sql, self.bind(args), prepare=prepare)
                 return await cur.fetchall()
-        values, make, _ = await self._atyped(conn, row_factory, build, args, many=True, prepare=False)
+        values, make, _ = await self._atyped(conn, row_factory, build, args, many=True, prepare=prepare)
         return list(map(make, values))
 
     async def aone(self, conn: psycopg.AsyncConnection[Any], row_factory: BaseRowFactory[R], /,

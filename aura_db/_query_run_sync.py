@@ -37,14 +37,7 @@ class QueryRunner(QueryBase):
     def many(self, conn: psycopg.Connection[Any], row_factory: BaseRowFactory[R], /,
              **args: Any) -> list[R]:
         """Run a *many* query and return every row."""
-        self._expect(Shape.MANY)
-        build = TYPED_ROWS.get(row_factory)
-        if build is None:
-            with self._cursor(conn, row_factory) as cur:
-                cur.execute(self.sql, self.bind(args))
-                return cur.fetchall()
-        values, make, _ = self._typed(conn, row_factory, build, args, many=True)
-        return list(map(make, values))
+        return self._many(conn, row_factory, args, None)
 
     def many_planned(self, conn: psycopg.Connection[Any], row_factory: BaseRowFactory[R], /,
                      **args: Any) -> list[R]:
@@ -52,13 +45,17 @@ class QueryRunner(QueryBase):
         on every run (as ``plan_cache_mode = force_custom_plan`` would, without a setting to
         set), where a prepared statement may be served a generic plan that cannot see them
         (e.g. ``$1::text[] IS NULL OR col = ANY ($1)`` then filters instead of using an index)."""
+        return self._many(conn, row_factory, args, False)
+
+    def _many(self, conn: psycopg.Connection[Any], row_factory: BaseRowFactory[R],
+              args: Mapping[str, Any], prepare: bool | None) -> list[R]:
         self._expect(Shape.MANY)
         build = TYPED_ROWS.get(row_factory)
         if build is None:
             with self._cursor(conn, row_factory) as cur:
-                cur.execute(self.sql, self.bind(args), prepare=False)
+                cur.execute(self.sql, self.bind(args), prepare=prepare)
                 return cur.fetchall()
-        values, make, _ = self._typed(conn, row_factory, build, args, many=True, prepare=False)
+        values, make, _ = self._typed(conn, row_factory, build, args, many=True, prepare=prepare)
         return list(map(make, values))
 
     def one(self, conn: psycopg.Connection[Any], row_factory: BaseRowFactory[R], /,

@@ -1291,3 +1291,23 @@ def test_a_small_workspace_is_searched_in_one_statement_until_it_is_counted_agai
     assert db.rag_chunks.explain_search(ws, target, 5).reason.startswith("the workspace held 41 chunks")
     db.rag_chunks.add_many(ws, chunks_for("c", [unit(rng, 384)]))
     assert db.rag_chunks.explain_search(ws, target, 5).reason == "42 candidates, at most 10000"
+
+
+def test_a_route_is_settled_only_when_every_search_of_the_workspace_is_exact() -> None:
+    """Route.settled (the lone exact statement for the next searches): the candidates at most
+    the workspace's own threshold (its calibration's when lower), whatever the limit, and the
+    path not forced; never the HNSW path's."""
+    from aura_db.repositories.rag_route import decide
+
+    def route(candidates: int, own: int | None = None, limit: int = 10, **forced: Any) -> Any:
+        before = {"candidates": candidates, "calibrated": own is not None, "calibrated_threshold": own,
+                  "calibrated_ef": 40, "index_ready": True}
+        return decide(before, "ix", 1000, lambda base: 40, forced.get("exact"), forced.get("ef_search"),
+                      limit=limit)
+
+    assert route(1000).settled and route(1000).path == "exact"
+    assert not route(1001).settled and route(1001).path == "hnsw"
+    assert route(300, own=300).settled and not route(301, own=300).settled
+    # exact only because the limit asks for more rows than the threshold: a smaller limit would not be
+    assert route(400, own=300, limit=500).path == "exact" and not route(400, own=300, limit=500).settled
+    assert not route(10, exact=True).settled and not route(10, ef_search=40).settled

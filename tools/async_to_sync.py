@@ -49,6 +49,7 @@ NAMES = {
     # the query runners (aura_db/_query_run_async.py): the async twins sit on the same Query
     "amany": "many",
     "amany_planned": "many_planned",
+    "_amany": "_many",
     "aone": "one",
     "aoptional": "optional",
     "ascalar": "scalar",

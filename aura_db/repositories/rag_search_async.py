@@ -67,9 +67,9 @@ class AsyncRagSearch(AsyncRepository):
     def __init__(self, connector: AsyncConnector, catalog: QueryCatalog | None = None,
                  retry: RetryPolicy | None = None) -> None:
         super().__init__(connector, catalog, retry)
-        # (workspace, dims) -> (chunks counted without a filter, at most the exact threshold;
-        # when; the tuning that decided it): see _small_held, _remember and _forget_small
-        self._small: dict[tuple[str, int], tuple[int, float, SearchTuning]] = {}
+        # (workspace, dims) -> (the settled route of a search without a filter; when; the tuning
+        # that decided it): see _small_held, _remember and _forget_small
+        self._small: dict[tuple[str, int], tuple[Route, float, SearchTuning]] = {}
         # (workspace, dims, limit, forced route, filters) -> the route its last search took: the
         # next search sends that route's statement with the routing one (see _routed)
         self._routes: dict[tuple[Any, ...], Route] = {}
@@ -143,11 +143,11 @@ class AsyncRagSearch(AsyncRepository):
         """How :meth:`search` would run with these arguments: its route and EXPLAIN plan
         (node types and index names), planned with the same settings."""
         req = self._request(workspace_id, embedding, limit, content_types, path_prefix)
-        held = self._small_held(req, exact, ef_search)
-        if held is not None:  # what search would do: the exact statement alone, no routing
+        settled = self._small_held(req, exact, ef_search)
+        if settled is not None:  # what search would do: the exact statement alone, no routing
             query = self._q("search_exact")
-            route = Route("exact", None, held, False, (
-                f"the workspace held {held} chunks, at most its exact threshold, when a search "
+            route = Route("exact", None, settled.candidates, settled.calibrated, (
+                f"the workspace held {settled.candidates} chunks, at most its exact threshold, when a search "
                 f"counted them: the exact statement alone, no routing round trip, counted again "
                 f"{self.tuning.recount_after:g}s after"), True)
             async with self._conn() as conn:
@@ -204,17 +204,17 @@ class AsyncRagSearch(AsyncRepository):
 
     # -- the route --------------------------------------------------------------------------------
 
-    def _small_held(self, req: _Request, exact: bool | None, ef_search: int | None) -> int | None:
-        """The chunks an unfiltered search counted in this workspace, at most its exact threshold,
-        less than ``tuning.recount_after`` s ago (so this search can skip routing), else None."""
+    def _small_held(self, req: _Request, exact: bool | None, ef_search: int | None) -> Route | None:
+        """The settled route of an unfiltered search of this workspace (its chunks at most its
+        exact threshold) less than ``tuning.recount_after`` s ago (this search can skip routing)."""
         if exact is False or ef_search is not None:
             return None
         check_bool(_T, "exact", exact, required=False)
         known = self._small.get((req.workspace_id, req.dims))
         if known is None:
             return None
-        held, counted, tuning = known
-        return held if tuning is self.tuning and time.monotonic() - counted < tuning.recount_after else None
+        route, counted, tuning = known
+        return route if tuning is self.tuning and time.monotonic() - counted < tuning.recount_after else None
 
     def _forget_small(self, workspace_id: str) -> None:
         """An ingest into ``workspace_id`` may have grown it: its next search is routed."""
@@ -229,7 +229,7 @@ class AsyncRagSearch(AsyncRepository):
         if route.path == "exact" and route.settled:
             if len(self._small) >= _MAX_ROUTES:
                 self._small.clear()
-            self._small[key] = (route.candidates, time.monotonic(), self.tuning)
+            self._small[key] = (route, time.monotonic(), self.tuning)
         else:
             self._small.pop(key, None)
 
