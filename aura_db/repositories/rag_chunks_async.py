@@ -86,7 +86,7 @@ class AsyncRagChunksRepository(AsyncRagIndexes):
                     calibrate = await self._move(conn, workspace_id, rows, tracker, content_hash,
                                                  commit_sha, threshold)
                     tracker.update(len(rows), phase="committing")
-        self._forget_small(workspace_id)  # it may have grown past its exact threshold
+        self._forget_settled(workspace_id)  # it may have grown past its exact threshold
         if owned and calibrate and self.tuning.auto_calibrate:
             # the workspace came onto the HNSW path, or changed much since it was measured
             await self._auto_calibrate(workspace_id, rows.dims, progress)

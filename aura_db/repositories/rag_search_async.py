@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -67,9 +68,8 @@ class AsyncRagSearch(AsyncRepository):
     def __init__(self, connector: AsyncConnector, catalog: QueryCatalog | None = None,
                  retry: RetryPolicy | None = None) -> None:
         super().__init__(connector, catalog, retry)
-        # (workspace, dims) -> (the settled route of a search without a filter; when; the tuning
-        # that decided it): see _small_held, _remember and _forget_small
-        self._small: dict[tuple[str, int], tuple[Route, float, SearchTuning]] = {}
+        # (workspace, dims) -> (an unfiltered search's settled route, when, its tuning): _remember
+        self._settled: dict[tuple[str, int], tuple[Route, float, SearchTuning]] = {}
         # (workspace, dims, limit, forced route, filters) -> the route its last search took: the
         # next search sends that route's statement with the routing one (see _routed)
         self._routes: dict[tuple[Any, ...], Route] = {}
@@ -88,15 +88,15 @@ class AsyncRagSearch(AsyncRepository):
         """
         req = self._request(workspace_id, embedding, limit, content_types, path_prefix)
         floor = check_number(_T, "min_score", min_score)
-        if self._small_held(req, exact, ef_search) is not None:
-            rows = await self._search_small(req)
+        if self._settled_route(req, exact, ef_search) is not None:
+            rows = await self._search_settled(req)
         else:
             route, rows = await self._routed(req, exact, ef_search, "search", _hit)
             self._remember(req, route, exact, ef_search)
         return [h for h in rows if floor is None or h.score >= floor]
 
-    async def _search_small(self, req: _Request) -> list[SearchHit]:
-        """The exact path's statement alone (see _small_held), never prepared: planned for its
+    async def _search_settled(self, req: _Request) -> list[SearchHit]:
+        """The exact path's statement alone (see _settled_route), never prepared: planned for its
         workspace and filters, as force_custom_plan makes the routed path's."""
         query = self._q("search_exact")
         async with self._conn() as conn:
@@ -143,13 +143,13 @@ class AsyncRagSearch(AsyncRepository):
         """How :meth:`search` would run with these arguments: its route and EXPLAIN plan
         (node types and index names), planned with the same settings."""
         req = self._request(workspace_id, embedding, limit, content_types, path_prefix)
-        settled = self._small_held(req, exact, ef_search)
+        settled = self._settled_route(req, exact, ef_search)
         if settled is not None:  # what search would do: the exact statement alone, no routing
             query = self._q("search_exact")
-            route = Route("exact", None, settled.candidates, settled.calibrated, (
+            route = dataclasses.replace(settled, reason=(
                 f"the workspace held {settled.candidates} chunks, at most its exact threshold, when a search "
                 f"counted them: the exact statement alone, no routing round trip, counted again "
-                f"{self.tuning.recount_after:g}s after"), True)
+                f"{self.tuning.recount_after:g}s after"))
             async with self._conn() as conn:
                 row = await self._explain(conn, query, self._args(query, req))
         else:
@@ -204,22 +204,22 @@ class AsyncRagSearch(AsyncRepository):
 
     # -- the route --------------------------------------------------------------------------------
 
-    def _small_held(self, req: _Request, exact: bool | None, ef_search: int | None) -> Route | None:
+    def _settled_route(self, req: _Request, exact: bool | None, ef_search: int | None) -> Route | None:
         """The settled route of an unfiltered search of this workspace (its chunks at most its
         exact threshold) less than ``tuning.recount_after`` s ago (this search can skip routing)."""
         if exact is False or ef_search is not None:
             return None
         check_bool(_T, "exact", exact, required=False)
-        known = self._small.get((req.workspace_id, req.dims))
+        known = self._settled.get((req.workspace_id, req.dims))
         if known is None:
             return None
         route, counted, tuning = known
         return route if tuning is self.tuning and time.monotonic() - counted < tuning.recount_after else None
 
-    def _forget_small(self, workspace_id: str) -> None:
+    def _forget_settled(self, workspace_id: str) -> None:
         """An ingest into ``workspace_id`` may have grown it: its next search is routed."""
-        for key in [k for k in self._small if k[0] == workspace_id]:
-            self._small.pop(key, None)
+        for key in [k for k in self._settled if k[0] == workspace_id]:
+            self._settled.pop(key, None)
 
     def _remember(self, req: _Request, route: Route, exact: bool | None, ef_search: int | None) -> None:
         """After a routed search: remember a workspace every search of which is exact."""
@@ -227,11 +227,11 @@ class AsyncRagSearch(AsyncRepository):
             return
         key = (req.workspace_id, req.dims)
         if route.path == "exact" and route.settled:
-            if len(self._small) >= _MAX_ROUTES:
-                self._small.clear()
-            self._small[key] = (route, time.monotonic(), self.tuning)
+            if len(self._settled) >= _MAX_ROUTES:
+                self._settled.clear()
+            self._settled[key] = (route, time.monotonic(), self.tuning)
         else:
-            self._small.pop(key, None)
+            self._settled.pop(key, None)
 
     @staticmethod
     def _check_forced(exact: bool | None, ef_search: int | None) -> None:
