@@ -10,7 +10,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from psycopg.types.json import Jsonb
 
@@ -144,7 +144,11 @@ def json_text(table: str, field: str, value: object) -> str | None:
     if value is None:
         return None
     _check_json_value(table, field, value, 1)
-    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    return _json_text(value)
+
+
+_json_text = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+# (json.dumps with any non-default option builds this encoder again on every call)
 
 
 JSON_MAX_DEPTH = 64
@@ -153,23 +157,26 @@ InvalidValue before anything is sent."""
 
 
 def _check_json_value(table: str, field: str, value: object, depth: int) -> None:
-    if value is None or isinstance(value, bool | int):
-        return
-    if isinstance(value, str):
-        _check_json_text(table, field, value)
-        return
-    if isinstance(value, float):
+    kind = type(value)  # the exact common types first, by identity: isinstance on unions costs
+    if kind is str:
+        _check_json_text(table, field, cast(str, value))
+    elif kind is int or kind is bool or value is None:
+        pass
+    elif isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidValue(f"{table}.{field}: not storable as JSON (Out of range float values "
                                f"are not JSON compliant: {value!r})")
-        return
-    if not isinstance(value, dict | list | tuple):
+    elif isinstance(value, str):
+        _check_json_text(table, field, value)
+    elif isinstance(value, int):  # bool and int subclasses
+        pass
+    elif not isinstance(value, dict | list | tuple):
         raise InvalidValue(f"{table}.{field}: not storable as JSON (Object of type "
                            f"{type(value).__name__} is not JSON serializable): {show(value)}")
-    if depth > JSON_MAX_DEPTH:
+    elif depth > JSON_MAX_DEPTH:
         raise InvalidValue(f"{table}.{field}: not storable as JSON (nested deeper than "
                            f"{JSON_MAX_DEPTH} levels)")
-    if isinstance(value, dict):
+    elif isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidValue(f"{table}.{field}: not storable as JSON (keys must be str, got "

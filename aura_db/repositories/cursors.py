@@ -21,7 +21,10 @@ def encode_cursor(*values: object) -> str:
     """An opaque cursor for keyset pagination (URL-safe base64 of JSON)."""
     plain = [v.isoformat() if isinstance(v, datetime) else str(v) if isinstance(v, uuid.UUID) else v
              for v in values]
-    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(_compact(plain).encode()).decode().rstrip("=")
+
+
+_compact = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
 
 
 def decode_cursor(cursor: str, table: str, kinds: tuple[type, ...]) -> list[Any]:

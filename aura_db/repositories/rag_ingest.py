@@ -68,23 +68,28 @@ class CheckedChunks:
             yield row(pos, chunk)
 
     def _row(self, pos: int, chunk: Chunk) -> tuple[Any, ...]:
-        where = _where(pos, chunk)
-        index = check_int(_T, f"chunk_index: {where}", chunk.chunk_index, required=True) or 0
-        content_id = _content_id(chunk, self.replace, where)
+        try:
+            return self._checked(chunk)
+        except InvalidValue as refused:  # placed only now: no message is built for a good chunk
+            table_field, _, problem = str(refused).partition(": ")
+            raise InvalidValue(f"{table_field}: {_where(pos, chunk)}: {problem}") from None
+
+    def _checked(self, chunk: Chunk) -> tuple[Any, ...]:
+        index = check_int(_T, "chunk_index", chunk.chunk_index, required=True) or 0
+        content_id = _content_id(chunk, self.replace)
         if (content_id, index) in self._seen:
-            raise InvalidValue(f"{_T}.chunk_index: {where}: appears twice for content_id {content_id!r}")
+            raise InvalidValue(f"{_T}.chunk_index: appears twice for content_id {content_id!r}")
         self._seen.add((content_id, index))
-        text = _content(chunk.content, where)
-        vector = embedding_array(chunk.embedding, f"{_T}.embedding: {where}")
+        text = _content(chunk.content)
+        vector = embedding_array(chunk.embedding, f"{_T}.embedding")
         if vector.size != self.dims:
-            raise InvalidValue(f"{_T}.embedding: {where}: {vector.size} dimensions, but earlier "
-                               f"chunks have {self.dims} (one size per call)")
-        metadata = json_text(_T, f"metadata: {where}", chunk.metadata)
+            raise InvalidValue(f"{_T}.embedding: {vector.size} dimensions, but earlier chunks have "
+                               f"{self.dims} (one size per call)")
+        metadata = json_text(_T, "metadata", chunk.metadata)
         row = (self.workspace_id, content_id, index, text, vector_wire(vector),
-               check_text(_T, f"source_path: {where}", chunk.source_path, max_len=_PATH_LIMIT,
-                          required=False),
-               check_enum(_T, f"content_type: {where}", chunk.content_type, RagContentType).value,
-               check_text(_T, f"title: {where}", chunk.title, max_len=_TITLE_LIMIT, required=False,
+               check_text(_T, "source_path", chunk.source_path, max_len=_PATH_LIMIT, required=False),
+               check_enum(_T, "content_type", chunk.content_type, RagContentType).value,
+               check_text(_T, "title", chunk.title, max_len=_TITLE_LIMIT, required=False,
                           allow_blank=True),
                None if metadata is None else b"\x01" + metadata.encode())  # jsonb's wire form
         self._parts.setdefault(content_id, []).append((index, text))
@@ -114,29 +119,29 @@ def _where(pos: int, chunk: Chunk) -> str:
     return f"chunk {pos} (chunk_index {chunk.chunk_index!r})"
 
 
-def _content_id(chunk: Chunk, replace: str | None, where: str) -> str:
+def _content_id(chunk: Chunk, replace: str | None) -> str:
     if replace is not None:
         if chunk.content_id is not None and chunk.content_id != replace:
-            raise InvalidValue(f"{_T}.content_id: {where}: {chunk.content_id!r} differs from the "
-                               f"document being replaced, {replace!r}")
+            raise InvalidValue(f"{_T}.content_id: {chunk.content_id!r} differs from the document "
+                               f"being replaced, {replace!r}")
         return replace
     if chunk.content_id is None:
-        raise InvalidValue(f"{_T}.content_id: {where}: a value is required for add_many (got None)")
-    checked = check_text(_T, f"content_id: {where}", chunk.content_id, max_len=_ID_LIMIT)
+        raise InvalidValue(f"{_T}.content_id: a value is required for add_many (got None)")
+    checked = check_text(_T, "content_id", chunk.content_id, max_len=_ID_LIMIT)
     assert checked is not None
     return checked
 
 
-def _content(content: object, where: str) -> str:
+def _content(content: object) -> str:
     if not isinstance(content, str):
-        raise InvalidValue(f"{_T}.content: {where}: expected text, got {type(content).__name__}")
+        raise InvalidValue(f"{_T}.content: expected text, got {type(content).__name__}")
     if "\x00" in content:
-        raise InvalidValue(f"{_T}.content: {where}: text must not contain NUL bytes "
-                           f"(at offset {content.index(chr(0))})")
+        raise InvalidValue(f"{_T}.content: text must not contain NUL bytes (at offset "
+                           f"{content.index(chr(0))})")
     if not content.isascii():
-        check_unicode(_T, f"content: {where}", content)
+        check_unicode(_T, "content", content)
     if not content.strip():
-        raise InvalidValue(f"{_T}.content: {where}: must not be empty or blank (got {show(content)})")
+        raise InvalidValue(f"{_T}.content: must not be empty or blank (got {show(content)})")
     return content
 
 

@@ -75,6 +75,10 @@ def embedding_array(value: object, what: str) -> np.ndarray[Any, np.dtype[np.flo
     Raises :class:`InvalidValue` naming ``what`` (e.g. ``rag_chunks.embedding: chunk 3``) and
     the problem. Values beyond float32 range become infinite, and are refused as such.
     """
+    if (type(value) is np.ndarray and value.dtype == np.float32 and value.ndim == 1
+            and value.size in SUPPORTED_DIMS  # an embedding model's output: one dot product
+            and MIN_NORM <= math.sqrt(np.dot(value, value)) < math.inf):  # NaN, inf, zeros fail
+        return value
     if isinstance(value, Vector | HalfVector):
         value = value.to_numpy()
     if isinstance(value, str | bytes) or not isinstance(value, np.ndarray | Sequence):
