@@ -985,6 +985,7 @@ CREATE TABLE public.rag_chunks (
     CONSTRAINT ck_rag_chunks_content_type CHECK ((content_type IN ('Unknown', 'Code', 'Markdown', 'PlainText', 'Documentation', 'Pdf', 'Receipt', 'Paper'))),
     CONSTRAINT ck_rag_chunks_embedding_dims_supported CHECK ((embedding_dims = ANY (ARRAY[384, 768, 1536, 3072])))
 );
+ALTER TABLE ONLY public.rag_chunks ALTER COLUMN embedding SET STORAGE MAIN;
 
 --
 -- Name: TABLE rag_chunks; Type: COMMENT; Schema: public; Owner: -
@@ -1026,7 +1027,7 @@ COMMENT ON COLUMN public.rag_chunks.content IS 'Chunk text, as embedded.';
 -- Name: COLUMN rag_chunks.embedding; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.rag_chunks.embedding IS 'Embedding of content. Any supported size (see embedding_dims). Cosine distance is the metric.';
+COMMENT ON COLUMN public.rag_chunks.embedding IS 'Embedding of content. Any supported size (see embedding_dims). Cosine distance is the metric. STORAGE MAIN: kept in the row (no TOAST fetch per distance) unless the row cannot fit a page (3072 dimensions).';
 
 --
 -- Name: COLUMN rag_chunks.embedding_dims; Type: COMMENT; Schema: public; Owner: -

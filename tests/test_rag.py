@@ -273,6 +273,24 @@ def test_a_refused_chunk_is_not_shown_to_the_server(app_url: str) -> None:
     assert any("CopyData" in line for line in lines)  # the COPY was under way when it was refused
 
 
+def test_embeddings_stay_in_their_row_unless_it_cannot_fit_a_page(
+        db: Database, conn: psycopg.Connection[Any]) -> None:
+    """Foundation 0020 (STORAGE MAIN): an embedding of up to 1536 dimensions is kept in its row,
+    so an exact scan computes each distance without a TOAST fetch; a 3072-dimension one (12 kB,
+    more than a page) still goes out of line, where PLAIN would refuse the row."""
+    rng = np.random.default_rng(20)
+    for dims in (384, 768, 1536, 3072):
+        ws = workspace(db, f"/src/d{dims}")
+        db.rag_chunks.replace_content(ws, "a.py", chunks_for("a.py", [unit(rng, dims) for _ in range(3)]))
+    assert conn.execute(
+        "SELECT embedding_dims, count(*), "
+        "       count(*) FILTER (WHERE pg_column_toast_chunk_id(embedding) IS NOT NULL) "
+        "FROM rag_chunks GROUP BY 1 ORDER BY 1").fetchall() == [
+        (384, 3, 0), (768, 3, 0), (1536, 3, 0), (3072, 3, 3)]
+    assert conn.execute("SELECT attstorage FROM pg_attribute WHERE attrelid = 'rag_chunks'::regclass "
+                        "AND attname = 'embedding'").fetchone() == ("m",)
+
+
 def test_embedding_size_must_match_the_workspace_and_nothing_is_written(db: Database) -> None:
     ws = workspace(db)
     rng = np.random.default_rng(6)
