@@ -10,6 +10,7 @@ import math
 import re
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,6 +24,7 @@ from aura_db import Config, Database
 from aura_db.errors import AuraError, InvalidValue, NotFound
 from aura_db.queries import default_catalog
 from aura_db.repositories import Chunk, SearchTuning
+from aura_db.repositories.rag_calibration import tie_recall
 from aura_db.repositories.rag_search_async import AsyncRagSearch
 from aura_db.repositories.rag_search_sync import RagSearch
 from tests.fix_db import PgServer, _create_database, _drop_database, statements_sent
@@ -583,6 +585,33 @@ def test_calibration_routes_searches(db: Database) -> None:
     db.rag_chunks.reindex_search_index(384, m=8)
     [again] = db.rag_chunks.search_calibrations(ws)
     assert again.calibrated_at > given.calibrated_at and again.queries == 8
+
+
+def test_calibration_counts_a_tie_at_the_cut_as_found(db: Database) -> None:
+    """Chunks with equal embeddings (copies of one license header) tie: which of them the exact
+    scan and the HNSW path return at the 10th place is arbitrary, so a calibration counting ids
+    alone found a perfect index short of its target and widened ef_search (or went exact) for
+    nothing. A hit as near as the exact list's farthest counts as found."""
+    db.rag_chunks.tuning = SearchTuning(exact_threshold=50, calibration_queries=8, auto_calibrate=False)
+    rng = np.random.default_rng(21)
+    ws = workspace(db)
+    distinct = list(rng.normal(size=(30, 384)).astype(np.float32))
+    db.rag_chunks.add_many(ws, [c for copy in range(4) for c in chunks_for(
+        f"copy{copy}", distinct)])  # 4 chunks of every vector: the 10th place cuts a group of 4
+    shares = []
+    for q in distinct[:10]:
+        exact = db.rag_chunks.search(ws, q, 10, exact=True)
+        hnsw = db.rag_chunks.search(ws, q, 10, exact=False, ef_search=40)
+        assert [round(h.score, 6) for h in hnsw] == [round(h.score, 6) for h in exact]
+        assert tie_recall(hnsw, exact) == 1.0
+        shares.append(len({h.id for h in hnsw} & {h.id for h in exact}) / 10)
+    assert min(shares) < 1.0, "the data must hold ties the two paths break differently"
+    given = db.rag_chunks.calibrate_search(ws, queries=distinct[:10])
+    assert (given.ef_search, given.recall) == (40, 1.0)
+    hits = db.rag_chunks.search(ws, distinct[0], 3, exact=True)
+    other = dataclasses.replace(hits[2], id=uuid.uuid4(), score=hits[2].score - 0.01)
+    assert tie_recall([hits[0], hits[1], other], hits) == pytest.approx(2 / 3)
+    assert tie_recall([], []) == 1.0 and tie_recall(hits, hits[:1]) == 1.0
 
 
 def test_ingest_and_delete_of_one_document_do_not_deadlock(db: Database) -> None:

@@ -11,13 +11,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from psycopg.rows import class_row
 
 from .rag_route import Path
 
-__all__ = ["SearchCalibration"]
+__all__ = ["SearchCalibration", "tie_recall"]
 
 _T = "rag_chunks"
 logger = logging.getLogger(__name__)
@@ -66,3 +67,14 @@ def _lower_bound(recalls: Sequence[float]) -> float:
     if len(recalls) < 2:
         return float(np.mean(recalls))
     return float(np.mean(recalls) - 1.645 * np.std(recalls, ddof=1) / math.sqrt(len(recalls)))
+
+
+def tie_recall(found: Sequence[Any], truth: Sequence[Any]) -> float:
+    """The share of the exact top ``len(truth)`` that ``found`` holds, a hit as near as the
+    exact list's farthest counting as found (ties at the cut: chunks with equal embeddings, as
+    copies of one license header or docstring, are as good an answer as one another, and which
+    of them either path returns is arbitrary). Both lists are hits with ``id`` and ``score``."""
+    if not truth:
+        return 1.0
+    ids, cut = {h.id for h in truth}, min(h.score for h in truth) - 1e-9
+    return min(sum(1 for h in found if h.id in ids or h.score >= cut), len(truth)) / len(truth)

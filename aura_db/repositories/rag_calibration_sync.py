@@ -20,7 +20,7 @@ from ..errors import AuraError, InvalidValue
 from ..progress import Progress, Tracker, check_progress
 from .base_sync import idempotent, reads
 from .checks import check_int, check_items, check_number, check_text, show
-from .rag_calibration import _T, SearchCalibration, _calibration, _lower_bound, logger
+from .rag_calibration import _T, SearchCalibration, _calibration, _lower_bound, logger, tie_recall
 from .rag_search import check_dims, embedding_array, index_name
 from .rag_search_sync import RagSearch
 
@@ -126,15 +126,15 @@ class RagCalibration(RagSearch):
         tracker.update(0, phase="exact top 10")
         probes = [q for group in groups for q in group]
         started = time.perf_counter()
-        truths = [{h.id for h in self.search(workspace_id, q, limit, exact=True)}
+        truths = [self.search(workspace_id, q, limit, exact=True)
                   for q in tracker.iterate(probes, every=1)]
         exact_time = time.perf_counter() - started
         recall, own_passed = 0.0, False
         for step, ef in enumerate(self.tuning.ef_ladder, start=1):
             tracker.update(tracker.done, phase=f"ef_search {ef}")
             started = time.perf_counter()
-            found = [len({h.id for h in self.search(workspace_id, q, limit, exact=False, ef_search=ef)}
-                         & truth) / len(truth) for q, truth in zip(probes, truths, strict=True)]
+            found = [tie_recall(self.search(workspace_id, q, limit, exact=False, ef_search=ef), truth)
+                     for q, truth in zip(probes, truths, strict=True)]
             hnsw_time = time.perf_counter() - started
             tracker.update(len(probes) * (1 + step))
             parts, at = [], 0
