@@ -9,7 +9,7 @@
 -- keeps them in the row while the row fits a page (768 and 1536 dimensions) and still moves them
 -- out of line when it cannot (3072 dimensions, 12 kB), where PLAIN would refuse the row. The
 -- price, measured on the same load: a binary COPY of 10,000 chunks takes ~20% longer (more WAL)
--- and an HNSW build ~10% longer (a 4x larger heap to read, its TOAST table near empty).
+-- and an HNSW build ~10% longer (a 3.4x larger heap to read, its TOAST table near empty).
 -- Catalog only: no rewrite, a brief ACCESS EXCLUSIVE lock. Rows written before it keep their
 -- out-of-line embeddings until rewritten (VACUUM FULL rag_chunks, or pg_repack, off-hours).
 
