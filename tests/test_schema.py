@@ -562,16 +562,20 @@ def _explain(conn: psycopg.Connection[Any], query: str, params: dict[str, Any]) 
     return [(n["Node Type"], n.get("Index Name")) for n in _plan_nodes(row[0][0]["Plan"])]
 
 
-def _similarity(conn: psycopg.Connection[Any], dims: int,
-                in_workspace: bool) -> tuple[str, dict[str, Any], Any]:
-    """The repositories' query shape for ``dims``, its parameters, and the probed row's id."""
+def _similarity(conn: psycopg.Connection[Any], dims: int, in_workspace: bool,
+                untyped: bool = False) -> tuple[str, dict[str, Any], Any]:
+    """The repositories' query shape for ``dims`` (the HNSW path's typed distance, or with
+    ``untyped`` the exact path's, which matches no HNSW index), its parameters, and the probed
+    row's id."""
     kind = "halfvec" if dims > 2000 else "vector"
+    distance = ("embedding <=> %(q)s::vector" if untyped
+                else f"embedding::{kind}({dims}) <=> %(q)s::{kind}({dims})")
     probe = conn.execute("SELECT id, embedding::text FROM rag_chunks WHERE embedding_dims = %s "
                          "ORDER BY content_id LIMIT 1", (dims,)).fetchone()
     assert probe is not None
     query = (f"SELECT id, embedding_dims FROM rag_chunks WHERE embedding_dims = {dims}"
              + (" AND workspace_id = %(ws)s" if in_workspace else "")
-             + f" ORDER BY embedding::{kind}({dims}) <=> %(q)s::{kind}({dims}) LIMIT 10")
+             + f" ORDER BY {distance} LIMIT 10")
     return query, {"ws": WORKSPACE, "q": probe[1]}, probe[0]
 
 
@@ -604,11 +608,7 @@ def test_small_workspace_takes_the_exact_scan_path(
     embeddings in the row the heap is larger, and the planner then picks the index for the
     384-dimension rows.)"""
     conn, _ = seeded
-    typed, params, probe_id = _similarity(conn, dims, in_workspace=True)
-    query = typed.replace(f"embedding::{'halfvec' if dims > 2000 else 'vector'}({dims}) <=> "
-                          f"%(q)s::{'halfvec' if dims > 2000 else 'vector'}({dims})",
-                          "embedding <=> %(q)s::vector")
-    assert query != typed
+    query, params, probe_id = _similarity(conn, dims, in_workspace=True, untyped=True)
     with conn.transaction(force_rollback=True):
         conn.execute("SET LOCAL enable_seqscan = off")
         plan = _explain(conn, query, params)

@@ -10,7 +10,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from psycopg.types.json import Jsonb
 
@@ -157,19 +157,17 @@ InvalidValue before anything is sent."""
 
 
 def _check_json_value(table: str, field: str, value: object, depth: int) -> None:
-    kind = type(value)  # the exact common types first, by identity: isinstance on unions costs
-    if kind is str:
-        _check_json_text(table, field, cast(str, value))
-    elif kind is int or kind is bool or value is None:
+    kind = type(value)  # exact int and bool by identity: isinstance on a union costs
+    if value is None or kind is int or kind is bool:
+        pass
+    elif isinstance(value, str):
+        _check_json_text(table, field, value)
+    elif isinstance(value, int):  # subclasses of int (and bool)
         pass
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidValue(f"{table}.{field}: not storable as JSON (Out of range float values "
                                f"are not JSON compliant: {value!r})")
-    elif isinstance(value, str):
-        _check_json_text(table, field, value)
-    elif isinstance(value, int):  # bool and int subclasses
-        pass
     elif not isinstance(value, dict | list | tuple):
         raise InvalidValue(f"{table}.{field}: not storable as JSON (Object of type "
                            f"{type(value).__name__} is not JSON serializable): {show(value)}")

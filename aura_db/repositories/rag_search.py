@@ -75,29 +75,24 @@ def embedding_array(value: object, what: str) -> np.ndarray[Any, np.dtype[np.flo
     Raises :class:`InvalidValue` naming ``what`` (e.g. ``rag_chunks.embedding: chunk 3``) and
     the problem. Values beyond float32 range become infinite, and are refused as such.
     """
-    if (type(value) is np.ndarray and value.dtype == np.float32 and value.ndim == 1
-            and value.size in SUPPORTED_DIMS  # an embedding model's output: one dot product
-            and MIN_NORM <= math.sqrt(np.dot(value, value)) < math.inf):  # NaN, inf, zeros fail
-        return value
-    if isinstance(value, Vector | HalfVector):
-        value = value.to_numpy()
-    if isinstance(value, str | bytes) or not isinstance(value, np.ndarray | Sequence):
-        raise InvalidValue(f"{what}: expected a numpy array, a list of numbers or a Vector, "
-                           f"got {type(value).__name__} {show(value)}")
-    if isinstance(value, np.ndarray) and value.dtype == np.float32:
+    if type(value) is np.ndarray and value.dtype == np.float32:
         array = value  # the common case (an embedding model's output): nothing to convert
     else:
+        if isinstance(value, Vector | HalfVector):
+            value = value.to_numpy()
+        if isinstance(value, str | bytes) or not isinstance(value, np.ndarray | Sequence):
+            raise InvalidValue(f"{what}: expected a numpy array, a list of numbers or a Vector, "
+                               f"got {type(value).__name__} {show(value)}")
         try:
             with np.errstate(over="ignore"):
                 array = np.asarray(value, dtype=np.float32)
         except (TypeError, ValueError) as exc:
             raise InvalidValue(f"{what}: not a vector of numbers ({exc})") from None
-    if array.ndim == 1 and array.size in SUPPORTED_DIMS:
-        # one dot product says all is well in the common case: a NaN or an infinity makes it
-        # NaN or infinite, too small a norm shows (the checks below name the problem otherwise)
-        norm = float(np.sqrt(np.dot(array, array)))
-        if MIN_NORM <= norm < math.inf:
-            return array
+    # one dot product says all is well in the common case: a NaN or an infinity makes it NaN
+    # or infinite, too small a norm shows (the checks below name the problem otherwise)
+    if (array.ndim == 1 and array.size in SUPPORTED_DIMS
+            and MIN_NORM <= math.sqrt(np.dot(array, array)) < math.inf):
+        return array
     if array.ndim != 1:
         raise InvalidValue(f"{what}: expected one dimension, got shape {array.shape}")
     if array.size not in SUPPORTED_DIMS:
